@@ -1,0 +1,205 @@
+//! Wire types shared by `keywardd` and its front ends. The console socket carries one JSON
+//! object per line each way; the serial port (JSON mode) uses the same response shape:
+//! `{"ok":true,"data":…}` or `{"ok":false,"error":{"code":…,"message":…}}`.
+//!
+//! This crate links no AWS SDK and no PKCS#11, so the console stays small.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The largest line either side accepts; longer input is an error, not a buffer to grow.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A request from a front end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// HSM, store and audit-trail status.
+    Status,
+}
+
+/// Stable error codes; front ends show them beside the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    Auth,
+    Permission,
+    Invalid,
+    NotFound,
+    Hsm,
+    Store,
+    Audit,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Permission => "permission",
+            Self::Invalid => "invalid",
+            Self::NotFound => "not-found",
+            Self::Hsm => "hsm",
+            Self::Store => "store",
+            Self::Audit => "audit",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{} {message}", code.as_str())]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// A response: exactly one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+impl Response {
+    pub fn ok(data: serde_json::Value) -> Self {
+        Self { ok: true, data: Some(data), error: None }
+    }
+    pub fn err(error: ApiError) -> Self {
+        Self { ok: false, data: None, error: Some(error) }
+    }
+    pub fn into_result(self) -> Result<serde_json::Value, ApiError> {
+        match (self.ok, self.error) {
+            (true, _) => Ok(self.data.unwrap_or(serde_json::Value::Null)),
+            (false, Some(e)) => Err(e),
+            (false, None) => Err(ApiError::new(ErrorCode::Internal, "the daemon sent an error without a message")),
+        }
+    }
+}
+
+/// `status`: what the appliance reports about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub hsm: HsmStatus,
+    pub store: StoreStatus,
+    pub audit: AuditStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HsmStatus {
+    /// `ok`, or the fault in words.
+    pub state: String,
+    pub token_label: String,
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+    /// AWS import wrapping algorithms the token can perform, strongest first.
+    pub wrap_algorithms: Vec<String>,
+    /// Keys the database knows that the token does not hold (never dropped silently).
+    pub missing_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    pub path: String,
+    pub schema_version: u32,
+    pub size_bytes: u64,
+    pub users: usize,
+    pub keys: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditStatus {
+    pub records: u64,
+    pub head_seq: u64,
+    pub head_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("line longer than {MAX_LINE} bytes")]
+    TooLong,
+    #[error("line is not valid UTF-8")]
+    NotUtf8,
+    #[error("malformed JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes. `Ok(None)` at end of stream.
+pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<Option<String>, FrameError> {
+    let mut buf = Vec::new();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return if buf.is_empty() { Ok(None) } else { Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into())) };
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..i], Some(i + 1)),
+            None => (available, None),
+        };
+        if buf.len() + chunk.len() > MAX_LINE {
+            return Err(FrameError::TooLong);
+        }
+        buf.extend_from_slice(chunk);
+        let used = done.unwrap_or(available.len());
+        reader.consume(used);
+        if done.is_some() {
+            return String::from_utf8(buf).map(Some).map_err(|_| FrameError::NotUtf8);
+        }
+    }
+}
+
+/// Writes `value` as one JSON line and flushes.
+pub async fn write_json<W: AsyncWrite + Unpin, T: Serialize>(writer: &mut W, value: &T) -> Result<(), FrameError> {
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    writer.write_all(&line).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_shapes_match_the_documented_json() {
+        let ok = serde_json::to_string(&Response::ok(serde_json::json!({"job": 3}))).unwrap();
+        assert_eq!(ok, r#"{"ok":true,"data":{"job":3}}"#);
+        let err = serde_json::to_string(&Response::err(ApiError::new(ErrorCode::NotFound, "no user bob"))).unwrap();
+        assert_eq!(err, r#"{"ok":false,"error":{"code":"not-found","message":"no user bob"}}"#);
+    }
+
+    #[test]
+    fn unknown_request_is_rejected() {
+        assert!(serde_json::from_str::<Request>(r#"{"op":"status"}"#).is_ok());
+        assert!(serde_json::from_str::<Request>(r#"{"op":"format_disk"}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn oversized_and_non_utf8_lines_are_refused() {
+        let long = vec![b'a'; MAX_LINE + 10];
+        let mut r = tokio::io::BufReader::new(&long[..]);
+        assert!(matches!(read_line(&mut r).await, Err(FrameError::TooLong)));
+        let bad: &[u8] = b"\xff\xfe\n";
+        let mut r = tokio::io::BufReader::new(bad);
+        assert!(matches!(read_line(&mut r).await, Err(FrameError::NotUtf8)));
+        let good: &[u8] = b"{\"op\":\"status\"}\nnext\n";
+        let mut r = tokio::io::BufReader::new(good);
+        assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("{\"op\":\"status\"}"));
+        assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("next"));
+        assert_eq!(read_line(&mut r).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,177 @@
+//! The daemon's TOML configuration. Unknown keys are errors; a missing file is reported with the
+//! config key and line that named it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::secret_file::{SecretFileError, check_private};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the sled database lives.
+    pub data_dir: Spanned<PathBuf>,
+    pub hsm: HsmConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
+    #[serde(skip)]
+    pub source: ConfigSource,
+}
+
+/// Where the config came from, so later checks can name the line.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmConfig {
+    /// The vendor's PKCS#11 module (a shared library).
+    pub module: Spanned<PathBuf>,
+    /// The token is found by this label, never by slot number.
+    pub token_label: String,
+    /// The user PIN, in a file only the daemon's user may read.
+    pub pin_file: Spanned<PathBuf>,
+    /// Environment the module needs before it is loaded (SoftHSM: `SOFTHSM2_CONF`).
+    #[serde(default)]
+    pub module_env: BTreeMap<String, String>,
+    /// How many PKCS#11 sessions to keep open at most.
+    #[serde(default = "default_sessions")]
+    pub sessions: usize,
+}
+
+fn default_sessions() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The local console socket; default `DATA_DIR/console.sock`.
+    pub socket: Option<PathBuf>,
+    /// Unix users allowed to connect besides the daemon's own user.
+    #[serde(default)]
+    pub allowed_uids: Vec<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config {path} line {line}: {key} = {value}: {problem}")]
+    File { path: String, line: usize, key: &'static str, value: String, problem: String },
+}
+
+impl Config {
+    /// Reads, parses and checks the config: the files it names exist, the PIN file is private.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let mut config = Self::parse(&text, path)?;
+        config.check_files()?;
+        Ok(config)
+    }
+
+    /// Parses without touching the file system (used by `load` and tests).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string().trim_end().to_owned() })?;
+        config.source = ConfigSource { path: path.to_path_buf(), text: text.to_owned() };
+        if config.hsm.sessions == 0 {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "hsm.sessions must be at least 1".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    fn line_of<T>(&self, spanned: &Spanned<T>) -> usize {
+        let start = spanned.span().start.min(self.source.text.len());
+        self.source.text[..start].matches('\n').count() + 1
+    }
+
+    /// An error naming the config key and line of `spanned`.
+    pub fn file_error(&self, key: &'static str, spanned: &Spanned<PathBuf>, problem: impl Into<String>) -> ConfigError {
+        ConfigError::File {
+            path: self.source.path.display().to_string(),
+            line: self.line_of(spanned),
+            key,
+            value: spanned.get_ref().display().to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn check_files(&mut self) -> Result<(), ConfigError> {
+        if !self.hsm.module.get_ref().is_file() {
+            return Err(self.file_error("hsm.module", &self.hsm.module, "no such file; is the HSM vendor's PKCS#11 library installed?"));
+        }
+        match check_private(self.hsm.pin_file.get_ref(), "PIN file") {
+            Ok(()) => Ok(()),
+            Err(SecretFileError::Io { source, .. }) => Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, source.to_string())),
+            Err(other) => Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, other.to_string())),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.get_ref()
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.console.socket.clone().unwrap_or_else(|| self.data_dir().join("console.sock"))
+    }
+
+    /// Sets the module's environment. Call from `main` before any thread starts.
+    pub fn apply_module_env(&self) {
+        for (name, value) in &self.hsm.module_env {
+            #[allow(unsafe_code, reason = "PKCS#11 modules such as SoftHSM read their configuration from the environment")]
+            // SAFETY: called from `main` before the async runtime or any other thread exists.
+            unsafe {
+                std::env::set_var(name, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "data_dir = \"/var/lib/keyward\"\n\n[hsm]\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"keyward\"\npin_file = \"/nonexistent/user.pin\"\n";
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = format!("{GOOD}colour = \"blue\"\n");
+        let err = Config::parse(&text, Path::new("k.toml")).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        assert!(err.contains("line 7"), "{err}");
+    }
+
+    #[test]
+    fn missing_pin_file_names_key_and_line() {
+        let mut config = Config::parse(GOOD, Path::new("k.toml")).unwrap();
+        config.hsm.module = Spanned::new(0..0, PathBuf::from("/bin/sh"));
+        let err = config.check_files().unwrap_err().to_string();
+        assert!(err.contains("hsm.pin_file"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
+        assert!(err.contains("/nonexistent/user.pin"), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let config = Config::parse(GOOD, Path::new("k.toml")).unwrap();
+        assert_eq!(config.hsm.sessions, 4);
+        assert_eq!(config.socket_path(), PathBuf::from("/var/lib/keyward/console.sock"));
+    }
+}

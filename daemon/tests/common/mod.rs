@@ -1,0 +1,45 @@
+//! One SoftHSMv2 token per test process: SoftHSM reads its config once per process, and one
+//! PKCS#11 context serves every test thread, as in the daemon.
+
+use std::sync::{Arc, OnceLock};
+
+use keyward_daemon::hsm::Hsm;
+use keyward_daemon::hsm::pkcs11::{Pkcs11Hsm, Pkcs11Settings};
+use keyward_daemon::secret_file::read_secret;
+use keyward_hsm_sim::{ProvisionOptions, Provisioned, provision};
+
+pub struct SharedToken {
+    pub provisioned: Provisioned,
+    pub hsm: Arc<Pkcs11Hsm>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn token() -> &'static SharedToken {
+    static TOKEN: OnceLock<SharedToken> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let provisioned = provision(&ProvisionOptions::new(dir.path().join("hsm")))
+            .expect("provision a SoftHSMv2 token (is softhsm2 installed? run scripts/test.sh)");
+        let pin = read_secret(&provisioned.user_pin_file, "PIN file").expect("read PIN");
+        let hsm = Pkcs11Hsm::open(Pkcs11Settings {
+            module: provisioned.module.clone(),
+            token_label: provisioned.label.clone(),
+            pin,
+            sessions: 1,
+        })
+        .expect("open the token");
+        SharedToken { provisioned, hsm: Arc::new(hsm), _dir: dir }
+    })
+}
+
+/// Tests that open raw cryptoki sessions beside the daemon's bounded pool hold this, so the
+/// token never sees more concurrent callers than `hsm.sessions` allows.
+pub fn raw_access() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn hsm() -> &'static dyn Hsm {
+    token().hsm.as_ref()
+}

@@ -1,6 +1,13 @@
 //! keywardd: the Keyward appliance daemon, as a library so tests drive the real code.
+//! See ARCHITECTURE.md for the map and each module's invariant.
 
+pub mod api;
+pub mod appliance;
+pub mod audit;
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod hsm;
 pub mod secret_file;
+pub mod server;
+pub mod store;

@@ -159,6 +159,10 @@ pub enum ChainFault {
     Truncated { seq: u64, last: u64, head: u64 },
     #[error("record {seq}: it differs from the head kept in the HSM: the trail was rewritten")]
     HeadMismatch { seq: u64 },
+    #[error(
+        "the HSM holds no audit head for this trail of {last} records: the token was replaced or wiped, or the head was deleted"
+    )]
+    AnchorMissing { last: u64 },
 }
 
 impl ChainFault {
@@ -173,6 +177,7 @@ impl ChainFault {
             | Self::Unreadable { seq, .. }
             | Self::Truncated { seq, .. }
             | Self::HeadMismatch { seq } => *seq,
+            Self::AnchorMissing { last } => *last,
         }
     }
 }
@@ -229,13 +234,21 @@ impl ChainWalker {
         self.head
     }
 
+    /// Starts from a head already checked (opening a trail checks only its tail).
+    pub fn resume_at(&mut self, head: Head) {
+        self.head = head;
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// Checks the walked trail against the head kept in the HSM. The trail may run ahead of the
     /// anchor (an append that crashed before re-anchoring); it may never fall behind it.
-    pub fn check_anchor(&self, anchor: Head, hash_at_anchor: Option<[u8; 32]>) -> Result<(), ChainFault> {
+    pub fn check_anchor(&self, anchor: Option<Head>, hash_at_anchor: Option<[u8; 32]>) -> Result<(), ChainFault> {
+        let Some(anchor) = anchor else {
+            return if self.head.seq == 0 { Ok(()) } else { Err(ChainFault::AnchorMissing { last: self.head.seq }) };
+        };
         if anchor.seq > self.head.seq {
             return Err(ChainFault::Truncated { seq: self.head.seq + 1, last: self.head.seq, head: anchor.seq });
         }
@@ -290,7 +303,8 @@ mod tests {
         let w = walk(&t).unwrap();
         assert_eq!(w.count(), 5);
         assert_eq!(hex::encode(w.head().hash), t[4].1.hash);
-        assert!(w.check_anchor(w.head(), Some(w.head().hash)).is_ok());
+        assert!(w.check_anchor(Some(w.head()), Some(w.head().hash)).is_ok());
+        assert_eq!(w.check_anchor(None, None), Err(ChainFault::AnchorMissing { last: 5 }));
     }
 
     #[test]
@@ -312,7 +326,7 @@ mod tests {
         let t = keyed(trail(5));
         let w = walk(&t[..3]).unwrap();
         let anchor = Head { seq: 5, hash: [1; 32] };
-        assert_eq!(w.check_anchor(anchor, None).err().map(|e| e.seq()), Some(4));
+        assert_eq!(w.check_anchor(Some(anchor), None).err().map(|e| e.seq()), Some(4));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use secrecy::{SecretSlice, SecretString};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Capabilities, GeneratedKey, Hsm, HsmError, HsmResult, TokenInfo, WrapAlgorithm, rsa_spki};
 use crate::domain::keys::{Fingerprint, KeyId, KeyPurpose};
@@ -285,7 +285,7 @@ impl Pkcs11Hsm {
             for alg in WrapAlgorithm::ALL {
                 match wrap_with(s, alg, pub_key, target) {
                     Ok(_) => caps.wrap_algorithms.push(alg),
-                    Err(e) => info!(%alg, reason = %e, "wrap algorithm not available on this token"),
+                    Err(e) => debug!(%alg, reason = %e, "wrap algorithm not available on this token"),
                 }
             }
             for handle in [target, pub_key, priv_key] {

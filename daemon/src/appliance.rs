@@ -1,0 +1,239 @@
+//! The appliance core: the store, the HSM and the audit trail, and the operations on them.
+//! Blocking by design (sled and PKCS#11 are); the async front ends call in via `api`.
+//!
+//! Recovery order for anything that spans the HSM and the database (after parsec): create in
+//! the HSM, record in the database, and on failure destroy what the HSM made.
+
+use std::sync::{Arc, Mutex};
+
+use keyward_proto::{AuditStatus, HsmStatus, StatusReport, StoreStatus};
+use secrecy::SecretString;
+use tracing::{error, info};
+
+use crate::audit::AuditTrail;
+use crate::config::Config;
+use crate::domain::audit::{AuditEntry, Channel, Outcome};
+use crate::domain::keys::{KeyId, KeyPurpose, KeyRecord};
+use crate::domain::now_ms;
+use crate::domain::users::{PasswordHash, Role, User, validate_name, validate_password};
+use crate::error::{Error, Result};
+use crate::hsm::Hsm;
+use crate::store::Store;
+use crate::store::settings::{AUDIT_KEY, STORAGE_KEY};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// An administrator named on `keywardd init`.
+pub struct InitialAdmin {
+    pub name: String,
+    pub password: SecretString,
+}
+
+/// What `init` created, for the operator.
+#[derive(Debug)]
+pub struct InitReport {
+    pub storage_key: KeyRecord,
+    pub audit_key: KeyRecord,
+    pub admins: Vec<String>,
+}
+
+pub struct Appliance {
+    pub store: Store,
+    pub hsm: Arc<dyn Hsm>,
+    pub audit: AuditTrail,
+    /// Keys the database holds that the token did not, found at start-up.
+    missing_keys: Mutex<Vec<KeyRecord>>,
+}
+
+/// Checks the first administrators before anything is created.
+fn check_admins(admins: &[InitialAdmin]) -> Result<()> {
+    if admins.len() < 2 {
+        return Err(Error::Invalid(format!(
+            "dual control needs at least two administrators; {} given: pass --admin NAME=PASSWORD_FILE twice",
+            admins.len()
+        )));
+    }
+    for (i, admin) in admins.iter().enumerate() {
+        validate_name(&admin.name).map_err(Error::Invalid)?;
+        validate_password(&admin.password).map_err(|e| Error::Invalid(format!("administrator '{}': {e}", admin.name)))?;
+        if admins[..i].iter().any(|a| a.name == admin.name) {
+            return Err(Error::Invalid(format!(
+                "administrator '{}' is named twice; dual control needs two different people",
+                admin.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn generate_system_key(hsm: &dyn Hsm, purpose: KeyPurpose) -> Result<KeyRecord> {
+    let label = format!("keyward:{}", purpose.as_str());
+    let key = hsm.generate_key(purpose, &label)?;
+    Ok(KeyRecord { id: key.id, label, purpose, fingerprint: key.fingerprint, created_ms: now_ms() })
+}
+
+impl Appliance {
+    /// First boot: the HSM storage and audit keys, the database, the first administrators and
+    /// the first audit record. Refuses an initialised database and bad administrator input
+    /// before creating anything.
+    pub fn init(config: &Config, hsm: Arc<dyn Hsm>, admins: &[InitialAdmin]) -> Result<InitReport> {
+        check_admins(admins)?;
+        create_data_dir(config.data_dir())?;
+        let store = Store::open(config.data_dir())?;
+        if store.is_initialised()? {
+            return Err(Error::AlreadyInitialised(store.path().display().to_string()));
+        }
+        let storage_key = generate_system_key(hsm.as_ref(), KeyPurpose::Storage)?;
+        let audit_key = match generate_system_key(hsm.as_ref(), KeyPurpose::Audit) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = hsm.destroy_key(&storage_key.id);
+                return Err(e);
+            }
+        };
+        let result = Self::init_records(&store, hsm.clone(), admins, &storage_key, &audit_key);
+        if let Err(e) = result {
+            error!(error = %e, "init failed; destroying the keys it generated");
+            for key in [&storage_key, &audit_key] {
+                let _ = hsm.destroy_key(&key.id);
+                let _ = store.keys.remove(key.id.to_string());
+            }
+            let _ = store.settings.remove(STORAGE_KEY);
+            let _ = store.settings.remove(AUDIT_KEY);
+            let _ = store.users.clear();
+            let _ = store.audit.clear();
+            let _ = store.flush();
+            return Err(e);
+        }
+        Ok(InitReport { storage_key, audit_key, admins: admins.iter().map(|a| a.name.clone()).collect() })
+    }
+
+    fn init_records(
+        store: &Store,
+        hsm: Arc<dyn Hsm>,
+        admins: &[InitialAdmin],
+        storage_key: &KeyRecord,
+        audit_key: &KeyRecord,
+    ) -> Result<()> {
+        store.put_key(storage_key)?;
+        store.put_key(audit_key)?;
+        for admin in admins {
+            let salt = hsm.random(16)?;
+            let user = User {
+                name: admin.name.clone(),
+                role: Role::Administrator,
+                password: PasswordHash::derive(&admin.password, &salt),
+                must_change_password: false,
+                created_ms: now_ms(),
+            };
+            store.add_user(&user)?;
+        }
+        let token = hsm.token_info()?;
+        let trail = AuditTrail::open(store.clone(), hsm, audit_key.id)?;
+        trail.append(
+            AuditEntry::new(Channel::Cli, "appliance.init", "appliance", Outcome::Success)
+                .actors(admins.iter().map(|a| a.name.clone()))
+                .detail("token_label", token.label)
+                .detail("token_serial", token.serial)
+                .detail("storage_key", format!("{} kcv {}", storage_key.id, storage_key.fingerprint))
+                .detail("audit_key", format!("{} kcv {}", audit_key.id, audit_key.fingerprint))
+                .detail("version", VERSION),
+        )?;
+        // Written last: the database counts as initialised only when everything else is there.
+        store.put_key_setting(STORAGE_KEY, &storage_key.id)?;
+        store.put_key_setting(AUDIT_KEY, &audit_key.id)?;
+        store.flush()?;
+        Ok(())
+    }
+
+    /// Opens an initialised appliance: reconciles the key database with the HSM, opens the
+    /// audit trail (refusing one that does not match its head in the HSM), and records the start.
+    pub fn open(config: &Config, hsm: Arc<dyn Hsm>) -> Result<Self> {
+        let store = Store::open(config.data_dir())?;
+        let not_initialised = || Error::NotInitialised(store.path().display().to_string());
+        let audit_key = store.get_key_setting(AUDIT_KEY)?.ok_or_else(not_initialised)?;
+        store.get_key_setting(STORAGE_KEY)?.ok_or_else(not_initialised)?;
+
+        let missing = reconcile(&store, hsm.as_ref())?;
+        if missing.iter().any(|k| k.id == audit_key) {
+            return Err(Error::Invalid(format!(
+                "the HSM audit key {audit_key} is not on token '{}': the token was reset or replaced. \
+                 The daemon will not run without its audit trail; reconnect the original token",
+                config.hsm.token_label
+            )));
+        }
+        let audit = AuditTrail::open(store.clone(), hsm.clone(), audit_key)?;
+        let appliance = Self { store, hsm, audit, missing_keys: Mutex::new(Vec::new()) };
+        for key in &missing {
+            error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
+            appliance.audit.append(
+                AuditEntry::new(Channel::System, "hsm.reconcile", key.id.to_string(), Outcome::Notice)
+                    .detail("finding", "key is in the database but not on the token")
+                    .detail("label", key.label.clone())
+                    .detail("purpose", key.purpose.as_str()),
+            )?;
+        }
+        *appliance.missing_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = missing;
+        Ok(appliance)
+    }
+
+    /// Records a daemon lifecycle event (start, stop).
+    pub fn record_lifecycle(&self, action: &str) -> Result<u64> {
+        Ok(self.audit.append(AuditEntry::new(Channel::System, action, "keywardd", Outcome::Notice).detail("version", VERSION))?)
+    }
+
+    pub fn missing_keys(&self) -> Vec<KeyId> {
+        self.missing_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|k| k.id).collect()
+    }
+
+    /// HSM, store and audit status. The HSM part is read live, so a fault shows here.
+    pub fn status(&self) -> Result<StatusReport> {
+        let (state, token) = match self.hsm.token_info() {
+            Ok(t) => ("ok".to_owned(), Some(t)),
+            Err(e) => (format!("fault: {e}"), None),
+        };
+        let token = token.unwrap_or_default();
+        let head = self.audit.head();
+        Ok(StatusReport {
+            version: VERSION.into(),
+            hsm: HsmStatus {
+                state,
+                token_label: token.label,
+                serial: token.serial,
+                manufacturer: token.manufacturer,
+                model: token.model,
+                wrap_algorithms: self.hsm.capabilities().wrap_algorithms.iter().map(|a| a.aws_name().to_owned()).collect(),
+                missing_keys: self.missing_keys().iter().map(ToString::to_string).collect(),
+            },
+            store: StoreStatus {
+                path: self.store.path().display().to_string(),
+                schema_version: self.store.schema_version()?,
+                size_bytes: self.store.size_on_disk(),
+                users: self.store.users.len(),
+                keys: self.store.keys.len(),
+            },
+            audit: AuditStatus { records: self.store.audit_len() as u64, head_seq: head.seq, head_hash: hex::encode(head.hash) },
+        })
+    }
+}
+
+/// Every key the database knows that the token does not hold. Nothing is dropped.
+fn reconcile(store: &Store, hsm: &dyn Hsm) -> Result<Vec<KeyRecord>> {
+    let mut missing = Vec::new();
+    let keys = store.list_keys()?;
+    for key in &keys {
+        if hsm.find_key(&key.id)?.is_none() {
+            missing.push(key.clone());
+        }
+    }
+    info!(keys = keys.len(), missing = missing.len(), "reconciled the key database with the HSM");
+    Ok(missing)
+}
+
+/// The data directory holds the database and the console socket: owner only.
+pub fn create_data_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))
+}

@@ -1,0 +1,57 @@
+//! `keywardd run`: the serving loop. It takes its listener and shutdown signal as arguments
+//! (as mini-redis does), so tests can run a real server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::api::{Api, console};
+use crate::appliance::Appliance;
+use crate::error::Result;
+
+/// Serves until `shutdown` completes, then stops the front ends, records the stop and flushes.
+pub async fn run(appliance: Arc<Appliance>, console_listener: UnixListener, allowed_uids: Vec<u32>, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let status = tokio::task::block_in_place(|| appliance.status())?;
+    info!(
+        hsm = %status.hsm.state,
+        token = %status.hsm.token_label,
+        serial = %status.hsm.serial,
+        wrap = ?status.hsm.wrap_algorithms,
+        missing_keys = status.hsm.missing_keys.len(),
+        store = %status.store.path,
+        schema = status.store.schema_version,
+        audit_head = status.audit.head_seq,
+        "keywardd ready"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api = Api::new(appliance.clone());
+    let console = tokio::spawn(console::serve(console_listener, api, allowed_uids, stop_rx));
+    shutdown.await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = console.await;
+    tokio::task::block_in_place(|| {
+        appliance.record_lifecycle("daemon.stop")?;
+        appliance.store.flush()?;
+        Ok::<_, crate::error::Error>(())
+    })?;
+    info!("stopped cleanly; everything flushed");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers the daemon could not stop cleanly; wait forever rather than exit.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

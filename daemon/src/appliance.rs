@@ -55,7 +55,8 @@ fn check_admins(admins: &[InitialAdmin]) -> Result<()> {
     }
     for (i, admin) in admins.iter().enumerate() {
         validate_name(&admin.name).map_err(Error::Invalid)?;
-        validate_password(&admin.password).map_err(|e| Error::Invalid(format!("administrator '{}': {e}", admin.name)))?;
+        validate_password(&admin.password)
+            .map_err(|e| Error::Invalid(format!("administrator '{}': {e}", admin.name)))?;
         if admins[..i].iter().any(|a| a.name == admin.name) {
             return Err(Error::Invalid(format!(
                 "administrator '{}' is named twice; dual control needs two different people",
@@ -69,7 +70,13 @@ fn check_admins(admins: &[InitialAdmin]) -> Result<()> {
 fn generate_system_key(hsm: &dyn Hsm, purpose: KeyPurpose) -> Result<KeyRecord> {
     let label = format!("keyward:{}", purpose.as_str());
     let key = hsm.generate_key(purpose, &label)?;
-    Ok(KeyRecord { id: key.id, label, purpose, fingerprint: key.fingerprint, created_ms: now_ms() })
+    Ok(KeyRecord {
+        id: key.id,
+        label,
+        purpose,
+        fingerprint: key.fingerprint,
+        created_ms: now_ms(),
+    })
 }
 
 impl Appliance {
@@ -81,7 +88,9 @@ impl Appliance {
         create_data_dir(config.data_dir())?;
         let store = Store::open(config.data_dir())?;
         if store.is_initialised()? {
-            return Err(Error::AlreadyInitialised(store.path().display().to_string()));
+            return Err(Error::AlreadyInitialised(
+                store.path().display().to_string(),
+            ));
         }
         let storage_key = generate_system_key(hsm.as_ref(), KeyPurpose::Storage)?;
         let audit_key = match generate_system_key(hsm.as_ref(), KeyPurpose::Audit) {
@@ -105,7 +114,11 @@ impl Appliance {
             let _ = store.flush();
             return Err(e);
         }
-        Ok(InitReport { storage_key, audit_key, admins: admins.iter().map(|a| a.name.clone()).collect() })
+        Ok(InitReport {
+            storage_key,
+            audit_key,
+            admins: admins.iter().map(|a| a.name.clone()).collect(),
+        })
     }
 
     fn init_records(
@@ -131,13 +144,24 @@ impl Appliance {
         let token = hsm.token_info()?;
         let trail = AuditTrail::open(store.clone(), hsm, audit_key.id)?;
         trail.append(
-            AuditEntry::new(Channel::Cli, "appliance.init", "appliance", Outcome::Success)
-                .actors(admins.iter().map(|a| a.name.clone()))
-                .detail("token_label", token.label)
-                .detail("token_serial", token.serial)
-                .detail("storage_key", format!("{} kcv {}", storage_key.id, storage_key.fingerprint))
-                .detail("audit_key", format!("{} kcv {}", audit_key.id, audit_key.fingerprint))
-                .detail("version", VERSION),
+            AuditEntry::new(
+                Channel::Cli,
+                "appliance.init",
+                "appliance",
+                Outcome::Success,
+            )
+            .actors(admins.iter().map(|a| a.name.clone()))
+            .detail("token_label", token.label)
+            .detail("token_serial", token.serial)
+            .detail(
+                "storage_key",
+                format!("{} kcv {}", storage_key.id, storage_key.fingerprint),
+            )
+            .detail(
+                "audit_key",
+                format!("{} kcv {}", audit_key.id, audit_key.fingerprint),
+            )
+            .detail("version", VERSION),
         )?;
         // Written last: the database counts as initialised only when everything else is there.
         store.put_key_setting(STORAGE_KEY, &storage_key.id)?;
@@ -151,8 +175,12 @@ impl Appliance {
     pub fn open(config: &Config, hsm: Arc<dyn Hsm>) -> Result<Self> {
         let store = Store::open(config.data_dir())?;
         let not_initialised = || Error::NotInitialised(store.path().display().to_string());
-        let audit_key = store.get_key_setting(AUDIT_KEY)?.ok_or_else(not_initialised)?;
-        store.get_key_setting(STORAGE_KEY)?.ok_or_else(not_initialised)?;
+        let audit_key = store
+            .get_key_setting(AUDIT_KEY)?
+            .ok_or_else(not_initialised)?;
+        store
+            .get_key_setting(STORAGE_KEY)?
+            .ok_or_else(not_initialised)?;
 
         let missing = reconcile(&store, hsm.as_ref())?;
         if missing.iter().any(|k| k.id == audit_key) {
@@ -163,27 +191,48 @@ impl Appliance {
             )));
         }
         let audit = AuditTrail::open(store.clone(), hsm.clone(), audit_key)?;
-        let appliance = Self { store, hsm, audit, missing_keys: Mutex::new(Vec::new()) };
+        let appliance = Self {
+            store,
+            hsm,
+            audit,
+            missing_keys: Mutex::new(Vec::new()),
+        };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
             appliance.audit.append(
-                AuditEntry::new(Channel::System, "hsm.reconcile", key.id.to_string(), Outcome::Notice)
-                    .detail("finding", "key is in the database but not on the token")
-                    .detail("label", key.label.clone())
-                    .detail("purpose", key.purpose.as_str()),
+                AuditEntry::new(
+                    Channel::System,
+                    "hsm.reconcile",
+                    key.id.to_string(),
+                    Outcome::Notice,
+                )
+                .detail("finding", "key is in the database but not on the token")
+                .detail("label", key.label.clone())
+                .detail("purpose", key.purpose.as_str()),
             )?;
         }
-        *appliance.missing_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = missing;
+        *appliance
+            .missing_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = missing;
         Ok(appliance)
     }
 
     /// Records a daemon lifecycle event (start, stop).
     pub fn record_lifecycle(&self, action: &str) -> Result<u64> {
-        Ok(self.audit.append(AuditEntry::new(Channel::System, action, "keywardd", Outcome::Notice).detail("version", VERSION))?)
+        Ok(self.audit.append(
+            AuditEntry::new(Channel::System, action, "keywardd", Outcome::Notice)
+                .detail("version", VERSION),
+        )?)
     }
 
     pub fn missing_keys(&self) -> Vec<KeyId> {
-        self.missing_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|k| k.id).collect()
+        self.missing_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|k| k.id)
+            .collect()
     }
 
     /// HSM, store and audit status. The HSM part is read live, so a fault shows here.
@@ -202,8 +251,18 @@ impl Appliance {
                 serial: token.serial,
                 manufacturer: token.manufacturer,
                 model: token.model,
-                wrap_algorithms: self.hsm.capabilities().wrap_algorithms.iter().map(|a| a.aws_name().to_owned()).collect(),
-                missing_keys: self.missing_keys().iter().map(ToString::to_string).collect(),
+                wrap_algorithms: self
+                    .hsm
+                    .capabilities()
+                    .wrap_algorithms
+                    .iter()
+                    .map(|a| a.aws_name().to_owned())
+                    .collect(),
+                missing_keys: self
+                    .missing_keys()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             },
             store: StoreStatus {
                 path: self.store.path().display().to_string(),
@@ -212,7 +271,11 @@ impl Appliance {
                 users: self.store.users.len(),
                 keys: self.store.keys.len(),
             },
-            audit: AuditStatus { records: self.store.audit_len() as u64, head_seq: head.seq, head_hash: hex::encode(head.hash) },
+            audit: AuditStatus {
+                records: self.store.audit_len() as u64,
+                head_seq: head.seq,
+                head_hash: hex::encode(head.hash),
+            },
         })
     }
 }
@@ -226,14 +289,19 @@ fn reconcile(store: &Store, hsm: &dyn Hsm) -> Result<Vec<KeyRecord>> {
             missing.push(key.clone());
         }
     }
-    info!(keys = keys.len(), missing = missing.len(), "reconciled the key database with the HSM");
+    info!(
+        keys = keys.len(),
+        missing = missing.len(),
+        "reconciled the key database with the HSM"
+    );
     Ok(missing)
 }
 
 /// The data directory holds the database and the console socket: owner only.
 pub fn create_data_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))
 }

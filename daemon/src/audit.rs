@@ -33,7 +33,10 @@ fn anchor_name(key: &KeyId) -> String {
 /// The newest head the token holds (two only after an interrupted anchor write).
 fn read_anchor(hsm: &dyn Hsm, key: &KeyId) -> Result<Option<Head>, HsmError> {
     let heads = hsm.read_anchors(&anchor_name(key))?;
-    Ok(heads.iter().filter_map(|raw| serde_json::from_slice::<Head>(raw).ok()).max_by_key(|h| h.seq))
+    Ok(heads
+        .iter()
+        .filter_map(|raw| serde_json::from_slice::<Head>(raw).ok())
+        .max_by_key(|h| h.seq))
 }
 
 fn parse_hash(text: &str) -> Option<[u8; 32]> {
@@ -77,33 +80,53 @@ impl AuditTrail {
         };
         let anchor = read_anchor(hsm.as_ref(), &key)?;
         let hash_at_anchor = match anchor {
-            Some(a) if a.seq > 0 && a.seq <= head.seq => store.get_audit(a.seq)?.and_then(|r| parse_hash(&r.hash)),
+            Some(a) if a.seq > 0 && a.seq <= head.seq => {
+                store.get_audit(a.seq)?.and_then(|r| parse_hash(&r.hash))
+            }
             _ => None,
         };
         let mut walker = ChainWalker::new();
         walker.resume_at(head);
         walker.check_anchor(anchor, hash_at_anchor)?;
-        let trail = Self { store, hsm, key, head: Mutex::new(head) };
+        let trail = Self {
+            store,
+            hsm,
+            key,
+            head: Mutex::new(head),
+        };
         if anchor.map_or(0, |a| a.seq) < head.seq {
-            warn!(head = head.seq, "the audit head in the HSM lagged the trail (interrupted write); re-anchoring");
+            warn!(
+                head = head.seq,
+                "the audit head in the HSM lagged the trail (interrupted write); re-anchoring"
+            );
             trail.anchor(head)?;
         }
         Ok(trail)
     }
 
     fn anchor(&self, head: Head) -> Result<(), HsmError> {
-        self.hsm.write_anchor(&anchor_name(&self.key), &serde_json::to_vec(&head).unwrap_or_default())
+        self.hsm.write_anchor(
+            &anchor_name(&self.key),
+            &serde_json::to_vec(&head).unwrap_or_default(),
+        )
     }
 
     /// Seals and stores one record, then moves the head in the HSM. Returns its sequence number
     /// once it is durable; on error the caller must not perform the action.
     pub fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
-        let mut head = self.head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut head = self
+            .head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let seq = head.seq + 1;
         let body = RecordBody::new(seq, now_ms(), &head.hash, entry);
         let hash = body.compute_hash();
         let mac = self.hsm.hmac_sign(&self.key, &hash)?;
-        let record = AuditRecord { body, hash: hex::encode(hash), mac: hex::encode(mac) };
+        let record = AuditRecord {
+            body,
+            hash: hex::encode(hash),
+            mac: hex::encode(mac),
+        };
         self.store.append_audit(&record)?;
         self.store.flush()?;
         // The record is durable: it is the head now, whether or not the anchor follows.
@@ -113,7 +136,10 @@ impl AuditTrail {
     }
 
     pub fn head(&self) -> Head {
-        *self.head.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -123,13 +149,21 @@ pub fn verify(store: &Store, hsm: &dyn Hsm, key: &KeyId) -> Result<VerifyReport,
     for (seq, record) in store.audit_range(1, usize::MAX) {
         let record = match record {
             Ok(r) => r,
-            Err(e) => return Err(ChainFault::Unreadable { seq: walker.head().seq + 1, reason: e.to_string() }.into()),
+            Err(e) => {
+                return Err(ChainFault::Unreadable {
+                    seq: walker.head().seq + 1,
+                    reason: e.to_string(),
+                }
+                .into());
+            }
         };
         walker.step(seq, &record, |hash, mac| hsm.hmac_verify(key, hash, mac))??;
     }
     let anchor = read_anchor(hsm, key)?;
     let hash_at_anchor = match anchor {
-        Some(a) if a.seq > 0 && a.seq <= walker.head().seq => store.get_audit(a.seq)?.and_then(|r| parse_hash(&r.hash)),
+        Some(a) if a.seq > 0 && a.seq <= walker.head().seq => {
+            store.get_audit(a.seq)?.and_then(|r| parse_hash(&r.hash))
+        }
         _ => None,
     };
     walker.check_anchor(anchor, hash_at_anchor)?;

@@ -70,14 +70,23 @@ pub enum ConfigError {
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config {path} line {line}: {key} = {value}: {problem}")]
-    File { path: String, line: usize, key: &'static str, value: String, problem: String },
+    File {
+        path: String,
+        line: usize,
+        key: &'static str,
+        value: String,
+        problem: String,
+    },
 }
 
 impl Config {
     /// Reads, parses and checks the config: the files it names exist, the PIN file is private.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let mut config = Self::parse(&text, path)?;
         config.check_files()?;
         Ok(config)
@@ -85,9 +94,14 @@ impl Config {
 
     /// Parses without touching the file system (used by `load` and tests).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string().trim_end().to_owned() })?;
-        config.source = ConfigSource { path: path.to_path_buf(), text: text.to_owned() };
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.source = ConfigSource {
+            path: path.to_path_buf(),
+            text: text.to_owned(),
+        };
         if config.hsm.sessions == 0 {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -103,7 +117,12 @@ impl Config {
     }
 
     /// An error naming the config key and line of `spanned`.
-    pub fn file_error(&self, key: &'static str, spanned: &Spanned<PathBuf>, problem: impl Into<String>) -> ConfigError {
+    pub fn file_error(
+        &self,
+        key: &'static str,
+        spanned: &Spanned<PathBuf>,
+        problem: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::File {
             path: self.source.path.display().to_string(),
             line: self.line_of(spanned),
@@ -115,12 +134,20 @@ impl Config {
 
     fn check_files(&mut self) -> Result<(), ConfigError> {
         if !self.hsm.module.get_ref().is_file() {
-            return Err(self.file_error("hsm.module", &self.hsm.module, "no such file; is the HSM vendor's PKCS#11 library installed?"));
+            return Err(self.file_error(
+                "hsm.module",
+                &self.hsm.module,
+                "no such file; is the HSM vendor's PKCS#11 library installed?",
+            ));
         }
         match check_private(self.hsm.pin_file.get_ref(), "PIN file") {
             Ok(()) => Ok(()),
-            Err(SecretFileError::Io { source, .. }) => Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, source.to_string())),
-            Err(other) => Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, other.to_string())),
+            Err(SecretFileError::Io { source, .. }) => {
+                Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, source.to_string()))
+            }
+            Err(other) => {
+                Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, other.to_string()))
+            }
         }
     }
 
@@ -129,13 +156,19 @@ impl Config {
     }
 
     pub fn socket_path(&self) -> PathBuf {
-        self.console.socket.clone().unwrap_or_else(|| self.data_dir().join("console.sock"))
+        self.console
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("console.sock"))
     }
 
     /// Sets the module's environment. Call from `main` before any thread starts.
     pub fn apply_module_env(&self) {
         for (name, value) in &self.hsm.module_env {
-            #[allow(unsafe_code, reason = "PKCS#11 modules such as SoftHSM read their configuration from the environment")]
+            #[allow(
+                unsafe_code,
+                reason = "PKCS#11 modules such as SoftHSM read their configuration from the environment"
+            )]
             // SAFETY: called from `main` before the async runtime or any other thread exists.
             unsafe {
                 std::env::set_var(name, value);
@@ -153,7 +186,9 @@ mod tests {
     #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = format!("{GOOD}colour = \"blue\"\n");
-        let err = Config::parse(&text, Path::new("k.toml")).unwrap_err().to_string();
+        let err = Config::parse(&text, Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
         assert!(err.contains("line 7"), "{err}");
     }
@@ -172,6 +207,9 @@ mod tests {
     fn defaults_fill_in() {
         let config = Config::parse(GOOD, Path::new("k.toml")).unwrap();
         assert_eq!(config.hsm.sessions, 4);
-        assert_eq!(config.socket_path(), PathBuf::from("/var/lib/keyward/console.sock"));
+        assert_eq!(
+            config.socket_path(),
+            PathBuf::from("/var/lib/keyward/console.sock")
+        );
     }
 }

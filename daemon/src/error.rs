@@ -23,7 +23,9 @@ pub enum Error {
     Audit(#[from] AuditError),
     #[error("{0}")]
     Invalid(String),
-    #[error("this appliance is already initialised (database {0}); 'keywardd init' runs once, on first boot")]
+    #[error(
+        "this appliance is already initialised (database {0}); 'keywardd init' runs once, on first boot"
+    )]
     AlreadyInitialised(String),
     #[error("this appliance is not initialised (database {0}); run 'keywardd init' first")]
     NotInitialised(String),
@@ -36,9 +38,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Config(_) | Self::SecretFile(_) | Self::Invalid(_) | Self::AlreadyInitialised(_) | Self::NotInitialised(_) => {
-                ErrorCode::Invalid
-            }
+            Self::Config(_)
+            | Self::SecretFile(_)
+            | Self::Invalid(_)
+            | Self::AlreadyInitialised(_)
+            | Self::NotInitialised(_) => ErrorCode::Invalid,
             Self::Store(_) => ErrorCode::Store,
             Self::Hsm(HsmError::KeyNotFound { .. }) => ErrorCode::NotFound,
             Self::Hsm(_) => ErrorCode::Hsm,

@@ -18,7 +18,11 @@ use keyward_daemon::store::settings::AUDIT_KEY;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "keywardd", version, about = "The Keyward key-management appliance daemon")]
+#[command(
+    name = "keywardd",
+    version,
+    about = "The Keyward key-management appliance daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,12 +64,16 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let result = match cli.command {
         Command::Init { config, admins } => init(&config, &admins),
         Command::Run { config } => run(&config),
-        Command::Audit { command: AuditCommand::Verify { config } } => verify(&config),
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => verify(&config),
     };
     match result {
         Ok(code) => code,
@@ -96,12 +104,18 @@ fn parse_admin(arg: &str) -> Result<InitialAdmin> {
         .split_once('=')
         .ok_or_else(|| Error::Invalid(format!("--admin {arg}: expected NAME=PASSWORD_FILE (the password itself never goes on the command line)")))?;
     let password = read_secret(Path::new(file), "password file")?;
-    Ok(InitialAdmin { name: name.to_owned(), password })
+    Ok(InitialAdmin {
+        name: name.to_owned(),
+        password,
+    })
 }
 
 fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
     // Read every input before touching the HSM, so bad input changes nothing.
-    let admins = admin_args.iter().map(|a| parse_admin(a)).collect::<Result<Vec<_>>>()?;
+    let admins = admin_args
+        .iter()
+        .map(|a| parse_admin(a))
+        .collect::<Result<Vec<_>>>()?;
     if admins.len() < 2 {
         return Err(Error::Invalid(format!(
             "dual control needs at least two administrators; {} given: pass --admin NAME=PASSWORD_FILE twice",
@@ -111,8 +125,14 @@ fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
     let (config, hsm) = open_hsm(config_path)?;
     let report = Appliance::init(&config, hsm, &admins)?;
     println!("initialised Keyward in {}", config.data_dir().display());
-    println!("  storage key {} (kcv {})", report.storage_key.id, report.storage_key.fingerprint);
-    println!("  audit key   {} (kcv {})", report.audit_key.id, report.audit_key.fingerprint);
+    println!(
+        "  storage key {} (kcv {})",
+        report.storage_key.id, report.storage_key.fingerprint
+    );
+    println!(
+        "  audit key   {} (kcv {})",
+        report.audit_key.id, report.audit_key.fingerprint
+    );
     println!("  administrators: {}", report.admins.join(", "));
     Ok(ExitCode::SUCCESS)
 }
@@ -140,12 +160,22 @@ fn run(config_path: &Path) -> Result<ExitCode> {
 fn verify(config_path: &Path) -> Result<ExitCode> {
     let (config, hsm) = open_hsm(config_path)?;
     let store = Store::open(config.data_dir())?;
-    let key = store.get_key_setting(AUDIT_KEY)?.ok_or_else(|| Error::NotInitialised(store.path().display().to_string()))?;
+    let key = store
+        .get_key_setting(AUDIT_KEY)?
+        .ok_or_else(|| Error::NotInitialised(store.path().display().to_string()))?;
     match audit::verify(&store, hsm.as_ref(), &key) {
         Ok(report) => {
-            println!("audit trail intact: {} records, head {} {}", report.records, report.head.seq, hex::encode(report.head.hash));
+            println!(
+                "audit trail intact: {} records, head {} {}",
+                report.records,
+                report.head.seq,
+                hex::encode(report.head.hash)
+            );
             if report.beyond_anchor > 0 {
-                println!("note: {} record(s) beyond the head kept in the HSM (a write was interrupted); each is MAC-verified", report.beyond_anchor);
+                println!(
+                    "note: {} record(s) beyond the head kept in the HSM (a write was interrupted); each is MAC-verified",
+                    report.beyond_anchor
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

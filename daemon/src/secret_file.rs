@@ -24,7 +24,11 @@ pub enum SecretFileError {
     #[error(
         "{what} {path} is readable by group or others (mode {mode:04o}); run 'chmod 600 {path}' and make sure nobody else has read it"
     )]
-    TooOpen { what: &'static str, path: String, mode: u32 },
+    TooOpen {
+        what: &'static str,
+        path: String,
+        mode: u32,
+    },
     #[error("{what} {path} is not a regular file")]
     NotAFile { what: &'static str, path: String },
     #[error("{what} {path} is larger than {MAX_SECRET_FILE} bytes; is it the right file?")]
@@ -38,13 +42,21 @@ pub enum SecretFileError {
 /// Refuses a file that group or others can read, or that is not a regular file.
 pub fn check_private(path: &Path, what: &'static str) -> Result<(), SecretFileError> {
     let shown = path.display().to_string();
-    let meta = fs::metadata(path).map_err(|source| SecretFileError::Io { what, path: shown.clone(), source })?;
+    let meta = fs::metadata(path).map_err(|source| SecretFileError::Io {
+        what,
+        path: shown.clone(),
+        source,
+    })?;
     if !meta.is_file() {
         return Err(SecretFileError::NotAFile { what, path: shown });
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(SecretFileError::TooOpen { what, path: shown, mode });
+        return Err(SecretFileError::TooOpen {
+            what,
+            path: shown,
+            mode,
+        });
     }
     Ok(())
 }
@@ -53,15 +65,26 @@ pub fn check_private(path: &Path, what: &'static str) -> Result<(), SecretFileEr
 pub fn read_secret(path: &Path, what: &'static str) -> Result<SecretString, SecretFileError> {
     check_private(path, what)?;
     let shown = path.display().to_string();
-    let file = fs::File::open(path).map_err(|source| SecretFileError::Io { what, path: shown.clone(), source })?;
+    let file = fs::File::open(path).map_err(|source| SecretFileError::Io {
+        what,
+        path: shown.clone(),
+        source,
+    })?;
     let mut raw = Zeroizing::new(Vec::new());
     file.take(MAX_SECRET_FILE + 1)
         .read_to_end(&mut raw)
-        .map_err(|source| SecretFileError::Io { what, path: shown.clone(), source })?;
+        .map_err(|source| SecretFileError::Io {
+            what,
+            path: shown.clone(),
+            source,
+        })?;
     if raw.len() as u64 > MAX_SECRET_FILE {
         return Err(SecretFileError::TooLarge { what, path: shown });
     }
-    let text = std::str::from_utf8(&raw).map_err(|_| SecretFileError::NotUtf8 { what, path: shown.clone() })?;
+    let text = std::str::from_utf8(&raw).map_err(|_| SecretFileError::NotUtf8 {
+        what,
+        path: shown.clone(),
+    })?;
     let text = text.strip_suffix('\n').unwrap_or(text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     if text.is_empty() {
@@ -86,7 +109,10 @@ mod tests {
         assert!(err.to_string().contains("chmod 600"), "{err}");
         assert!(!err.to_string().contains("1234abcd"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_secret(&path, "PIN file").unwrap().expose_secret(), "1234abcd");
+        assert_eq!(
+            read_secret(&path, "PIN file").unwrap().expose_secret(),
+            "1234abcd"
+        );
     }
 
     #[test]
@@ -95,8 +121,14 @@ mod tests {
         let path = dir.path().join("pw");
         fs::write(&path, "\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(read_secret(&path, "password file"), Err(SecretFileError::Empty { .. })));
+        assert!(matches!(
+            read_secret(&path, "password file"),
+            Err(SecretFileError::Empty { .. })
+        ));
         fs::write(&path, b"\xff\xfe").unwrap();
-        assert!(matches!(read_secret(&path, "password file"), Err(SecretFileError::NotUtf8 { .. })));
+        assert!(matches!(
+            read_secret(&path, "password file"),
+            Err(SecretFileError::NotUtf8 { .. })
+        ));
     }
 }

@@ -13,7 +13,12 @@ use crate::appliance::Appliance;
 use crate::error::Result;
 
 /// Serves until `shutdown` completes, then stops the front ends, records the stop and flushes.
-pub async fn run(appliance: Arc<Appliance>, console_listener: UnixListener, allowed_uids: Vec<u32>, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    appliance: Arc<Appliance>,
+    console_listener: UnixListener,
+    allowed_uids: Vec<u32>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let status = tokio::task::block_in_place(|| appliance.status())?;
     info!(
         hsm = %status.hsm.state,
@@ -45,7 +50,10 @@ pub async fn run(appliance: Arc<Appliance>, console_listener: UnixListener, allo
 /// Completes on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the daemon could not stop cleanly; wait forever rather than exit.
         std::future::pending::<()>().await;
         return;

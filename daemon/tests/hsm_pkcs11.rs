@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration test: a failed step is a failed test"
+)]
 //! The HSM layer against a real SoftHSMv2 token: what the token itself observes.
 
 mod common;
@@ -21,11 +27,15 @@ fn raw_session() -> cryptoki::session::Session {
     let t = token();
     let ctx = Pkcs11::new(&t.provisioned.module).unwrap();
     let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label).unwrap().unwrap();
+    let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label)
+        .unwrap()
+        .unwrap();
     let s = ctx.open_ro_session(slot).unwrap();
     let pin = read_secret(&t.provisioned.user_pin_file, "PIN").unwrap();
     match s.login(UserType::User, Some(&pin)) {
-        Ok(()) | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
+        }
         Err(e) => panic!("login: {e}"),
     }
     s
@@ -34,20 +44,41 @@ fn raw_session() -> cryptoki::session::Session {
 #[test]
 fn generated_key_is_sensitive_and_its_value_cannot_be_read() {
     let _raw = common::raw_access();
-    let key = hsm().generate_key(KeyPurpose::Customer, "test-sensitive").unwrap();
+    let key = hsm()
+        .generate_key(KeyPurpose::Customer, "test-sensitive")
+        .unwrap();
     let s = raw_session();
     let handles = s
-        .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Id(key.id.as_bytes().to_vec())])
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(key.id.as_bytes().to_vec()),
+        ])
         .unwrap();
     assert_eq!(handles.len(), 1);
-    let info = s.get_attribute_info(handles[0], &[AttributeType::Value]).unwrap();
-    assert!(matches!(info.as_slice(), [AttributeInfo::Sensitive]), "CKA_VALUE must be CKR_ATTRIBUTE_SENSITIVE: {info:?}");
+    let info = s
+        .get_attribute_info(handles[0], &[AttributeType::Value])
+        .unwrap();
+    assert!(
+        matches!(info.as_slice(), [AttributeInfo::Sensitive]),
+        "CKA_VALUE must be CKR_ATTRIBUTE_SENSITIVE: {info:?}"
+    );
     let attrs = s
-        .get_attributes(handles[0], &[AttributeType::Token, AttributeType::Sensitive, AttributeType::Wrap, AttributeType::Unwrap])
+        .get_attributes(
+            handles[0],
+            &[
+                AttributeType::Token,
+                AttributeType::Sensitive,
+                AttributeType::Wrap,
+                AttributeType::Unwrap,
+            ],
+        )
         .unwrap();
     assert!(attrs.contains(&Attribute::Token(true)));
     assert!(attrs.contains(&Attribute::Sensitive(true)));
-    assert!(attrs.contains(&Attribute::Wrap(false)), "customer keys must not wrap other keys: {attrs:?}");
+    assert!(
+        attrs.contains(&Attribute::Wrap(false)),
+        "customer keys must not wrap other keys: {attrs:?}"
+    );
     assert!(attrs.contains(&Attribute::Unwrap(false)));
 }
 
@@ -57,7 +88,9 @@ fn storage_and_audit_keys_are_not_extractable() {
     for purpose in [KeyPurpose::Storage, KeyPurpose::Audit] {
         let key = hsm().generate_key(purpose, "test-system").unwrap();
         let s = raw_session();
-        let h = s.find_objects(&[Attribute::Id(key.id.as_bytes().to_vec())]).unwrap()[0];
+        let h = s
+            .find_objects(&[Attribute::Id(key.id.as_bytes().to_vec())])
+            .unwrap()[0];
         let attrs = s.get_attributes(h, &[AttributeType::Extractable]).unwrap();
         assert_eq!(attrs, vec![Attribute::Extractable(false)], "{purpose:?}");
     }
@@ -67,7 +100,10 @@ fn storage_and_audit_keys_are_not_extractable() {
 fn probe_finds_at_least_one_aws_wrap_algorithm() {
     let caps = hsm().capabilities();
     eprintln!("probed wrap algorithms: {:?}", caps.wrap_algorithms);
-    assert!(!caps.wrap_algorithms.is_empty(), "SoftHSMv2 supports RSA-OAEP with SHA-1 at least");
+    assert!(
+        !caps.wrap_algorithms.is_empty(),
+        "SoftHSMv2 supports RSA-OAEP with SHA-1 at least"
+    );
     let mut sorted = caps.wrap_algorithms.clone();
     sorted.sort();
     assert_eq!(sorted, caps.wrap_algorithms, "strongest first");
@@ -75,7 +111,13 @@ fn probe_finds_at_least_one_aws_wrap_algorithm() {
 
 /// Unwraps outside the HSM, as AWS would with its private key.
 fn unwrap_outside(private: &RsaPrivateKey, alg: WrapAlgorithm, wrapped: &[u8]) -> Vec<u8> {
-    let padding = |alg: WrapAlgorithm| if alg.uses_sha256() { Oaep::new::<sha2::Sha256>() } else { Oaep::new::<sha1::Sha1>() };
+    let padding = |alg: WrapAlgorithm| {
+        if alg.uses_sha256() {
+            Oaep::new::<sha2::Sha256>()
+        } else {
+            Oaep::new::<sha1::Sha1>()
+        }
+    };
     if !alg.is_rsa_aes() {
         return private.decrypt(padding(alg), wrapped).unwrap();
     }
@@ -92,7 +134,9 @@ fn wrap_under_rsa_3072_yields_the_key_that_encrypts_inside_the_hsm() {
     let spki = private.to_public_key().to_public_key_der().unwrap();
     let caps = hsm().capabilities();
     for alg in caps.wrap_algorithms {
-        let key = hsm().generate_key(KeyPurpose::Customer, "test-wrap").unwrap();
+        let key = hsm()
+            .generate_key(KeyPurpose::Customer, "test-wrap")
+            .unwrap();
         let wrapped = hsm().wrap_key(&key.id, spki.as_bytes(), alg).unwrap();
         let material = unwrap_outside(&private, alg, &wrapped);
         assert_eq!(material.len(), 32, "{alg}");
@@ -101,37 +145,66 @@ fn wrap_under_rsa_3072_yields_the_key_that_encrypts_inside_the_hsm() {
         let sealed = hsm().encrypt(&key.id, b"attack at dawn", b"aad").unwrap();
         let cipher = aes_gcm::Aes256Gcm::new_from_slice(&material).unwrap();
         let nonce = aes_gcm::Nonce::from_slice(&sealed[..12]);
-        let opened = cipher.decrypt(nonce, Payload { msg: &sealed[12..], aad: b"aad" }).unwrap();
+        let opened = cipher
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: &sealed[12..],
+                    aad: b"aad",
+                },
+            )
+            .unwrap();
         assert_eq!(opened, b"attack at dawn", "{alg}");
 
         // The fingerprint is the classic check value of exactly these bytes.
         use aes::cipher::BlockEncrypt;
         let mut block = aes::cipher::generic_array::GenericArray::from([0u8; 16]);
-        aes::Aes256::new_from_slice(&material).unwrap().encrypt_block(&mut block);
-        assert_eq!(key.fingerprint, Fingerprint::from_check_block(&block), "{alg}");
+        aes::Aes256::new_from_slice(&material)
+            .unwrap()
+            .encrypt_block(&mut block);
+        assert_eq!(
+            key.fingerprint,
+            Fingerprint::from_check_block(&block),
+            "{alg}"
+        );
         assert_eq!(hsm().fingerprint(&key.id).unwrap(), key.fingerprint);
     }
 }
 
 #[test]
 fn wrapping_key_that_is_not_rsa_is_refused() {
-    let key = hsm().generate_key(KeyPurpose::Customer, "test-badwrap").unwrap();
+    let key = hsm()
+        .generate_key(KeyPurpose::Customer, "test-badwrap")
+        .unwrap();
     let alg = hsm().capabilities().best_wrap().unwrap();
-    let err = hsm().wrap_key(&key.id, b"\x30\x03\x02\x01\x01", alg).unwrap_err();
+    let err = hsm()
+        .wrap_key(&key.id, b"\x30\x03\x02\x01\x01", alg)
+        .unwrap_err();
     assert!(err.to_string().contains("RSA public key"), "{err}");
 }
 
 #[test]
 fn gcm_round_trip_and_tamper_detection() {
     let key = hsm().generate_key(KeyPurpose::Storage, "test-gcm").unwrap();
-    let sealed = hsm().encrypt(&key.id, b"secret access key", b"credential:prod").unwrap();
+    let sealed = hsm()
+        .encrypt(&key.id, b"secret access key", b"credential:prod")
+        .unwrap();
     let opened = hsm().decrypt(&key.id, &sealed, b"credential:prod").unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(opened.expose_secret(), b"secret access key");
-    assert!(hsm().decrypt(&key.id, &sealed, b"credential:other").is_err(), "AAD binds the ciphertext");
+    assert!(
+        hsm()
+            .decrypt(&key.id, &sealed, b"credential:other")
+            .is_err(),
+        "AAD binds the ciphertext"
+    );
     let mut flipped = sealed.clone();
     flipped[14] ^= 1;
-    assert!(hsm().decrypt(&key.id, &flipped, b"credential:prod").is_err());
+    assert!(
+        hsm()
+            .decrypt(&key.id, &flipped, b"credential:prod")
+            .is_err()
+    );
 }
 
 #[test]
@@ -146,8 +219,13 @@ fn hmac_sign_and_verify() {
 
 #[test]
 fn find_and_destroy_by_id() {
-    let key = hsm().generate_key(KeyPurpose::Customer, "test-destroy").unwrap();
-    assert_eq!(hsm().find_key(&key.id).unwrap().as_deref(), Some("test-destroy"));
+    let key = hsm()
+        .generate_key(KeyPurpose::Customer, "test-destroy")
+        .unwrap();
+    assert_eq!(
+        hsm().find_key(&key.id).unwrap().as_deref(),
+        Some("test-destroy")
+    );
     hsm().destroy_key(&key.id).unwrap();
     assert_eq!(hsm().find_key(&key.id).unwrap(), None);
     assert!(hsm().destroy_key(&key.id).is_err());
@@ -166,7 +244,10 @@ fn anchor_is_kept_and_replaced_inside_the_token() {
     assert!(hsm().read_anchors("test-anchor").unwrap().is_empty());
     hsm().write_anchor("test-anchor", b"one").unwrap();
     hsm().write_anchor("test-anchor", b"two").unwrap();
-    assert_eq!(hsm().read_anchors("test-anchor").unwrap(), vec![b"two".to_vec()]);
+    assert_eq!(
+        hsm().read_anchors("test-anchor").unwrap(),
+        vec![b"two".to_vec()]
+    );
 }
 
 #[test]
@@ -188,7 +269,9 @@ fn concurrent_callers_are_served_without_fault() {
         .map(|i| {
             std::thread::spawn(move || {
                 for _ in 0..5 {
-                    let key = hsm().generate_key(KeyPurpose::Customer, &format!("test-conc-{i}")).unwrap();
+                    let key = hsm()
+                        .generate_key(KeyPurpose::Customer, &format!("test-conc-{i}"))
+                        .unwrap();
                     let sealed = hsm().encrypt(&key.id, b"x", b"").unwrap();
                     hsm().decrypt(&key.id, &sealed, b"").unwrap();
                     hsm().destroy_key(&key.id).unwrap();

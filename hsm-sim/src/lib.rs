@@ -42,7 +42,9 @@ pub enum SimError {
     ModuleMissing { candidates: String },
     #[error("{dir} already holds a provisioned token; pass --force to wipe it and start again")]
     AlreadyProvisioned { dir: PathBuf },
-    #[error("{dir} holds no provisioned token (no {CONF_FILE}); run 'keyward-hsm-sim init --dir {dir}' first")]
+    #[error(
+        "{dir} holds no provisioned token (no {CONF_FILE}); run 'keyward-hsm-sim init --dir {dir}' first"
+    )]
     NotProvisioned { dir: PathBuf },
     #[error("no token labelled '{label}' in {dir}")]
     TokenNotFound { label: String, dir: PathBuf },
@@ -109,7 +111,12 @@ pub struct ProvisionOptions {
 
 impl ProvisionOptions {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), label: "keyward".into(), force: false, module: None }
+        Self {
+            dir: dir.into(),
+            label: "keyward".into(),
+            force: false,
+            module: None,
+        }
     }
 }
 
@@ -119,7 +126,9 @@ pub fn find_module() -> Result<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
-        .ok_or_else(|| SimError::ModuleMissing { candidates: MODULE_CANDIDATES.join(", ") })
+        .ok_or_else(|| SimError::ModuleMissing {
+            candidates: MODULE_CANDIDATES.join(", "),
+        })
 }
 
 /// Points this process's SoftHSM at `conf`. SoftHSM reads `SOFTHSM2_CONF` at `C_Initialize`.
@@ -127,7 +136,10 @@ pub fn find_module() -> Result<PathBuf> {
 /// Call it before the process starts other threads that read the environment; the CLI calls it
 /// first thing in `main`, and test harnesses once per process.
 pub fn use_config(conf: &Path) {
-    #[allow(unsafe_code, reason = "SoftHSM is configured only through its environment")]
+    #[allow(
+        unsafe_code,
+        reason = "SoftHSM is configured only through its environment"
+    )]
     // SAFETY: callers set this once, before the PKCS#11 module is loaded and before they start
     // threads that read the environment; Rust's own readers take the std environment lock.
     unsafe {
@@ -161,33 +173,49 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(io(format!("create {}", path.display())))?;
-    f.write_all(contents).map_err(io(format!("write {}", path.display())))?;
+    f.write_all(contents)
+        .map_err(io(format!("write {}", path.display())))?;
     f.sync_all().map_err(io(format!("sync {}", path.display())))
 }
 
 fn read_pin(path: &Path) -> Result<SecretString> {
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(io(format!("read {}", path.display())))?);
-    Ok(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()))
+    let text =
+        Zeroizing::new(fs::read_to_string(path).map_err(io(format!("read {}", path.display())))?);
+    Ok(SecretString::from(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 /// Overwrites every file under `dir` with zeros, syncs, and removes the tree.
 fn zeroize_tree(dir: &Path) -> Result<usize> {
     let mut count = 0;
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(0) };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
     for entry in entries {
         let entry = entry.map_err(io(format!("list {}", dir.display())))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(io(format!("stat {}", path.display())))?;
+        let kind = entry
+            .file_type()
+            .map_err(io(format!("stat {}", path.display())))?;
         if kind.is_dir() {
             count += zeroize_tree(&path)?;
             fs::remove_dir(&path).map_err(io(format!("remove {}", path.display())))?;
         } else {
             if kind.is_file() {
-                let len = entry.metadata().map_err(io(format!("stat {}", path.display())))?.len();
-                let mut f = OpenOptions::new().write(true).open(&path).map_err(io(format!("open {}", path.display())))?;
+                let len = entry
+                    .metadata()
+                    .map_err(io(format!("stat {}", path.display())))?
+                    .len();
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(format!("open {}", path.display())))?;
                 let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
-                f.write_all(&zeros).map_err(io(format!("zero {}", path.display())))?;
-                f.sync_all().map_err(io(format!("sync {}", path.display())))?;
+                f.write_all(&zeros)
+                    .map_err(io(format!("zero {}", path.display())))?;
+                f.sync_all()
+                    .map_err(io(format!("sync {}", path.display())))?;
             }
             fs::remove_file(&path).map_err(io(format!("remove {}", path.display())))?;
             count += 1;
@@ -210,12 +238,14 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
     };
     let tokens = dir.join(TOKENS_DIR);
     fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io(format!("chmod {}", dir.display())))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("chmod {}", dir.display())))?;
     if opts.force {
         zeroize_tree(&tokens)?;
     }
     fs::create_dir_all(&tokens).map_err(io(format!("create {}", tokens.display())))?;
-    fs::set_permissions(&tokens, fs::Permissions::from_mode(0o700)).map_err(io(format!("chmod {}", tokens.display())))?;
+    fs::set_permissions(&tokens, fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("chmod {}", tokens.display())))?;
     let conf_text = format!(
         "# Written by keyward-hsm-sim: a private SoftHSMv2 token directory.\n\
          directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
@@ -228,7 +258,8 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
     let user_pin = random_pin(&rng)?;
     use_config(&conf);
     let ctx = Pkcs11::new(&module).map_err(p11("load module"))?;
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(p11("C_Initialize"))?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(p11("C_Initialize"))?;
     let result = init_token(&ctx, &opts.label, &so_pin, &user_pin);
     let _ = ctx.finalize();
     result?;
@@ -237,8 +268,18 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
     let user_pin_file = dir.join(USER_PIN_FILE);
     write_private_file(&so_pin_file, so_pin.expose_secret().as_bytes())?;
     write_private_file(&user_pin_file, user_pin.expose_secret().as_bytes())?;
-    let provisioned = Provisioned { dir: dir.clone(), module, conf, label: opts.label.clone(), user_pin_file, so_pin_file };
-    write_private_file(&dir.join(HSM_TABLE_FILE), provisioned.hsm_table().as_bytes())?;
+    let provisioned = Provisioned {
+        dir: dir.clone(),
+        module,
+        conf,
+        label: opts.label.clone(),
+        user_pin_file,
+        so_pin_file,
+    };
+    write_private_file(
+        &dir.join(HSM_TABLE_FILE),
+        provisioned.hsm_table().as_bytes(),
+    )?;
     Ok(provisioned)
 }
 
@@ -247,13 +288,23 @@ fn init_token(ctx: &Pkcs11, label: &str, so_pin: &AuthPin, user_pin: &AuthPin) -
         .get_slots_with_token()
         .map_err(p11("C_GetSlotList"))?
         .into_iter()
-        .find(|s| ctx.get_token_info(*s).map(|t| !t.token_initialized()).unwrap_or(false))
+        .find(|s| {
+            ctx.get_token_info(*s)
+                .map(|t| !t.token_initialized())
+                .unwrap_or(false)
+        })
         .ok_or(SimError::NoFreeSlot)?;
-    ctx.init_token(slot, so_pin, label).map_err(p11("C_InitToken"))?;
+    ctx.init_token(slot, so_pin, label)
+        .map_err(p11("C_InitToken"))?;
     // SoftHSM moves an initialised token to a new slot id: find it again, by label.
-    let slot = find_slot(ctx, label)?.ok_or_else(|| SimError::TokenNotFound { label: label.into(), dir: PathBuf::new() })?;
+    let slot = find_slot(ctx, label)?.ok_or_else(|| SimError::TokenNotFound {
+        label: label.into(),
+        dir: PathBuf::new(),
+    })?;
     let session = ctx.open_rw_session(slot).map_err(p11("C_OpenSession"))?;
-    session.login(UserType::So, Some(so_pin)).map_err(p11("C_Login(SO)"))?;
+    session
+        .login(UserType::So, Some(so_pin))
+        .map_err(p11("C_Login(SO)"))?;
     session.init_pin(user_pin).map_err(p11("C_InitPIN"))?;
     session.logout().map_err(p11("C_Logout"))?;
     Ok(())
@@ -261,7 +312,10 @@ fn init_token(ctx: &Pkcs11, label: &str, so_pin: &AuthPin, user_pin: &AuthPin) -
 
 /// The slot holding the initialised token with this label, if any.
 pub fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>> {
-    for slot in ctx.get_slots_with_initialized_token().map_err(p11("C_GetSlotList"))? {
+    for slot in ctx
+        .get_slots_with_initialized_token()
+        .map_err(p11("C_GetSlotList"))?
+    {
         let info = ctx.get_token_info(slot).map_err(p11("C_GetTokenInfo"))?;
         if info.label().trim_end() == label {
             return Ok(Some(slot));
@@ -303,26 +357,42 @@ pub fn status(dir: &Path, label: &str) -> Result<TokenStatus> {
     let p = load_provisioned(dir, label)?;
     use_config(&p.conf);
     let ctx = Pkcs11::new(&p.module).map_err(p11("load module"))?;
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(p11("C_Initialize"))?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(p11("C_Initialize"))?;
     let result = (|| {
-        let slot = find_slot(&ctx, label)?.ok_or_else(|| SimError::TokenNotFound { label: label.into(), dir: p.dir.clone() })?;
+        let slot = find_slot(&ctx, label)?.ok_or_else(|| SimError::TokenNotFound {
+            label: label.into(),
+            dir: p.dir.clone(),
+        })?;
         let info = ctx.get_token_info(slot).map_err(p11("C_GetTokenInfo"))?;
         let session = ctx.open_ro_session(slot).map_err(p11("C_OpenSession"))?;
         let pin = read_pin(&p.user_pin_file)?;
-        session.login(UserType::User, Some(&pin)).map_err(p11("C_Login"))?;
-        let objects = session.find_objects(&[]).map_err(p11("C_FindObjects"))?.len();
+        session
+            .login(UserType::User, Some(&pin))
+            .map_err(p11("C_Login"))?;
+        let objects = session
+            .find_objects(&[])
+            .map_err(p11("C_FindObjects"))?
+            .len();
         let _ = session.logout();
-        let vfs = nix::sys::statvfs::statvfs(&p.dir.join(TOKENS_DIR)).map_err(|e| SimError::Io {
-            what: "statvfs".into(),
-            source: std::io::Error::from(e),
-        })?;
+        let vfs =
+            nix::sys::statvfs::statvfs(&p.dir.join(TOKENS_DIR)).map_err(|e| SimError::Io {
+                what: "statvfs".into(),
+                source: std::io::Error::from(e),
+            })?;
+        #[allow(
+            clippy::useless_conversion,
+            reason = "fsblkcnt_t and c_ulong are 32-bit on some targets"
+        )]
+        let free_bytes =
+            u64::from(vfs.blocks_available()).saturating_mul(u64::from(vfs.fragment_size()));
         Ok(TokenStatus {
             label: info.label().trim_end().to_owned(),
             serial: info.serial_number().trim_end().to_owned(),
             manufacturer: info.manufacturer_id().trim_end().to_owned(),
             model: info.model().trim_end().to_owned(),
             objects,
-            free_bytes: u64::from(vfs.blocks_available()).saturating_mul(u64::from(vfs.fragment_size())),
+            free_bytes,
         })
     })();
     let _ = ctx.finalize();
@@ -339,6 +409,8 @@ pub fn tamper(dir: &Path) -> Result<usize> {
     let tokens = dir.join(TOKENS_DIR);
     let n = zeroize_tree(&tokens)?;
     fs::create_dir_all(&tokens).map_err(io(format!("create {}", tokens.display())))?;
-    File::open(&tokens).and_then(|d| d.sync_all()).map_err(io(format!("sync {}", tokens.display())))?;
+    File::open(&tokens)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("sync {}", tokens.display())))?;
     Ok(n)
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use keyward_hsm_sim::{ProvisionOptions, provision, status, tamper};
 
 #[derive(Parser)]
-#[command(name = "keyward-hsm-sim", version, about = "The Keyward development HSM (SoftHSMv2)")]
+#[command(
+    name = "keyward-hsm-sim",
+    version,
+    about = "The Keyward development HSM (SoftHSMv2)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,12 +49,25 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Init { dir, label, force, module } => {
-            provision(&ProvisionOptions { dir, label, force, module }).map(|p| {
-                eprintln!("provisioned token '{}' in {} (PINs in 0600 files there)", p.label, p.dir.display());
-                print!("{}", p.hsm_table());
-            })
-        }
+        Command::Init {
+            dir,
+            label,
+            force,
+            module,
+        } => provision(&ProvisionOptions {
+            dir,
+            label,
+            force,
+            module,
+        })
+        .map(|p| {
+            eprintln!(
+                "provisioned token '{}' in {} (PINs in 0600 files there)",
+                p.label,
+                p.dir.display()
+            );
+            print!("{}", p.hsm_table());
+        }),
         Command::Status { dir, label } => status(&dir, &label).map(|s| {
             println!("label:        {}", s.label);
             println!("serial:       {}", s.serial);
@@ -60,7 +77,10 @@ fn main() -> ExitCode {
             println!("free space:   {} bytes", s.free_bytes);
         }),
         Command::Tamper { dir } => tamper(&dir).map(|n| {
-            println!("token zeroized: {n} token files overwritten and removed in {}", dir.display());
+            println!(
+                "token zeroized: {n} token files overwritten and removed in {}",
+                dir.display()
+            );
         }),
     };
     match result {

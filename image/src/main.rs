@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    eprintln!("keyward-image: not yet: firmware images (build, verify, install, rollback) arrive with their issue");
+    eprintln!(
+        "keyward-image: not yet: firmware images (build, verify, install, rollback) arrive with their issue"
+    );
     ExitCode::from(2)
 }

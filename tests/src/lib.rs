@@ -1,3 +1,9 @@
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    reason = "test harness: a step that fails is a failed test, reported where it happened"
+)]
 //! The end-to-end harness: real `keyward-hsm-sim` and `keywardd` processes, a real SoftHSMv2
 //! token in a private temporary directory per test, the real console socket.
 
@@ -23,7 +29,10 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-pub const ADMINS: [(&str, &str); 2] = [("alice", "alice-correct-horse-1"), ("bob", "bob-battery-staple-22")];
+pub const ADMINS: [(&str, &str); 2] = [
+    ("alice", "alice-correct-horse-1"),
+    ("bob", "bob-battery-staple-22"),
+];
 
 /// A fresh token, config and password files in a temporary directory.
 pub struct Fixture {
@@ -43,16 +52,37 @@ impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let hsm_dir = dir.path().join("hsm");
-        let out = Command::new(bin("keyward-hsm-sim")).arg("init").arg("--dir").arg(&hsm_dir).output().expect("run hsm-sim");
-        assert!(out.status.success(), "hsm-sim init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(bin("keyward-hsm-sim"))
+            .arg("init")
+            .arg("--dir")
+            .arg(&hsm_dir)
+            .output()
+            .expect("run hsm-sim");
+        assert!(
+            out.status.success(),
+            "hsm-sim init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let table = String::from_utf8(out.stdout).expect("utf8");
         let data_dir = dir.path().join("data");
         let config = dir.path().join("keyward.toml");
-        std::fs::write(&config, format!("data_dir = {:?}\n\n{table}", data_dir.display().to_string())).expect("config");
+        std::fs::write(
+            &config,
+            format!("data_dir = {:?}\n\n{table}", data_dir.display().to_string()),
+        )
+        .expect("config");
         for (name, password) in ADMINS {
-            write_private(&dir.path().join(format!("{name}.pw")), &format!("{password}\n"));
+            write_private(
+                &dir.path().join(format!("{name}.pw")),
+                &format!("{password}\n"),
+            );
         }
-        Self { dir, config, hsm_dir, data_dir }
+        Self {
+            dir,
+            config,
+            hsm_dir,
+            data_dir,
+        }
     }
 
     pub fn password_file(&self, name: &str) -> PathBuf {
@@ -60,7 +90,11 @@ impl Fixture {
     }
 
     pub fn keywardd(&self, args: &[&str]) -> Output {
-        Command::new(bin("keywardd")).args(args).env("KEYWARD_LOG", "info").output().expect("run keywardd")
+        Command::new(bin("keywardd"))
+            .args(args)
+            .env("KEYWARD_LOG", "info")
+            .output()
+            .expect("run keywardd")
     }
 
     /// `keywardd init` with the two standard administrators.
@@ -73,13 +107,29 @@ impl Fixture {
 
     pub fn init_ok(&self) {
         let out = self.init();
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `keywardd audit verify`: exit code and stdout.
     pub fn verify(&self) -> (Option<i32>, String) {
-        let out = self.keywardd(&["audit", "verify", "--config", &self.config.display().to_string()]);
-        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        let out = self.keywardd(&[
+            "audit",
+            "verify",
+            "--config",
+            &self.config.display().to_string(),
+        ]);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -100,7 +150,11 @@ impl Fixture {
             .stderr(log)
             .spawn()
             .expect("spawn keywardd");
-        let mut daemon = Daemon { child: Some(child), socket: self.socket(), log: log_path };
+        let mut daemon = Daemon {
+            child: Some(child),
+            socket: self.socket(),
+            log: log_path,
+        };
         daemon.wait_ready();
         daemon
     }
@@ -108,7 +162,10 @@ impl Fixture {
     /// Starts `keywardd run` expecting it to refuse: returns its exit status and output.
     pub fn run_refused(&self) -> (ExitStatus, String) {
         let out = self.keywardd(&["run", "--config", &self.config.display().to_string()]);
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Opens the database directly (the daemon must be stopped), as an attacker with disk access would.
@@ -118,8 +175,17 @@ impl Fixture {
 
     /// The object count `keyward-hsm-sim status` reports.
     pub fn token_objects(&self) -> usize {
-        let out = Command::new(bin("keyward-hsm-sim")).arg("status").arg("--dir").arg(&self.hsm_dir).output().expect("status");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(bin("keyward-hsm-sim"))
+            .arg("status")
+            .arg("--dir")
+            .arg(&self.hsm_dir)
+            .output()
+            .expect("status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.lines()
             .find_map(|l| l.strip_prefix("objects:"))
@@ -145,7 +211,11 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("keywardd exited early ({status}): {}", self.log_text());
             }
             if UnixStream::connect(&self.socket).is_ok() {
@@ -153,7 +223,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("keywardd did not open {} within 30 s: {}", self.socket.display(), self.log_text());
+        panic!(
+            "keywardd did not open {} within 30 s: {}",
+            self.socket.display(),
+            self.log_text()
+        );
     }
 
     pub fn pid(&self) -> u32 {
@@ -165,7 +239,10 @@ impl Daemon {
     }
 
     pub fn status(&self) -> StatusReport {
-        let data = self.request(&Request::Status).into_result().expect("status ok");
+        let data = self
+            .request(&Request::Status)
+            .into_result()
+            .expect("status ok");
         serde_json::from_value(data).expect("status shape")
     }
 
@@ -183,7 +260,10 @@ impl Daemon {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "keywardd did not stop within 30 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "keywardd did not stop within 30 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -218,7 +298,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration test: a failed step is a failed test"
+)]
 //! The appliance as an operator meets it: first boot, serving, stopping, restarting, and the
 //! refusals that keep bad input from changing anything.
 
@@ -11,14 +17,24 @@ fn init_run_stop_restart_keeps_everything() {
     let fx = Fixture::new();
     fx.init_ok();
     let objects_after_init = fx.token_objects();
-    assert!(objects_after_init >= 2, "storage and audit keys are on the token");
+    assert!(
+        objects_after_init >= 2,
+        "storage and audit keys are on the token"
+    );
 
     let daemon = fx.start();
-    let mode = std::fs::metadata(&daemon.socket).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&daemon.socket)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "console socket must be owner-only");
     let first = daemon.status();
     assert_eq!(first.hsm.state, "ok");
-    assert!(!first.hsm.wrap_algorithms.is_empty(), "the probe found a wrap algorithm");
+    assert!(
+        !first.hsm.wrap_algorithms.is_empty(),
+        "the probe found a wrap algorithm"
+    );
     assert!(first.hsm.missing_keys.is_empty());
     assert_eq!(first.store.users, 2);
     assert_eq!(first.store.keys, 2);
@@ -36,9 +52,16 @@ fn init_run_stop_restart_keeps_everything() {
     assert_eq!(second.hsm.serial, first.hsm.serial);
     assert_eq!(second.store.users, 2);
     assert_eq!(second.store.keys, 2);
-    assert_eq!(second.audit.head_seq, 4, "the trail continues where it stopped");
+    assert_eq!(
+        second.audit.head_seq, 4,
+        "the trail continues where it stopped"
+    );
     assert!(daemon.stop().success());
-    assert_eq!(fx.token_objects(), objects_after_init, "no key created or lost by restarts");
+    assert_eq!(
+        fx.token_objects(),
+        objects_after_init,
+        "no key created or lost by restarts"
+    );
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("5 records"), "{out}");
@@ -59,10 +82,25 @@ fn init_refuses_bad_input_and_changes_nothing() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![alice.clone()], "at least two administrators"),
         (vec![alice.clone(), alice.clone()], "named twice"),
-        (vec![alice.clone(), format!("Bob={}", fx.password_file("bob").display())], "user name 'Bob' is not allowed"),
-        (vec![alice.clone(), "bob=/nonexistent/bob.pw".into()], "/nonexistent/bob.pw"),
-        (vec![alice.clone(), format!("bob={}", open.display())], "readable by group or others"),
-        (vec![alice.clone(), format!("bob={}", short.display())], "use at least 12"),
+        (
+            vec![
+                alice.clone(),
+                format!("Bob={}", fx.password_file("bob").display()),
+            ],
+            "user name 'Bob' is not allowed",
+        ),
+        (
+            vec![alice.clone(), "bob=/nonexistent/bob.pw".into()],
+            "/nonexistent/bob.pw",
+        ),
+        (
+            vec![alice.clone(), format!("bob={}", open.display())],
+            "readable by group or others",
+        ),
+        (
+            vec![alice.clone(), format!("bob={}", short.display())],
+            "use at least 12",
+        ),
         (vec![alice.clone(), "bob".into()], "NAME=PASSWORD_FILE"),
     ];
     for (admins, expected) in cases {
@@ -73,9 +111,19 @@ fn init_refuses_bad_input_and_changes_nothing() {
         let out = fx.keywardd(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "init {admins:?} must fail");
-        assert!(stderr.contains(expected), "init {admins:?}: expected {expected:?} in {stderr}");
-        assert!(!stderr.contains("a-long-enough-password") && !stderr.contains("tooshort"), "no password in errors");
-        assert_eq!(fx.token_objects(), 0, "init {admins:?} created an HSM object");
+        assert!(
+            stderr.contains(expected),
+            "init {admins:?}: expected {expected:?} in {stderr}"
+        );
+        assert!(
+            !stderr.contains("a-long-enough-password") && !stderr.contains("tooshort"),
+            "no password in errors"
+        );
+        assert_eq!(
+            fx.token_objects(),
+            0,
+            "init {admins:?} created an HSM object"
+        );
         let (status, stderr) = fx.run_refused();
         assert!(!status.success());
         assert!(stderr.contains("not initialised"), "{stderr}");
@@ -83,10 +131,16 @@ fn init_refuses_bad_input_and_changes_nothing() {
 
     fx.init_ok();
     let objects = fx.token_objects();
-    let out = fx.keywardd(&["init", "--config", &config, "--admin", &alice, "--admin", &bob]);
+    let out = fx.keywardd(&[
+        "init", "--config", &config, "--admin", &alice, "--admin", &bob,
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already initialised"));
-    assert_eq!(fx.token_objects(), objects, "a refused second init creates nothing");
+    assert_eq!(
+        fx.token_objects(),
+        objects,
+        "a refused second init creates nothing"
+    );
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("1 records"), "{out}");
@@ -115,16 +169,34 @@ fn config_errors_name_the_key_and_line() {
     std::fs::write(&fx.config, format!("{text}\n[telemetry]\nenabled = true\n")).unwrap();
     let (status, stderr) = fx.run_refused();
     assert!(!status.success());
-    assert!(stderr.contains("telemetry") && stderr.contains("line 1"), "{stderr}");
+    assert!(
+        stderr.contains("telemetry") && stderr.contains("line 1"),
+        "{stderr}"
+    );
 
-    std::fs::write(&fx.config, text.replace("/usr/lib/softhsm/libsofthsm2.so", "/nonexistent/libvendor.so")).unwrap();
+    std::fs::write(
+        &fx.config,
+        text.replace(
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "/nonexistent/libvendor.so",
+        ),
+    )
+    .unwrap();
     let (status, stderr) = fx.run_refused();
     assert!(!status.success());
-    assert!(stderr.contains("hsm.module") && stderr.contains("/nonexistent/libvendor.so") && stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("hsm.module")
+            && stderr.contains("/nonexistent/libvendor.so")
+            && stderr.contains("line 4"),
+        "{stderr}"
+    );
 
     let (status, stderr) = {
         let out = fx.keywardd(&["run", "--config", "/nonexistent/keyward.toml"]);
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert!(!status.success());
     assert!(stderr.contains("/nonexistent/keyward.toml"), "{stderr}");
@@ -144,18 +216,31 @@ fn key_missing_from_the_token_is_reported_and_kept() {
     };
     {
         let db = fx.open_db();
-        db.open_tree("keys").unwrap().insert(ghost.id.to_string(), serde_json::to_vec(&ghost).unwrap()).unwrap();
+        db.open_tree("keys")
+            .unwrap()
+            .insert(ghost.id.to_string(), serde_json::to_vec(&ghost).unwrap())
+            .unwrap();
         db.flush().unwrap();
     }
     let daemon = fx.start();
     let status = daemon.status();
     assert_eq!(status.hsm.missing_keys, vec![ghost.id.to_string()]);
     assert_eq!(status.store.keys, 3, "the record is kept");
-    assert!(daemon.log_text().contains("missing from the HSM"), "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("missing from the HSM"),
+        "{}",
+        daemon.log_text()
+    );
     assert!(daemon.stop().success());
 
     let db = fx.open_db();
-    assert!(db.open_tree("keys").unwrap().contains_key(ghost.id.to_string()).unwrap(), "never dropped");
+    assert!(
+        db.open_tree("keys")
+            .unwrap()
+            .contains_key(ghost.id.to_string())
+            .unwrap(),
+        "never dropped"
+    );
     let audit = db.open_tree("audit").unwrap();
     let reconcile = audit
         .iter()
@@ -176,7 +261,10 @@ fn newer_database_schema_is_refused() {
     fx.init_ok();
     {
         let db = fx.open_db();
-        db.open_tree("meta").unwrap().insert("schema_version", &99u32.to_be_bytes()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
         db.flush().unwrap();
     }
     let (status, stderr) = fx.run_refused();
@@ -193,14 +281,18 @@ fn malformed_and_oversized_console_input_gets_an_error_and_the_daemon_keeps_serv
     let before = daemon.status();
 
     let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
-    stream.write_all(b"{\"op\":\"format_disk\"}\nnot json at all\n").unwrap();
+    stream
+        .write_all(b"{\"op\":\"format_disk\"}\nnot json at all\n")
+        .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     for _ in 0..2 {
         let r = keyward_tests::read_response(&mut reader);
         assert!(!r.ok);
         assert_eq!(r.error.unwrap().code, keyward_proto::ErrorCode::Invalid);
     }
-    stream.write_all(&vec![b'x'; keyward_proto::MAX_LINE + 100]).unwrap();
+    stream
+        .write_all(&vec![b'x'; keyward_proto::MAX_LINE + 100])
+        .unwrap();
     stream.write_all(b"\n").unwrap();
     let r = keyward_tests::read_response(&mut reader);
     assert!(r.error.unwrap().message.contains("longer than"));
@@ -211,6 +303,9 @@ fn malformed_and_oversized_console_input_gets_an_error_and_the_daemon_keeps_serv
     assert!(r.error.unwrap().message.contains("UTF-8"));
 
     let after = daemon.status();
-    assert_eq!(after.audit.head_seq, before.audit.head_seq, "bad input changed nothing");
+    assert_eq!(
+        after.audit.head_seq, before.audit.head_seq,
+        "bad input changed nothing"
+    );
     assert_eq!(after.store.users, before.store.users);
 }

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration test: a failed step is a failed test"
+)]
 //! Each kind of tampering with the audit trail on disk is caught by `keywardd audit verify`,
 //! which names the first bad record. The attacker here has the disk but not the HSM.
 
@@ -29,13 +35,17 @@ fn record(tree: &sled::Tree, seq: u64) -> Value {
 }
 
 fn put(tree: &sled::Tree, seq: u64, value: &Value) {
-    tree.insert(seq.to_be_bytes(), serde_json::to_vec(value).unwrap()).unwrap();
+    tree.insert(seq.to_be_bytes(), serde_json::to_vec(value).unwrap())
+        .unwrap();
 }
 
 fn assert_broken_at(fx: &Fixture, seq: u64, words: &str) {
     let (code, out) = fx.verify();
     assert_eq!(code, Some(3), "verify must fail: {out}");
-    assert!(out.contains(&format!("BROKEN at record {seq}:")), "expected record {seq}: {out}");
+    assert!(
+        out.contains(&format!("BROKEN at record {seq}:")),
+        "expected record {seq}: {out}"
+    );
     assert!(out.contains(words), "expected {words:?}: {out}");
 }
 
@@ -78,7 +88,10 @@ fn truncated_tail_is_detected_against_the_head_in_the_hsm() {
     });
     assert_broken_at(&fx, 5, "truncated");
     let (status, stderr) = fx.run_refused();
-    assert!(!status.success(), "the daemon will not append to a truncated trail");
+    assert!(
+        !status.success(),
+        "the daemon will not append to a truncated trail"
+    );
     assert!(stderr.contains("truncated"), "{stderr}");
 }
 
@@ -95,7 +108,8 @@ fn record_forged_without_the_hsm_is_detected() {
                 r["target"] = Value::String("forged".into());
             }
             r["prev_hash"] = Value::String(prev.clone());
-            let body: keyward_daemon::domain::audit::RecordBody = serde_json::from_value(r.clone()).unwrap();
+            let body: keyward_daemon::domain::audit::RecordBody =
+                serde_json::from_value(r.clone()).unwrap();
             let hash = hex_of(&body.compute_hash());
             r["hash"] = Value::String(hash.clone());
             r["mac"] = Value::String("00".repeat(32));

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "integration test: a failed step is a failed test"
+)]
 //! After a full run, no administrator password and no HSM PIN appears anywhere the appliance
 //! writes: the database files, the daemon log, command output, or the audit trail.
 
@@ -24,12 +30,22 @@ fn passwords_and_pins_appear_nowhere() {
 
     let mut haystacks: Vec<(String, Vec<u8>)> = files_under(&fx.data_dir)
         .into_iter()
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap_or_default()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read(&p).unwrap_or_default(),
+            )
+        })
         .collect();
-    assert!(haystacks.iter().any(|(p, _)| p.contains("db")), "the database files were searched");
+    assert!(
+        haystacks.iter().any(|(p, _)| p.contains("db")),
+        "the database files were searched"
+    );
     // The search reads what is really stored: a non-secret we know is there is found.
     assert!(
-        haystacks.iter().any(|(_, b)| b.windows(b"\"name\":\"alice\"".len()).any(|w| w == b"\"name\":\"alice\"")),
+        haystacks.iter().any(|(_, b)| b
+            .windows(b"\"name\":\"alice\"".len())
+            .any(|w| w == b"\"name\":\"alice\"")),
         "the user record should be visible in the raw database bytes"
     );
     haystacks.push(("daemon log".into(), std::fs::read(&log).unwrap()));
@@ -38,7 +54,10 @@ fn passwords_and_pins_appear_nowhere() {
     for (name, bytes) in &haystacks {
         for secret in &secrets {
             let needle = secret.as_bytes();
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "a secret appears in {name}");
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "a secret appears in {name}"
+            );
         }
     }
 }

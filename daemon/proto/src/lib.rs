@@ -56,7 +56,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -72,16 +75,27 @@ pub struct Response {
 
 impl Response {
     pub fn ok(data: serde_json::Value) -> Self {
-        Self { ok: true, data: Some(data), error: None }
+        Self {
+            ok: true,
+            data: Some(data),
+            error: None,
+        }
     }
     pub fn err(error: ApiError) -> Self {
-        Self { ok: false, data: None, error: Some(error) }
+        Self {
+            ok: false,
+            data: None,
+            error: Some(error),
+        }
     }
     pub fn into_result(self) -> Result<serde_json::Value, ApiError> {
         match (self.ok, self.error) {
             (true, _) => Ok(self.data.unwrap_or(serde_json::Value::Null)),
             (false, Some(e)) => Err(e),
-            (false, None) => Err(ApiError::new(ErrorCode::Internal, "the daemon sent an error without a message")),
+            (false, None) => Err(ApiError::new(
+                ErrorCode::Internal,
+                "the daemon sent an error without a message",
+            )),
         }
     }
 }
@@ -138,12 +152,18 @@ pub enum FrameError {
 }
 
 /// Reads one line of at most [`MAX_LINE`] bytes. `Ok(None)` at end of stream.
-pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<Option<String>, FrameError> {
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<String>, FrameError> {
     let mut buf = Vec::new();
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
-            return if buf.is_empty() { Ok(None) } else { Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into())) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()))
+            };
         }
         let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
             Some(i) => (&available[..i], Some(i + 1)),
@@ -156,13 +176,18 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<Option
         let used = done.unwrap_or(available.len());
         reader.consume(used);
         if done.is_some() {
-            return String::from_utf8(buf).map(Some).map_err(|_| FrameError::NotUtf8);
+            return String::from_utf8(buf)
+                .map(Some)
+                .map_err(|_| FrameError::NotUtf8);
         }
     }
 }
 
 /// Writes `value` as one JSON line and flushes.
-pub async fn write_json<W: AsyncWrite + Unpin, T: Serialize>(writer: &mut W, value: &T) -> Result<(), FrameError> {
+pub async fn write_json<W: AsyncWrite + Unpin, T: Serialize>(
+    writer: &mut W,
+    value: &T,
+) -> Result<(), FrameError> {
     let mut line = serde_json::to_vec(value)?;
     line.push(b'\n');
     writer.write_all(&line).await?;
@@ -178,8 +203,15 @@ mod tests {
     fn response_shapes_match_the_documented_json() {
         let ok = serde_json::to_string(&Response::ok(serde_json::json!({"job": 3}))).unwrap();
         assert_eq!(ok, r#"{"ok":true,"data":{"job":3}}"#);
-        let err = serde_json::to_string(&Response::err(ApiError::new(ErrorCode::NotFound, "no user bob"))).unwrap();
-        assert_eq!(err, r#"{"ok":false,"error":{"code":"not-found","message":"no user bob"}}"#);
+        let err = serde_json::to_string(&Response::err(ApiError::new(
+            ErrorCode::NotFound,
+            "no user bob",
+        )))
+        .unwrap();
+        assert_eq!(
+            err,
+            r#"{"ok":false,"error":{"code":"not-found","message":"no user bob"}}"#
+        );
     }
 
     #[test]
@@ -198,7 +230,10 @@ mod tests {
         assert!(matches!(read_line(&mut r).await, Err(FrameError::NotUtf8)));
         let good: &[u8] = b"{\"op\":\"status\"}\nnext\n";
         let mut r = tokio::io::BufReader::new(good);
-        assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("{\"op\":\"status\"}"));
+        assert_eq!(
+            read_line(&mut r).await.unwrap().as_deref(),
+            Some("{\"op\":\"status\"}")
+        );
         assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("next"));
         assert_eq!(read_line(&mut r).await.unwrap(), None);
     }

@@ -24,28 +24,50 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     let shown = path.display();
     if let Some(parent) = path.parent() {
         if !parent.exists() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Invalid(format!("console socket directory {}: {e}", parent.display())))?;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::Invalid(format!("console socket directory {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::Invalid(format!(
+                    "console socket directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(
+                |e| {
+                    Error::Invalid(format!(
+                        "console socket directory {}: {e}",
+                        parent.display()
+                    ))
+                },
+            )?;
         }
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(Error::Invalid(format!("console socket {shown} exists and is not a socket; move it away")));
+            return Err(Error::Invalid(format!(
+                "console socket {shown} exists and is not a socket; move it away"
+            )));
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(Error::Invalid(format!("another keywardd is serving the console socket {shown}")));
+            return Err(Error::Invalid(format!(
+                "another keywardd is serving the console socket {shown}"
+            )));
         }
-        std::fs::remove_file(path).map_err(|e| Error::Invalid(format!("remove stale console socket {shown}: {e}")))?;
+        std::fs::remove_file(path)
+            .map_err(|e| Error::Invalid(format!("remove stale console socket {shown}: {e}")))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| Error::Invalid(format!("bind console socket {shown}: {e}")))?;
+    let listener = UnixListener::bind(path)
+        .map_err(|e| Error::Invalid(format!("bind console socket {shown}: {e}")))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::Invalid(format!("chmod console socket {shown}: {e}")))?;
     Ok(listener)
 }
 
 /// Serves console connections until `shutdown` turns true, then waits for them to finish.
-pub async fn serve(listener: UnixListener, api: Api, allowed_uids: Vec<u32>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: UnixListener,
+    api: Api,
+    allowed_uids: Vec<u32>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     loop {
@@ -69,7 +91,12 @@ pub async fn serve(listener: UnixListener, api: Api, allowed_uids: Vec<u32>, mut
     while connections.join_next().await.is_some() {}
 }
 
-async fn connection(stream: UnixStream, api: Api, allowed: &[u32], mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    stream: UnixStream,
+    api: Api,
+    allowed: &[u32],
+    mut shutdown: watch::Receiver<bool>,
+) {
     let uid = match stream.peer_cred() {
         Ok(cred) => cred.uid(),
         Err(e) => {
@@ -79,8 +106,14 @@ async fn connection(stream: UnixStream, api: Api, allowed: &[u32], mut shutdown:
     };
     let (read, mut write) = stream.into_split();
     if !allowed.contains(&uid) {
-        warn!(uid, "console connection from a uid that is not allowed; refused");
-        let refusal = ApiError::new(ErrorCode::Permission, format!("uid {uid} may not use the console socket; see console.allowed_uids"));
+        warn!(
+            uid,
+            "console connection from a uid that is not allowed; refused"
+        );
+        let refusal = ApiError::new(
+            ErrorCode::Permission,
+            format!("uid {uid} may not use the console socket; see console.allowed_uids"),
+        );
         let _ = write_json(&mut write, &Response::err(refusal)).await;
         return;
     }
@@ -94,11 +127,30 @@ async fn connection(stream: UnixStream, api: Api, allowed: &[u32], mut shutdown:
         let (response, close) = match line {
             Ok(None) => break,
             Ok(Some(text)) => match serde_json::from_str::<Request>(&text) {
-                Ok(request) => (api.handle(request, Caller { channel: Channel::Console, uid: Some(uid) }).await, false),
-                Err(e) => (Response::err(ApiError::new(ErrorCode::Invalid, format!("malformed request: {e}"))), false),
+                Ok(request) => (
+                    api.handle(
+                        request,
+                        Caller {
+                            channel: Channel::Console,
+                            uid: Some(uid),
+                        },
+                    )
+                    .await,
+                    false,
+                ),
+                Err(e) => (
+                    Response::err(ApiError::new(
+                        ErrorCode::Invalid,
+                        format!("malformed request: {e}"),
+                    )),
+                    false,
+                ),
             },
             // The rest of an oversized line is still in the stream: answer, then hang up.
-            Err(e @ (FrameError::TooLong | FrameError::NotUtf8)) => (Response::err(ApiError::new(ErrorCode::Invalid, e.to_string())), true),
+            Err(e @ (FrameError::TooLong | FrameError::NotUtf8)) => (
+                Response::err(ApiError::new(ErrorCode::Invalid, e.to_string())),
+                true,
+            ),
             Err(e) => {
                 debug!(error = %e, "console connection ended");
                 break;

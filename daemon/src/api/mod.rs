@@ -38,13 +38,20 @@ impl Api {
             Ok(Err(e)) => Response::err(e.into()),
             Err(join) => {
                 error!(error = %join, "request handler failed");
-                Response::err(ApiError::new(ErrorCode::Internal, "the request failed inside the daemon; see its log"))
+                Response::err(ApiError::new(
+                    ErrorCode::Internal,
+                    "the request failed inside the daemon; see its log",
+                ))
             }
         }
     }
 }
 
-fn dispatch(appliance: &Appliance, request: Request, _caller: &Caller) -> Result<serde_json::Value> {
+fn dispatch(
+    appliance: &Appliance,
+    request: Request,
+    _caller: &Caller,
+) -> Result<serde_json::Value> {
     match request {
         Request::Status => Ok(serde_json::to_value(appliance.status()?).unwrap_or_default()),
     }

@@ -46,8 +46,20 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(channel: Channel, action: impl Into<String>, target: impl Into<String>, outcome: Outcome) -> Self {
-        Self { actors: Vec::new(), channel, action: action.into(), target: target.into(), outcome, details: BTreeMap::new() }
+    pub fn new(
+        channel: Channel,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            actors: Vec::new(),
+            channel,
+            action: action.into(),
+            target: target.into(),
+            outcome,
+            details: BTreeMap::new(),
+        }
     }
     pub fn actors<I: IntoIterator<Item = S>, S: Into<String>>(mut self, actors: I) -> Self {
         self.actors = actors.into_iter().map(Into::into).collect();
@@ -123,7 +135,10 @@ pub struct Head {
 }
 
 impl Head {
-    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_HASH };
+    pub const EMPTY: Head = Head {
+        seq: 0,
+        hash: GENESIS_HASH,
+    };
 }
 
 mod hex_32 {
@@ -134,22 +149,33 @@ mod hex_32 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = String::deserialize(d)?;
         let raw = hex::decode(text).map_err(D::Error::custom)?;
-        raw.try_into().map_err(|_| D::Error::custom("expected 32 bytes"))
+        raw.try_into()
+            .map_err(|_| D::Error::custom("expected 32 bytes"))
     }
 }
 
 /// Why verification stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainFault {
-    #[error("record {seq}: stored under sequence {key} but says {seq_in_body}: records were reordered or moved")]
-    Misplaced { seq: u64, key: u64, seq_in_body: u64 },
+    #[error(
+        "record {seq}: stored under sequence {key} but says {seq_in_body}: records were reordered or moved"
+    )]
+    Misplaced {
+        seq: u64,
+        key: u64,
+        seq_in_body: u64,
+    },
     #[error("record {seq} is missing: the trail jumps from {prev} to {next}")]
     Gap { seq: u64, prev: u64, next: u64 },
     #[error("record {seq}: its hash does not match its contents: the record was modified")]
     HashMismatch { seq: u64 },
-    #[error("record {seq}: it does not chain to record {prev}: a record before it was changed, removed or reordered")]
+    #[error(
+        "record {seq}: it does not chain to record {prev}: a record before it was changed, removed or reordered"
+    )]
     BrokenChain { seq: u64, prev: u64 },
-    #[error("record {seq}: its MAC is not the HSM audit key's: the record was forged or re-sealed without the HSM")]
+    #[error(
+        "record {seq}: its MAC is not the HSM audit key's: the record was forged or re-sealed without the HSM"
+    )]
     BadMac { seq: u64 },
     #[error("record {seq} cannot be read: {reason}")]
     Unreadable { seq: u64, reason: String },
@@ -197,7 +223,10 @@ impl Default for ChainWalker {
 
 impl ChainWalker {
     pub fn new() -> Self {
-        Self { head: Head::EMPTY, count: 0 }
+        Self {
+            head: Head::EMPTY,
+            count: 0,
+        }
     }
 
     /// Checks the next record, stored under `key`. `mac_ok(hash, mac)` is the HSM's verdict.
@@ -209,17 +238,28 @@ impl ChainWalker {
     ) -> Result<Result<(), ChainFault>, E> {
         let expected = self.head.seq + 1;
         if key != expected {
-            return Ok(Err(ChainFault::Gap { seq: expected, prev: self.head.seq, next: key }));
+            return Ok(Err(ChainFault::Gap {
+                seq: expected,
+                prev: self.head.seq,
+                next: key,
+            }));
         }
         if record.body.seq != key {
-            return Ok(Err(ChainFault::Misplaced { seq: key, key, seq_in_body: record.body.seq }));
+            return Ok(Err(ChainFault::Misplaced {
+                seq: key,
+                key,
+                seq_in_body: record.body.seq,
+            }));
         }
         let hash = record.body.compute_hash();
         if hex::encode(hash) != record.hash {
             return Ok(Err(ChainFault::HashMismatch { seq: key }));
         }
         if record.body.prev_hash != hex::encode(self.head.hash) {
-            return Ok(Err(ChainFault::BrokenChain { seq: key, prev: self.head.seq }));
+            return Ok(Err(ChainFault::BrokenChain {
+                seq: key,
+                prev: self.head.seq,
+            }));
         }
         let mac = hex::decode(&record.mac).unwrap_or_default();
         if !mac_ok(&hash, &mac)? {
@@ -245,12 +285,26 @@ impl ChainWalker {
 
     /// Checks the walked trail against the head kept in the HSM. The trail may run ahead of the
     /// anchor (an append that crashed before re-anchoring); it may never fall behind it.
-    pub fn check_anchor(&self, anchor: Option<Head>, hash_at_anchor: Option<[u8; 32]>) -> Result<(), ChainFault> {
+    pub fn check_anchor(
+        &self,
+        anchor: Option<Head>,
+        hash_at_anchor: Option<[u8; 32]>,
+    ) -> Result<(), ChainFault> {
         let Some(anchor) = anchor else {
-            return if self.head.seq == 0 { Ok(()) } else { Err(ChainFault::AnchorMissing { last: self.head.seq }) };
+            return if self.head.seq == 0 {
+                Ok(())
+            } else {
+                Err(ChainFault::AnchorMissing {
+                    last: self.head.seq,
+                })
+            };
         };
         if anchor.seq > self.head.seq {
-            return Err(ChainFault::Truncated { seq: self.head.seq + 1, last: self.head.seq, head: anchor.seq });
+            return Err(ChainFault::Truncated {
+                seq: self.head.seq + 1,
+                last: self.head.seq,
+                head: anchor.seq,
+            });
         }
         if anchor.seq > 0 && hash_at_anchor != Some(anchor.hash) {
             return Err(ChainFault::HeadMismatch { seq: anchor.seq });
@@ -266,7 +320,11 @@ mod tests {
     /// A stand-in MAC for unit tests of the chain rules; the real one is in the HSM.
     fn seal(body: RecordBody) -> AuditRecord {
         let hash = body.compute_hash();
-        AuditRecord { body, hash: hex::encode(hash), mac: hex::encode(&hash[..8]) }
+        AuditRecord {
+            body,
+            hash: hex::encode(hash),
+            mac: hex::encode(&hash[..8]),
+        }
     }
 
     fn mac_ok(hash: &[u8; 32], mac: &[u8]) -> Result<bool, ()> {
@@ -277,7 +335,8 @@ mod tests {
         let mut prev = GENESIS_HASH;
         (1..=n)
             .map(|seq| {
-                let entry = AuditEntry::new(Channel::System, "test", format!("t{seq}"), Outcome::Notice);
+                let entry =
+                    AuditEntry::new(Channel::System, "test", format!("t{seq}"), Outcome::Notice);
                 let r = seal(RecordBody::new(seq, 1000 + seq, &prev, entry));
                 prev = r.body.compute_hash();
                 r
@@ -304,7 +363,10 @@ mod tests {
         assert_eq!(w.count(), 5);
         assert_eq!(hex::encode(w.head().hash), t[4].1.hash);
         assert!(w.check_anchor(Some(w.head()), Some(w.head().hash)).is_ok());
-        assert_eq!(w.check_anchor(None, None), Err(ChainFault::AnchorMissing { last: 5 }));
+        assert_eq!(
+            w.check_anchor(None, None),
+            Err(ChainFault::AnchorMissing { last: 5 })
+        );
     }
 
     #[test]
@@ -325,8 +387,14 @@ mod tests {
 
         let t = keyed(trail(5));
         let w = walk(&t[..3]).unwrap();
-        let anchor = Head { seq: 5, hash: [1; 32] };
-        assert_eq!(w.check_anchor(Some(anchor), None).err().map(|e| e.seq()), Some(4));
+        let anchor = Head {
+            seq: 5,
+            hash: [1; 32],
+        };
+        assert_eq!(
+            w.check_anchor(Some(anchor), None).err().map(|e| e.seq()),
+            Some(4)
+        );
     }
 
     #[test]

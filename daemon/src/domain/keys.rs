@@ -29,7 +29,9 @@ impl TryFrom<String> for KeyId {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
         let raw = hex::decode(&text).map_err(|_| format!("key id '{text}' is not hex"))?;
-        let raw: [u8; 16] = raw.try_into().map_err(|_| format!("key id '{text}' is not 32 hex digits"))?;
+        let raw: [u8; 16] = raw
+            .try_into()
+            .map_err(|_| format!("key id '{text}' is not 32 hex digits"))?;
         Ok(KeyId(raw))
     }
 }
@@ -98,6 +100,9 @@ mod tests {
 
     #[test]
     fn fingerprint_is_three_bytes() {
-        assert_eq!(Fingerprint::from_check_block(&[0x1a, 0x2b, 0x3c, 0x4d]).0, "1A2B3C");
+        assert_eq!(
+            Fingerprint::from_check_block(&[0x1a, 0x2b, 0x3c, 0x4d]).0,
+            "1A2B3C"
+        );
     }
 }

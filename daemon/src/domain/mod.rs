@@ -15,5 +15,6 @@ pub fn now_ms() -> u64 {
 
 /// RFC 3339 text for a millisecond timestamp, for people to read.
 pub fn format_ms(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
 }

@@ -32,18 +32,37 @@ impl PasswordHash {
     pub fn derive(password: &SecretString, salt: &[u8]) -> Self {
         let iterations = NonZeroU32::new(PBKDF2_ITERATIONS).unwrap_or(NonZeroU32::MIN);
         let mut out = [0u8; 32];
-        pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iterations, salt, password.expose_secret().as_bytes(), &mut out);
-        Self { iterations: iterations.get(), salt: hex::encode(salt), hash: hex::encode(out) }
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            salt,
+            password.expose_secret().as_bytes(),
+            &mut out,
+        );
+        Self {
+            iterations: iterations.get(),
+            salt: hex::encode(salt),
+            hash: hex::encode(out),
+        }
     }
 
     /// Constant-time check of `password` against this hash.
     pub fn verify(&self, password: &SecretString) -> bool {
-        let (Some(iterations), Ok(salt), Ok(hash)) =
-            (NonZeroU32::new(self.iterations), hex::decode(&self.salt), hex::decode(&self.hash))
-        else {
+        let (Some(iterations), Ok(salt), Ok(hash)) = (
+            NonZeroU32::new(self.iterations),
+            hex::decode(&self.salt),
+            hex::decode(&self.hash),
+        ) else {
             return false;
         };
-        pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, password.expose_secret().as_bytes(), &hash).is_ok()
+        pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &salt,
+            password.expose_secret().as_bytes(),
+            &hash,
+        )
+        .is_ok()
     }
 }
 
@@ -60,7 +79,9 @@ pub struct User {
 /// Account names: 1–32 of lowercase letters, digits, `.`, `_`, `-`, starting with a letter.
 pub fn validate_name(name: &str) -> Result<(), String> {
     let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if name.is_empty() || name.len() > 32 || !ok_start || !ok_chars {
         return Err(format!(
             "user name '{}' is not allowed: use 1-32 lowercase letters, digits, '.', '_' or '-', starting with a letter",
@@ -74,7 +95,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 pub fn validate_password(password: &SecretString) -> Result<(), String> {
     let len = password.expose_secret().chars().count();
     if len < MIN_PASSWORD_LEN {
-        return Err(format!("the password has {len} characters; use at least {MIN_PASSWORD_LEN}"));
+        return Err(format!(
+            "the password has {len} characters; use at least {MIN_PASSWORD_LEN}"
+        ));
     }
     Ok(())
 }
@@ -89,7 +112,8 @@ mod tests {
         assert_eq!(h.iterations, 600_000);
         assert!(h.verify(&SecretString::from("correct horse battery")));
         assert!(!h.verify(&SecretString::from("correct horse battery!")));
-        let other_salt = PasswordHash::derive(&SecretString::from("correct horse battery"), &[8; 16]);
+        let other_salt =
+            PasswordHash::derive(&SecretString::from("correct horse battery"), &[8; 16]);
         assert_ne!(h.hash, other_salt.hash);
     }
 
@@ -97,7 +121,14 @@ mod tests {
     fn names_are_checked() {
         assert!(validate_name("alice").is_ok());
         assert!(validate_name("ops-2.b_c").is_ok());
-        for bad in ["", "Alice", "1bob", "a b", "x".repeat(33).as_str(), "al/ice"] {
+        for bad in [
+            "",
+            "Alice",
+            "1bob",
+            "a b",
+            "x".repeat(33).as_str(),
+            "al/ice",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

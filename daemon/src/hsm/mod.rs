@@ -28,8 +28,12 @@ pub enum WrapAlgorithm {
 
 impl WrapAlgorithm {
     /// In order of preference.
-    pub const ALL: [WrapAlgorithm; 4] =
-        [Self::RsaesOaepSha256, Self::RsaAesKeyWrapSha256, Self::RsaesOaepSha1, Self::RsaAesKeyWrapSha1];
+    pub const ALL: [WrapAlgorithm; 4] = [
+        Self::RsaesOaepSha256,
+        Self::RsaAesKeyWrapSha256,
+        Self::RsaesOaepSha1,
+        Self::RsaAesKeyWrapSha1,
+    ];
 
     /// The name AWS uses in GetParametersForImport.
     pub fn aws_name(self) -> &'static str {
@@ -93,20 +97,27 @@ pub struct GeneratedKey {
 pub enum HsmError {
     #[error("cannot load the PKCS#11 module {module}: {reason}")]
     Module { module: String, reason: String },
-    #[error("no HSM token labelled '{label}' is present; check hsm.token_label and that the HSM is connected")]
+    #[error(
+        "no HSM token labelled '{label}' is present; check hsm.token_label and that the HSM is connected"
+    )]
     TokenNotFound { label: String },
     #[error("the HSM refused the PIN from hsm.pin_file ({reason}); check the PIN file")]
     Login { reason: String },
     #[error("HSM key {id} is not on the token")]
     KeyNotFound { id: KeyId },
-    #[error("the HSM is unavailable during {op} ({reason}); the daemon reconnects on the next request")]
+    #[error(
+        "the HSM is unavailable during {op} ({reason}); the daemon reconnects on the next request"
+    )]
     Device { op: &'static str, reason: String },
     #[error("HSM {op} failed: {reason}")]
     Operation { op: &'static str, reason: String },
     #[error("the wrapping key is not an RSA public key in DER SubjectPublicKeyInfo form: {0}")]
     BadWrappingKey(String),
     #[error("the HSM cannot wrap with {alg}; it supports: {supported}")]
-    UnsupportedWrap { alg: WrapAlgorithm, supported: String },
+    UnsupportedWrap {
+        alg: WrapAlgorithm,
+        supported: String,
+    },
     #[error("the HSM is faulted: {0}")]
     Faulted(String),
 }
@@ -114,7 +125,13 @@ pub enum HsmError {
 impl HsmError {
     /// A fault of the device or token, as opposed to a bad request.
     pub fn is_device_fault(&self) -> bool {
-        matches!(self, Self::Device { .. } | Self::TokenNotFound { .. } | Self::Module { .. } | Self::Faulted(_))
+        matches!(
+            self,
+            Self::Device { .. }
+                | Self::TokenNotFound { .. }
+                | Self::Module { .. }
+                | Self::Faulted(_)
+        )
     }
 }
 
@@ -133,7 +150,12 @@ pub trait Hsm: Send + Sync {
     /// The key check value, computed inside the HSM.
     fn fingerprint(&self, id: &KeyId) -> HsmResult<Fingerprint>;
     /// Wraps the key under an RSA public key (DER SubjectPublicKeyInfo), inside the HSM.
-    fn wrap_key(&self, id: &KeyId, wrapping_key_der: &[u8], alg: WrapAlgorithm) -> HsmResult<Vec<u8>>;
+    fn wrap_key(
+        &self,
+        id: &KeyId,
+        wrapping_key_der: &[u8],
+        alg: WrapAlgorithm,
+    ) -> HsmResult<Vec<u8>>;
     /// AES-256-GCM; returns `iv (12) || ciphertext || tag (16)`.
     fn encrypt(&self, id: &KeyId, plaintext: &[u8], aad: &[u8]) -> HsmResult<Vec<u8>>;
     fn decrypt(&self, id: &KeyId, sealed: &[u8], aad: &[u8]) -> HsmResult<SecretSlice<u8>>;

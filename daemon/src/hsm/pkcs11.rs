@@ -18,7 +18,9 @@ use cryptoki::slot::Slot;
 use secrecy::{SecretSlice, SecretString};
 use tracing::{debug, info, warn};
 
-use super::{Capabilities, GeneratedKey, Hsm, HsmError, HsmResult, TokenInfo, WrapAlgorithm, rsa_spki};
+use super::{
+    Capabilities, GeneratedKey, Hsm, HsmError, HsmResult, TokenInfo, WrapAlgorithm, rsa_spki,
+};
 use crate::domain::keys::{Fingerprint, KeyId, KeyPurpose};
 
 const GCM_IV_LEN: usize = 12;
@@ -87,7 +89,9 @@ fn classify(rv: RvError) -> Damage {
         | RvError::TokenNotRecognized
         | RvError::CryptokiNotInitialized
         | RvError::GeneralError => Damage::Device,
-        RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn => Damage::Session,
+        RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn => {
+            Damage::Session
+        }
         _ => Damage::None,
     }
 }
@@ -95,8 +99,14 @@ fn classify(rv: RvError) -> Damage {
 /// A cryptoki error as an [`HsmError`] for operation `op`.
 fn p11(op: &'static str) -> impl Fn(P11Error) -> HsmError {
     move |e| match &e {
-        P11Error::Pkcs11(rv, _) if matches!(classify(*rv), Damage::Device) => HsmError::Device { op, reason: e.to_string() },
-        _ => HsmError::Operation { op, reason: short(&e) },
+        P11Error::Pkcs11(rv, _) if matches!(classify(*rv), Damage::Device) => HsmError::Device {
+            op,
+            reason: e.to_string(),
+        },
+        _ => HsmError::Operation {
+            op,
+            reason: short(&e),
+        },
     }
 }
 
@@ -140,19 +150,31 @@ impl Pkcs11Hsm {
         hsm.context()?;
         let caps = hsm.probe()?;
         info!(token = %hsm.settings.token_label, wrap = ?caps.wrap_algorithms, "HSM capabilities probed");
-        *hsm.capabilities.write().unwrap_or_else(std::sync::PoisonError::into_inner) = caps;
+        *hsm.capabilities
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = caps;
         Ok(hsm)
     }
 
     fn build_context(&self) -> HsmResult<Context> {
         let module = self.settings.module.display().to_string();
-        let pkcs11 = Pkcs11::new(&self.settings.module).map_err(|e| HsmError::Module { module: module.clone(), reason: e.to_string() })?;
+        let pkcs11 = Pkcs11::new(&self.settings.module).map_err(|e| HsmError::Module {
+            module: module.clone(),
+            reason: e.to_string(),
+        })?;
         match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(HsmError::Module { module, reason: short(&e) }),
+            Err(e) => {
+                return Err(HsmError::Module {
+                    module,
+                    reason: short(&e),
+                });
+            }
         }
         let label = &self.settings.token_label;
-        let slots = pkcs11.get_slots_with_initialized_token().map_err(p11("C_GetSlotList"))?;
+        let slots = pkcs11
+            .get_slots_with_initialized_token()
+            .map_err(p11("C_GetSlotList"))?;
         let mut found = None;
         for slot in slots {
             let info = pkcs11.get_token_info(slot).map_err(p11("C_GetTokenInfo"))?;
@@ -166,16 +188,30 @@ impl Pkcs11Hsm {
                 found = Some(slot);
             }
         }
-        let slot = found.ok_or_else(|| HsmError::TokenNotFound { label: label.clone() })?;
-        Ok(Context { pkcs11, slot, idle: Mutex::new(Vec::new()) })
+        let slot = found.ok_or_else(|| HsmError::TokenNotFound {
+            label: label.clone(),
+        })?;
+        Ok(Context {
+            pkcs11,
+            slot,
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
     /// The live context, rebuilding it after a device error.
     fn context(&self) -> HsmResult<Arc<Context>> {
-        if let Some(ctx) = self.context.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+        if let Some(ctx) = self
+            .context
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(ctx.clone());
         }
-        let mut slot = self.context.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .context
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(ctx) = slot.as_ref() {
             return Ok(ctx.clone());
         }
@@ -199,19 +235,32 @@ impl Pkcs11Hsm {
     }
 
     fn open_session(&self, ctx: &Context) -> HsmResult<Session> {
-        let session = ctx.pkcs11.open_rw_session(ctx.slot).map_err(p11("C_OpenSession"))?;
+        let session = ctx
+            .pkcs11
+            .open_rw_session(ctx.slot)
+            .map_err(p11("C_OpenSession"))?;
         match session.login(UserType::User, Some(&self.settings.pin)) {
             Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-            Err(P11Error::Pkcs11(rv @ (RvError::PinIncorrect | RvError::PinLocked | RvError::PinExpired | RvError::PinInvalid | RvError::PinLenRange), _)) => {
-                Err(HsmError::Login { reason: format!("{rv:?}") })
-            }
+            Err(P11Error::Pkcs11(
+                rv @ (RvError::PinIncorrect
+                | RvError::PinLocked
+                | RvError::PinExpired
+                | RvError::PinInvalid
+                | RvError::PinLenRange),
+                _,
+            )) => Err(HsmError::Login {
+                reason: format!("{rv:?}"),
+            }),
             Err(e) => Err(p11("C_Login")(e)),
         }
     }
 
     /// Drops the context after a device error; the next call rebuilds it.
     fn invalidate(&self, failed: &Arc<Context>, reason: &str) {
-        let mut slot = self.context.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .context
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
             warn!(token = %self.settings.token_label, %reason, "HSM device error: dropping the PKCS#11 context");
             *slot = None;
@@ -226,7 +275,10 @@ impl Pkcs11Hsm {
     fn permit(&self) -> Permit<'_> {
         let mut n = lock(&self.in_flight);
         while *n >= self.settings.sessions.max(1) {
-            n = self.slot_free.wait(n).unwrap_or_else(std::sync::PoisonError::into_inner);
+            n = self
+                .slot_free
+                .wait(n)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *n += 1;
         Permit(self)
@@ -234,7 +286,11 @@ impl Pkcs11Hsm {
 
     /// Runs `op` on a pooled, logged-in session. Sessions are only closed when they are broken:
     /// closing the last one would log the token out (and races in some tokens).
-    fn with_session<T>(&self, op: &'static str, f: impl FnOnce(&Session) -> HsmResult<T>) -> HsmResult<T> {
+    fn with_session<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Session) -> HsmResult<T>,
+    ) -> HsmResult<T> {
         let _permit = self.permit();
         let ctx = self.context()?;
         let pooled = lock(&ctx.idle).pop();
@@ -253,7 +309,11 @@ impl Pkcs11Hsm {
         let result = f(&session);
         match result.as_ref().map_err(rv_of) {
             Err(Damage::Device) => {
-                let reason = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                let reason = result
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 drop(session);
                 self.invalidate(&ctx, &reason);
             }
@@ -313,9 +373,17 @@ fn session_aes_template(wrap: bool) -> Vec<Attribute> {
 
 fn oaep(alg: WrapAlgorithm) -> Mechanism<'static> {
     let params = if alg.uses_sha256() {
-        PkcsOaepParams::new(MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, PkcsOaepSource::empty())
+        PkcsOaepParams::new(
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            PkcsOaepSource::empty(),
+        )
     } else {
-        PkcsOaepParams::new(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, PkcsOaepSource::empty())
+        PkcsOaepParams::new(
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            PkcsOaepSource::empty(),
+        )
     };
     Mechanism::RsaPkcsOaep(params)
 }
@@ -325,14 +393,27 @@ fn oaep(alg: WrapAlgorithm) -> Mechanism<'static> {
 /// RSA_AES_KEY_WRAP is composed from its parts, as AWS documents it: a fresh session AES key
 /// wraps the target with AES key wrap with padding (RFC 5649), RSA-OAEP wraps that AES key, and
 /// the result is the two concatenated. The ephemeral key is destroyed before returning.
-fn wrap_with(s: &Session, alg: WrapAlgorithm, rsa_public: ObjectHandle, target: ObjectHandle) -> HsmResult<Vec<u8>> {
+fn wrap_with(
+    s: &Session,
+    alg: WrapAlgorithm,
+    rsa_public: ObjectHandle,
+    target: ObjectHandle,
+) -> HsmResult<Vec<u8>> {
     if !alg.is_rsa_aes() {
-        return s.wrap_key(&oaep(alg), rsa_public, target).map_err(p11("C_WrapKey(RSA-OAEP)"));
+        return s
+            .wrap_key(&oaep(alg), rsa_public, target)
+            .map_err(p11("C_WrapKey(RSA-OAEP)"));
     }
-    let ephemeral = s.generate_key(&Mechanism::AesKeyGen, &session_aes_template(true)).map_err(p11("C_GenerateKey(ephemeral)"))?;
+    let ephemeral = s
+        .generate_key(&Mechanism::AesKeyGen, &session_aes_template(true))
+        .map_err(p11("C_GenerateKey(ephemeral)"))?;
     let result = (|| {
-        let wrapped_target = s.wrap_key(&Mechanism::AesKeyWrapPad, ephemeral, target).map_err(p11("C_WrapKey(AES-KWP)"))?;
-        let mut out = s.wrap_key(&oaep(alg), rsa_public, ephemeral).map_err(p11("C_WrapKey(RSA-OAEP)"))?;
+        let wrapped_target = s
+            .wrap_key(&Mechanism::AesKeyWrapPad, ephemeral, target)
+            .map_err(p11("C_WrapKey(AES-KWP)"))?;
+        let mut out = s
+            .wrap_key(&oaep(alg), rsa_public, ephemeral)
+            .map_err(p11("C_WrapKey(RSA-OAEP)"))?;
         out.extend_from_slice(&wrapped_target);
         Ok(out)
     })();
@@ -342,12 +423,18 @@ fn wrap_with(s: &Session, alg: WrapAlgorithm, rsa_public: ObjectHandle, target: 
 
 fn find_secret(s: &Session, id: &KeyId) -> HsmResult<Option<ObjectHandle>> {
     let found = s
-        .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Id(id.as_bytes().to_vec())])
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ])
         .map_err(p11("C_FindObjects"))?;
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
-        _ => Err(HsmError::Operation { op: "find key", reason: format!("{} objects share key id {id}", found.len()) }),
+        _ => Err(HsmError::Operation {
+            op: "find key",
+            reason: format!("{} objects share key id {id}", found.len()),
+        }),
     }
 }
 
@@ -356,20 +443,33 @@ fn require_secret(s: &Session, id: &KeyId) -> HsmResult<ObjectHandle> {
 }
 
 fn key_type(s: &Session, key: ObjectHandle) -> HsmResult<KeyType> {
-    let attrs = s.get_attributes(key, &[AttributeType::KeyType]).map_err(p11("C_GetAttributeValue"))?;
+    let attrs = s
+        .get_attributes(key, &[AttributeType::KeyType])
+        .map_err(p11("C_GetAttributeValue"))?;
     attrs
         .into_iter()
-        .find_map(|a| if let Attribute::KeyType(t) = a { Some(t) } else { None })
-        .ok_or(HsmError::Operation { op: "read key type", reason: "the token did not return CKA_KEY_TYPE".into() })
+        .find_map(|a| {
+            if let Attribute::KeyType(t) = a {
+                Some(t)
+            } else {
+                None
+            }
+        })
+        .ok_or(HsmError::Operation {
+            op: "read key type",
+            reason: "the token did not return CKA_KEY_TYPE".into(),
+        })
 }
 
 /// AES-ECB of a zero block for AES keys; HMAC of a zero block for MAC keys.
 fn check_value(s: &Session, key: ObjectHandle) -> HsmResult<Fingerprint> {
     let zeros = [0u8; 16];
     let block = if key_type(s, key)? == KeyType::AES {
-        s.encrypt(&Mechanism::AesEcb, key, &zeros).map_err(p11("C_Encrypt(ECB check value)"))?
+        s.encrypt(&Mechanism::AesEcb, key, &zeros)
+            .map_err(p11("C_Encrypt(ECB check value)"))?
     } else {
-        s.sign(&Mechanism::Sha256Hmac, key, &zeros).map_err(p11("C_Sign(check value)"))?
+        s.sign(&Mechanism::Sha256Hmac, key, &zeros)
+            .map_err(p11("C_Sign(check value)"))?
     };
     Ok(Fingerprint::from_check_block(&block))
 }
@@ -405,13 +505,17 @@ impl Hsm for Pkcs11Hsm {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.capabilities.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.capabilities
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn generate_key(&self, purpose: KeyPurpose, label: &str) -> HsmResult<GeneratedKey> {
         self.with_session("generate key", |s| {
             let mut raw_id = [0u8; 16];
-            s.generate_random_slice(&mut raw_id).map_err(p11("C_GenerateRandom"))?;
+            s.generate_random_slice(&mut raw_id)
+                .map_err(p11("C_GenerateRandom"))?;
             let id = KeyId(raw_id);
             let mut template = vec![
                 Attribute::Token(true),
@@ -452,7 +556,9 @@ impl Hsm for Pkcs11Hsm {
                     Mechanism::GenericSecretKeyGen
                 }
             };
-            let handle = s.generate_key(&mechanism, &template).map_err(p11("C_GenerateKey"))?;
+            let handle = s
+                .generate_key(&mechanism, &template)
+                .map_err(p11("C_GenerateKey"))?;
             match check_value(s, handle) {
                 Ok(fingerprint) => Ok(GeneratedKey { id, fingerprint }),
                 Err(e) => {
@@ -466,10 +572,22 @@ impl Hsm for Pkcs11Hsm {
 
     fn find_key(&self, id: &KeyId) -> HsmResult<Option<String>> {
         self.with_session("find key", |s| {
-            let Some(handle) = find_secret(s, id)? else { return Ok(None) };
-            let attrs = s.get_attributes(handle, &[AttributeType::Label]).map_err(p11("C_GetAttributeValue"))?;
-            let label = attrs.into_iter().find_map(|a| if let Attribute::Label(l) = a { Some(l) } else { None });
-            Ok(Some(String::from_utf8_lossy(&label.unwrap_or_default()).into_owned()))
+            let Some(handle) = find_secret(s, id)? else {
+                return Ok(None);
+            };
+            let attrs = s
+                .get_attributes(handle, &[AttributeType::Label])
+                .map_err(p11("C_GetAttributeValue"))?;
+            let label = attrs.into_iter().find_map(|a| {
+                if let Attribute::Label(l) = a {
+                    Some(l)
+                } else {
+                    None
+                }
+            });
+            Ok(Some(
+                String::from_utf8_lossy(&label.unwrap_or_default()).into_owned(),
+            ))
         })
     }
 
@@ -484,11 +602,28 @@ impl Hsm for Pkcs11Hsm {
         self.with_session("fingerprint", |s| check_value(s, require_secret(s, id)?))
     }
 
-    fn wrap_key(&self, id: &KeyId, wrapping_key_der: &[u8], alg: WrapAlgorithm) -> HsmResult<Vec<u8>> {
+    fn wrap_key(
+        &self,
+        id: &KeyId,
+        wrapping_key_der: &[u8],
+        alg: WrapAlgorithm,
+    ) -> HsmResult<Vec<u8>> {
         let caps = self.capabilities();
         if !caps.supports(alg) {
-            let supported = caps.wrap_algorithms.iter().map(|a| a.aws_name()).collect::<Vec<_>>().join(", ");
-            return Err(HsmError::UnsupportedWrap { alg, supported: if supported.is_empty() { "none".into() } else { supported } });
+            let supported = caps
+                .wrap_algorithms
+                .iter()
+                .map(|a| a.aws_name())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(HsmError::UnsupportedWrap {
+                alg,
+                supported: if supported.is_empty() {
+                    "none".into()
+                } else {
+                    supported
+                },
+            });
         }
         let rsa = rsa_spki::parse(wrapping_key_der).map_err(HsmError::BadWrappingKey)?;
         self.with_session("wrap key", |s| {
@@ -516,11 +651,18 @@ impl Hsm for Pkcs11Hsm {
         self.with_session("encrypt", |s| {
             let key = require_secret(s, id)?;
             let mut iv = [0u8; GCM_IV_LEN];
-            s.generate_random_slice(&mut iv).map_err(p11("C_GenerateRandom"))?;
+            s.generate_random_slice(&mut iv)
+                .map_err(p11("C_GenerateRandom"))?;
             let mut iv_param = iv;
-            let params = GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())
-                .map_err(|e| HsmError::Operation { op: "encrypt", reason: e.to_string() })?;
-            let ciphertext = s.encrypt(&Mechanism::AesGcm(params), key, plaintext).map_err(p11("C_Encrypt(AES-GCM)"))?;
+            let params = GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into()).map_err(|e| {
+                HsmError::Operation {
+                    op: "encrypt",
+                    reason: e.to_string(),
+                }
+            })?;
+            let ciphertext = s
+                .encrypt(&Mechanism::AesGcm(params), key, plaintext)
+                .map_err(p11("C_Encrypt(AES-GCM)"))?;
             let mut out = iv.to_vec();
             out.extend_from_slice(&ciphertext);
             Ok(out)
@@ -529,21 +671,33 @@ impl Hsm for Pkcs11Hsm {
 
     fn decrypt(&self, id: &KeyId, sealed: &[u8], aad: &[u8]) -> HsmResult<SecretSlice<u8>> {
         if sealed.len() < GCM_IV_LEN + 16 {
-            return Err(HsmError::Operation { op: "decrypt", reason: "ciphertext too short".into() });
+            return Err(HsmError::Operation {
+                op: "decrypt",
+                reason: "ciphertext too short".into(),
+            });
         }
         self.with_session("decrypt", |s| {
             let key = require_secret(s, id)?;
             let mut iv = [0u8; GCM_IV_LEN];
             iv.copy_from_slice(&sealed[..GCM_IV_LEN]);
-            let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())
-                .map_err(|e| HsmError::Operation { op: "decrypt", reason: e.to_string() })?;
-            let plain = s.decrypt(&Mechanism::AesGcm(params), key, &sealed[GCM_IV_LEN..]).map_err(p11("C_Decrypt(AES-GCM)"))?;
+            let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into()).map_err(|e| {
+                HsmError::Operation {
+                    op: "decrypt",
+                    reason: e.to_string(),
+                }
+            })?;
+            let plain = s
+                .decrypt(&Mechanism::AesGcm(params), key, &sealed[GCM_IV_LEN..])
+                .map_err(p11("C_Decrypt(AES-GCM)"))?;
             Ok(SecretSlice::from(plain))
         })
     }
 
     fn hmac_sign(&self, id: &KeyId, data: &[u8]) -> HsmResult<Vec<u8>> {
-        self.with_session("HMAC sign", |s| s.sign(&Mechanism::Sha256Hmac, require_secret(s, id)?, data).map_err(p11("C_Sign(HMAC)")))
+        self.with_session("HMAC sign", |s| {
+            s.sign(&Mechanism::Sha256Hmac, require_secret(s, id)?, data)
+                .map_err(p11("C_Sign(HMAC)"))
+        })
     }
 
     fn hmac_verify(&self, id: &KeyId, data: &[u8], mac: &[u8]) -> HsmResult<bool> {
@@ -551,7 +705,10 @@ impl Hsm for Pkcs11Hsm {
             let key = require_secret(s, id)?;
             match s.verify(&Mechanism::Sha256Hmac, key, data, mac) {
                 Ok(()) => Ok(true),
-                Err(P11Error::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => Ok(false),
+                Err(P11Error::Pkcs11(
+                    RvError::SignatureInvalid | RvError::SignatureLenRange,
+                    _,
+                )) => Ok(false),
                 Err(e) => Err(p11("C_Verify(HMAC)")(e)),
             }
         })
@@ -560,7 +717,8 @@ impl Hsm for Pkcs11Hsm {
     fn random(&self, len: usize) -> HsmResult<Vec<u8>> {
         self.with_session("random", |s| {
             let mut out = vec![0u8; len];
-            s.generate_random_slice(&mut out).map_err(p11("C_GenerateRandom"))?;
+            s.generate_random_slice(&mut out)
+                .map_err(p11("C_GenerateRandom"))?;
             Ok(out)
         })
     }
@@ -569,8 +727,16 @@ impl Hsm for Pkcs11Hsm {
         self.with_session("read anchor", |s| {
             let mut values = Vec::new();
             for handle in find_anchors(s, name)? {
-                let attrs = s.get_attributes(handle, &[AttributeType::Value]).map_err(p11("C_GetAttributeValue"))?;
-                values.extend(attrs.into_iter().find_map(|a| if let Attribute::Value(v) = a { Some(v) } else { None }));
+                let attrs = s
+                    .get_attributes(handle, &[AttributeType::Value])
+                    .map_err(p11("C_GetAttributeValue"))?;
+                values.extend(attrs.into_iter().find_map(|a| {
+                    if let Attribute::Value(v) = a {
+                        Some(v)
+                    } else {
+                        None
+                    }
+                }));
             }
             Ok(values)
         })
@@ -591,7 +757,8 @@ impl Hsm for Pkcs11Hsm {
             ])
             .map_err(p11("C_CreateObject(anchor)"))?;
             for handle in old {
-                s.destroy_object(handle).map_err(p11("C_DestroyObject(old anchor)"))?;
+                s.destroy_object(handle)
+                    .map_err(p11("C_DestroyObject(old anchor)"))?;
             }
             Ok(())
         })

@@ -11,7 +11,10 @@ impl Store {
 
     pub fn get_key(&self, id: &KeyId) -> StoreResult<Option<KeyRecord>> {
         let name = id.to_string();
-        self.keys.get(&name)?.map(|raw| decode("keys", name.as_bytes(), &raw)).transpose()
+        self.keys
+            .get(&name)?
+            .map(|raw| decode("keys", name.as_bytes(), &raw))
+            .transpose()
     }
 
     pub fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {

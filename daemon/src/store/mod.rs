@@ -35,7 +35,11 @@ pub enum StoreError {
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
     #[error("database record {tree}/{key} is corrupt: {reason}")]
-    Corrupt { tree: &'static str, key: String, reason: String },
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
     #[error("{0}")]
     Conflict(String),
 }
@@ -61,23 +65,38 @@ impl Store {
     pub fn open(dir: &Path) -> StoreResult<Self> {
         let path = dir.join("db");
         let shown = path.display().to_string();
-        let db = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).open().map_err(|source| match &source {
-            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) => {
-                StoreError::Locked { path: shown.clone(), reason: e.to_string() }
-            }
-            _ => StoreError::Open { path: shown.clone(), source },
-        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|source| match &source {
+                sled::Error::Io(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(11) =>
+                {
+                    StoreError::Locked {
+                        path: shown.clone(),
+                        reason: e.to_string(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: shown.clone(),
+                    source,
+                },
+            })?;
         let meta = db.open_tree(META_TREE)?;
         match meta.get(SCHEMA_KEY)? {
             None => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(raw) => {
-                let found = <[u8; 4]>::try_from(raw.as_ref()).map(u32::from_be_bytes).map_err(|_| StoreError::Corrupt {
-                    tree: META_TREE,
-                    key: "schema_version".into(),
-                    reason: "not a 4-byte version".into(),
-                })?;
+                let found = <[u8; 4]>::try_from(raw.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: META_TREE,
+                        key: "schema_version".into(),
+                        reason: "not a 4-byte version".into(),
+                    })?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { path: shown, found });
                 }
@@ -110,12 +129,17 @@ impl Store {
 
     pub fn schema_version(&self) -> StoreResult<u32> {
         let meta = self.db.open_tree(META_TREE)?;
-        Ok(meta.get(SCHEMA_KEY)?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok()).map_or(0, u32::from_be_bytes))
+        Ok(meta
+            .get(SCHEMA_KEY)?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map_or(0, u32::from_be_bytes))
     }
 
     /// Sets the schema version (tests of the refusal path use this).
     pub fn set_schema_version(&self, version: u32) -> StoreResult<()> {
-        self.db.open_tree(META_TREE)?.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+        self.db
+            .open_tree(META_TREE)?
+            .insert(SCHEMA_KEY, &version.to_be_bytes())?;
         self.flush()
     }
 
@@ -131,7 +155,11 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes a record, naming it when it is corrupt.
-pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], raw: &[u8]) -> StoreResult<T> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    raw: &[u8],
+) -> StoreResult<T> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
         tree,
         key: String::from_utf8_lossy(key).into_owned(),
@@ -140,7 +168,10 @@ pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], raw: &
 }
 
 /// Every record of a tree, decoded in key order.
-pub(crate) fn decode_all<T: DeserializeOwned>(tree_name: &'static str, tree: &sled::Tree) -> StoreResult<Vec<T>> {
+pub(crate) fn decode_all<T: DeserializeOwned>(
+    tree_name: &'static str,
+    tree: &sled::Tree,
+) -> StoreResult<Vec<T>> {
     tree.iter()
         .map(|item| {
             let (k, v) = item?;
@@ -165,7 +196,9 @@ mod tests {
             store.set_schema_version(SCHEMA_VERSION + 1).unwrap();
         }
         match Store::open(dir.path()) {
-            Err(e @ StoreError::NewerSchema { .. }) => assert!(e.to_string().contains("newer than this firmware")),
+            Err(e @ StoreError::NewerSchema { .. }) => {
+                assert!(e.to_string().contains("newer than this firmware"))
+            }
             Err(other) => panic!("unexpected error: {other}"),
             Ok(_) => panic!("a newer schema must be refused"),
         }

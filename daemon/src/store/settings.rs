@@ -9,7 +9,10 @@ pub const AUDIT_KEY: &str = "hsm.audit_key";
 
 impl Store {
     pub fn get_key_setting(&self, name: &str) -> StoreResult<Option<KeyId>> {
-        self.settings.get(name)?.map(|raw| decode("settings", name.as_bytes(), &raw)).transpose()
+        self.settings
+            .get(name)?
+            .map(|raw| decode("settings", name.as_bytes(), &raw))
+            .transpose()
     }
 
     pub fn put_key_setting(&self, name: &str, id: &KeyId) -> StoreResult<()> {

@@ -5,7 +5,10 @@ use crate::domain::users::User;
 
 impl Store {
     pub fn get_user(&self, name: &str) -> StoreResult<Option<User>> {
-        self.users.get(name)?.map(|raw| decode("users", name.as_bytes(), &raw)).transpose()
+        self.users
+            .get(name)?
+            .map(|raw| decode("users", name.as_bytes(), &raw))
+            .transpose()
     }
 
     pub fn list_users(&self) -> StoreResult<Vec<User>> {
@@ -14,7 +17,9 @@ impl Store {
 
     /// Adds a new account; an existing name is a conflict, never overwritten.
     pub fn add_user(&self, user: &User) -> StoreResult<()> {
-        let prior = self.users.compare_and_swap(&user.name, None::<&[u8]>, Some(encode(user)))?;
+        let prior = self
+            .users
+            .compare_and_swap(&user.name, None::<&[u8]>, Some(encode(user)))?;
         prior.map_err(|_| StoreError::Conflict(format!("user '{}' already exists", user.name)))
     }
 }

@@ -28,7 +28,11 @@ pub fn token() -> &'static SharedToken {
             sessions: 1,
         })
         .expect("open the token");
-        SharedToken { provisioned, hsm: Arc::new(hsm), _dir: dir }
+        SharedToken {
+            provisioned,
+            hsm: Arc::new(hsm),
+            _dir: dir,
+        }
     })
 }
 
@@ -36,7 +40,8 @@ pub fn token() -> &'static SharedToken {
 /// token never sees more concurrent callers than `hsm.sessions` allows.
 pub fn raw_access() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[allow(dead_code, reason = "not every test binary uses it")]

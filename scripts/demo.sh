@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Sets up and starts a demo Keyward appliance under ./data/demo:
+#   a SoftHSMv2 token (keyward-hsm-sim), two demo administrators, keywardd in the background.
+# Re-running keeps the token and database and only starts the daemon if it is not running.
+#   scripts/demo.sh          set up (first time) and start
+#   scripts/demo.sh stop     stop the demo daemon (by its process id)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+DEMO="$PWD/data/demo"
+BIN="$PWD/target/debug"
+PIDFILE="$DEMO/keywardd.pid"
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+if [ "${1:-}" = "stop" ]; then
+  if running; then kill -TERM "$(cat "$PIDFILE")"; echo "stopped keywardd (pid $(cat "$PIDFILE"))"; rm -f "$PIDFILE"; else echo "the demo daemon is not running"; fi
+  exit 0
+fi
+
+ensure_packages softhsm2
+build_all
+mkdir -p "$DEMO" && chmod 700 "$DEMO"
+
+if [ ! -f "$DEMO/hsm/softhsm2.conf" ]; then
+  echo "==> provisioning a development HSM token in $DEMO/hsm"
+  "$BIN/keyward-hsm-sim" init --dir "$DEMO/hsm" > "$DEMO/hsm-table.toml"
+fi
+if [ ! -f "$DEMO/keyward.toml" ]; then
+  { printf 'data_dir = "%s"\n\n' "$DEMO/db"; cat "$DEMO/hsm-table.toml"; printf '\n[console]\nsocket = "%s"\n' "$DEMO/console.sock"; } > "$DEMO/keyward.toml"
+  chmod 600 "$DEMO/keyward.toml"
+fi
+if [ ! -d "$DEMO/db/db" ]; then
+  echo "==> first boot: two demo administrators"
+  umask 077
+  for admin in alice bob; do
+    head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$DEMO/$admin.password"
+  done
+  "$BIN/keywardd" init --config "$DEMO/keyward.toml" \
+    --admin "alice=$DEMO/alice.password" --admin "bob=$DEMO/bob.password"
+  echo "    demo passwords: $DEMO/alice.password and $DEMO/bob.password (mode 0600)"
+fi
+
+if running; then
+  echo "==> keywardd already running (pid $(cat "$PIDFILE"))"
+else
+  echo "==> starting keywardd (log: $DEMO/keywardd.log)"
+  "$BIN/keywardd" run --config "$DEMO/keyward.toml" >>"$DEMO/keywardd.log" 2>&1 &
+  echo $! > "$PIDFILE"
+  for _ in $(seq 1 100); do [ -S "$DEMO/console.sock" ] && break; sleep 0.1; done
+fi
+"$BIN/keyward-console" --socket "$DEMO/console.sock" status
+cat <<MSG
+
+Keyward demo appliance is running.
+  status:        $BIN/keyward-console --socket $DEMO/console.sock status
+  audit verify:  scripts/demo.sh stop && $BIN/keywardd audit verify --config $DEMO/keyward.toml
+  token status:  $BIN/keyward-hsm-sim status --dir $DEMO/hsm
+  stop:          scripts/demo.sh stop
+MSG

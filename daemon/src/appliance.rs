@@ -92,6 +92,7 @@ impl Appliance {
                 store.path().display().to_string(),
             ));
         }
+        discard_interrupted_init(&store, hsm.as_ref())?;
         let storage_key = generate_system_key(hsm.as_ref(), KeyPurpose::Storage)?;
         let audit_key = match generate_system_key(hsm.as_ref(), KeyPurpose::Audit) {
             Ok(k) => k,
@@ -103,15 +104,7 @@ impl Appliance {
         let result = Self::init_records(&store, hsm.clone(), admins, &storage_key, &audit_key);
         if let Err(e) = result {
             error!(error = %e, "init failed; destroying the keys it generated");
-            for key in [&storage_key, &audit_key] {
-                let _ = hsm.destroy_key(&key.id);
-                let _ = store.keys.remove(key.id.to_string());
-            }
-            let _ = store.settings.remove(STORAGE_KEY);
-            let _ = store.settings.remove(AUDIT_KEY);
-            let _ = store.users.clear();
-            let _ = store.audit.clear();
-            let _ = store.flush();
+            let _ = discard_interrupted_init(&store, hsm.as_ref());
             return Err(e);
         }
         Ok(InitReport {
@@ -278,6 +271,31 @@ impl Appliance {
             },
         })
     }
+}
+
+/// Undoes a first boot that did not finish (it failed, or the machine stopped mid-way): its HSM
+/// keys are destroyed and its records removed. Only called on a database that is not
+/// initialised, where every record belongs to that attempt.
+fn discard_interrupted_init(store: &Store, hsm: &dyn Hsm) -> Result<()> {
+    let leftovers = store.list_keys()?;
+    if leftovers.is_empty() && store.users.is_empty() && store.audit.is_empty() {
+        return Ok(());
+    }
+    info!(
+        keys = leftovers.len(),
+        "discarding an interrupted first boot"
+    );
+    for key in &leftovers {
+        if key.purpose == KeyPurpose::Audit {
+            crate::audit::discard_anchor(hsm, &key.id)?;
+        }
+        match hsm.destroy_key(&key.id) {
+            Ok(()) | Err(crate::hsm::HsmError::KeyNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    store.clear_records()?;
+    Ok(())
 }
 
 /// Every key the database knows that the token does not hold. Nothing is dropped.

@@ -30,6 +30,12 @@ fn anchor_name(key: &KeyId) -> String {
     format!("keyward-audit-head-{key}")
 }
 
+/// Removes the head of the trail sealed by `key` from the token (discarding a first boot that
+/// did not finish).
+pub fn discard_anchor(hsm: &dyn Hsm, key: &KeyId) -> Result<(), HsmError> {
+    hsm.remove_anchors(&anchor_name(key))
+}
+
 /// The newest head the token holds (two only after an interrupted anchor write).
 fn read_anchor(hsm: &dyn Hsm, key: &KeyId) -> Result<Option<Head>, HsmError> {
     let heads = hsm.read_anchors(&anchor_name(key))?;

@@ -84,11 +84,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads the config and opens the HSM it names. Must run before any other thread starts:
-/// it sets the module's environment.
-fn open_hsm(config_path: &Path) -> Result<(Config, Arc<dyn Hsm>)> {
+/// Loads the config and sets the module's environment. Must run before any other thread
+/// starts (sled starts a flusher thread, tokio its workers).
+fn load_config(config_path: &Path) -> Result<Config> {
     let config = Config::load(config_path)?;
     config.apply_module_env();
+    Ok(config)
+}
+
+/// Opens the HSM the config names: loads the module, logs in, probes capabilities.
+fn open_hsm(config: &Config) -> Result<Arc<dyn Hsm>> {
     let pin = read_secret(config.hsm.pin_file.get_ref(), "PIN file")?;
     let hsm = Pkcs11Hsm::open(Pkcs11Settings {
         module: config.hsm.module.get_ref().clone(),
@@ -96,7 +101,7 @@ fn open_hsm(config_path: &Path) -> Result<(Config, Arc<dyn Hsm>)> {
         pin,
         sessions: config.hsm.sessions,
     })?;
-    Ok((config, Arc::new(hsm)))
+    Ok(Arc::new(hsm))
 }
 
 fn parse_admin(arg: &str) -> Result<InitialAdmin> {
@@ -122,8 +127,8 @@ fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
             admins.len()
         )));
     }
-    let (config, hsm) = open_hsm(config_path)?;
-    let report = Appliance::init(&config, hsm, &admins)?;
+    let config = load_config(config_path)?;
+    let report = Appliance::init(&config, open_hsm(&config)?, &admins)?;
     println!("initialised Keyward in {}", config.data_dir().display());
     println!(
         "  storage key {} (kcv {})",
@@ -138,8 +143,8 @@ fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
 }
 
 fn run(config_path: &Path) -> Result<ExitCode> {
-    let (config, hsm) = open_hsm(config_path)?;
-    let appliance = Arc::new(Appliance::open(&config, hsm)?);
+    let config = load_config(config_path)?;
+    let appliance = Arc::new(Appliance::open(&config, open_hsm(&config)?)?);
     appliance.record_lifecycle("daemon.start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,11 +163,13 @@ fn run(config_path: &Path) -> Result<ExitCode> {
 }
 
 fn verify(config_path: &Path) -> Result<ExitCode> {
-    let (config, hsm) = open_hsm(config_path)?;
+    let config = load_config(config_path)?;
+    // The database first: while keywardd runs it is locked, and that is the error to show.
     let store = Store::open(config.data_dir())?;
     let key = store
         .get_key_setting(AUDIT_KEY)?
         .ok_or_else(|| Error::NotInitialised(store.path().display().to_string()))?;
+    let hsm = open_hsm(&config)?;
     match audit::verify(&store, hsm.as_ref(), &key) {
         Ok(report) => {
             println!(

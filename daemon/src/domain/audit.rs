@@ -35,7 +35,7 @@ pub enum Outcome {
 }
 
 /// What a caller asks to be recorded. Never put a secret in any field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub actors: Vec<String>,
     pub channel: Channel,
@@ -76,12 +76,8 @@ impl AuditEntry {
 pub struct RecordBody {
     pub seq: u64,
     pub time_ms: u64,
-    pub actors: Vec<String>,
-    pub channel: Channel,
-    pub action: String,
-    pub target: String,
-    pub outcome: Outcome,
-    pub details: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
     /// Hex SHA-256 of the previous record (zeros for the first).
     pub prev_hash: String,
 }
@@ -102,12 +98,7 @@ impl RecordBody {
         Self {
             seq,
             time_ms,
-            actors: entry.actors,
-            channel: entry.channel,
-            action: entry.action,
-            target: entry.target,
-            outcome: entry.outcome,
-            details: entry.details,
+            entry,
             prev_hash: hex::encode(prev_hash),
         }
     }
@@ -372,7 +363,7 @@ mod tests {
     #[test]
     fn each_kind_of_tampering_names_the_first_bad_record() {
         let mut modified = keyed(trail(5));
-        modified[2].1.body.target = "edited".into();
+        modified[2].1.body.entry.target = "edited".into();
         assert_eq!(walk(&modified).err().map(|e| e.seq()), Some(3));
 
         let mut deleted = keyed(trail(5));
@@ -401,7 +392,7 @@ mod tests {
     fn forged_record_without_the_key_fails_on_mac() {
         let mut t = trail(3);
         // Rewrite record 2 and re-chain everything after it, as an attacker without the HSM can.
-        t[1].body.target = "forged".into();
+        t[1].body.entry.target = "forged".into();
         let mut prev = t[0].body.compute_hash();
         for r in t.iter_mut().skip(1) {
             r.body.prev_hash = hex::encode(prev);

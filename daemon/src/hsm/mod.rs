@@ -166,6 +166,7 @@ pub trait Hsm: Send + Sync {
     /// one only after a write was interrupted; the caller decides which is newest.
     fn read_anchors(&self, name: &str) -> HsmResult<Vec<Vec<u8>>>;
     fn write_anchor(&self, name: &str, value: &[u8]) -> HsmResult<()>;
+    fn remove_anchors(&self, name: &str) -> HsmResult<()>;
     /// The last device fault seen, if the HSM has not recovered since.
     fn fault(&self) -> Option<String>;
 }

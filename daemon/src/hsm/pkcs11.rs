@@ -764,6 +764,16 @@ impl Hsm for Pkcs11Hsm {
         })
     }
 
+    fn remove_anchors(&self, name: &str) -> HsmResult<()> {
+        self.with_session("remove anchor", |s| {
+            for handle in find_anchors(s, name)? {
+                s.destroy_object(handle)
+                    .map_err(p11("C_DestroyObject(anchor)"))?;
+            }
+            Ok(())
+        })
+    }
+
     fn fault(&self) -> Option<String> {
         lock(&self.fault).clone()
     }

@@ -123,6 +123,23 @@ impl Store {
         Ok(())
     }
 
+    /// Empties every record tree (the schema version stays). Used only to discard a first boot
+    /// that did not finish.
+    pub fn clear_records(&self) -> StoreResult<()> {
+        for tree in [
+            &self.settings,
+            &self.users,
+            &self.credentials,
+            &self.groups,
+            &self.keys,
+            &self.jobs,
+            &self.audit,
+        ] {
+            tree.clear()?;
+        }
+        self.flush()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -39,6 +39,13 @@ fn init_run_stop_restart_keeps_everything() {
     assert_eq!(first.store.users, 2);
     assert_eq!(first.store.keys, 2);
     assert_eq!(first.audit.head_seq, 2, "init and daemon.start");
+    let (code, out) = fx.verify();
+    assert_eq!(
+        code,
+        Some(1),
+        "offline verify cannot run beside the daemon: {out}"
+    );
+    assert!(out.contains("keywardd is running"), "{out}");
     let status = daemon.stop();
     assert!(status.success(), "SIGTERM stops cleanly: {status}");
     assert!(!fx.socket().exists(), "socket removed on stop");

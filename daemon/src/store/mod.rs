@@ -20,7 +20,9 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database in {path} is in use by another process (is keywardd running?): {reason}")]
+    #[error(
+        "the database in {path} is in use by another process: keywardd is running. Stop it first, or use the running daemon's own commands"
+    )]
     Locked { path: String, reason: String },
     #[error("database {path}: {source}")]
     Open {
@@ -72,7 +74,7 @@ impl Store {
             .map_err(|source| match &source {
                 sled::Error::Io(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.raw_os_error() == Some(11) =>
+                        || e.to_string().contains("could not acquire lock") =>
                 {
                     StoreError::Locked {
                         path: shown.clone(),

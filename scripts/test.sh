@@ -7,4 +7,12 @@ cd "$(dirname "$0")/.."
 ensure_packages softhsm2
 build_all
 echo "==> running all tests"
-cargo test --workspace --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run: cargo prints one per test binary, the last often a doc-test
+# binary with nothing in it.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "keyward: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -141,6 +141,15 @@ impl AuditTrail {
         Ok(seq)
     }
 
+    /// Verifies the whole trail, holding appends back meanwhile so the head cannot move.
+    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let _appends = self
+            .head
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verify(&self.store, self.hsm.as_ref(), &self.key)
+    }
+
     pub fn head(&self) -> Head {
         *self
             .head

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -17,6 +18,11 @@ pub struct Config {
     pub hsm: HsmConfig,
     #[serde(default)]
     pub console: ConsoleConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Serial administration ports; each is served on its own.
+    #[serde(default)]
+    pub serial: Vec<SerialConfig>,
     #[serde(skip)]
     pub source: ConfigSource,
 }
@@ -57,6 +63,59 @@ pub struct ConsoleConfig {
     /// Unix users allowed to connect besides the daemon's own user.
     #[serde(default)]
     pub allowed_uids: Vec<u32>,
+}
+
+/// Login and dual-control policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Consecutive failed logins that lock an account.
+    pub max_failed_logins: u32,
+    /// How long such a lock lasts.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub lockout: Duration,
+    /// A session with no request for this long is logged out.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub idle_timeout: Duration,
+    /// How long a request waits for a second administrator's approval.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub approval_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(15 * 60),
+            idle_timeout: Duration::from_secs(10 * 60),
+            approval_ttl: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// One serial administration port, 8N1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialConfig {
+    /// The tty, e.g. `/dev/ttyS0` or `/dev/ttyUSB0`.
+    pub device: PathBuf,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Shown in logs and audit records; default: the device path.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+impl SerialConfig {
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.device.display().to_string())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +161,12 @@ impl Config {
             path: path.to_path_buf(),
             text: text.to_owned(),
         };
+        if config.auth.max_failed_logins == 0 {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: "auth.max_failed_logins must be at least 1".into(),
+            });
+        }
         if config.hsm.sessions == 0 {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -204,9 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn auth_and_serial_tables_parse_with_units() {
+        let text = format!(
+            "{GOOD}\n[auth]\nlockout = \"30m\"\nidle_timeout = \"90s\"\n\n[[serial]]\ndevice = \"/dev/ttyS0\"\n\n[[serial]]\ndevice = \"/dev/ttyUSB0\"\nbaud = 9600\nname = \"rack-a\"\n"
+        );
+        let config = Config::parse(&text, Path::new("k.toml")).unwrap();
+        assert_eq!(config.auth.lockout, Duration::from_secs(1800));
+        assert_eq!(config.auth.idle_timeout, Duration::from_secs(90));
+        assert_eq!(config.auth.max_failed_logins, 5);
+        assert_eq!(config.serial.len(), 2);
+        assert_eq!(config.serial[0].baud, 115_200);
+        assert_eq!(config.serial[0].name(), "/dev/ttyS0");
+        assert_eq!(config.serial[1].name(), "rack-a");
+        let bad = format!("{GOOD}\n[auth]\nlockout = \"15\"\n");
+        let err = Config::parse(&bad, Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no unit") && err.contains("line 9"), "{err}");
+    }
+
+    #[test]
     fn defaults_fill_in() {
         let config = Config::parse(GOOD, Path::new("k.toml")).unwrap();
         assert_eq!(config.hsm.sessions, 4);
+        assert_eq!(config.auth.idle_timeout, Duration::from_secs(600));
         assert_eq!(
             config.socket_path(),
             PathBuf::from("/var/lib/keyward/console.sock")

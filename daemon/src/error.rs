@@ -23,6 +23,16 @@ pub enum Error {
     Audit(#[from] AuditError),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("{0}")]
+    DualControl(String),
+    #[error("{0}")]
+    Permission(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error(
         "this appliance is already initialised (database {0}); 'keywardd init' runs once, on first boot"
     )]
@@ -43,6 +53,11 @@ impl Error {
             | Self::Invalid(_)
             | Self::AlreadyInitialised(_)
             | Self::NotInitialised(_) => ErrorCode::Invalid,
+            Self::Auth(_) => ErrorCode::Auth,
+            Self::Locked(_) => ErrorCode::Locked,
+            Self::DualControl(_) => ErrorCode::DualControl,
+            Self::Permission(_) => ErrorCode::Permission,
+            Self::NotFound(_) => ErrorCode::NotFound,
             Self::Store(_) => ErrorCode::Store,
             Self::Hsm(HsmError::KeyNotFound { .. }) => ErrorCode::NotFound,
             Self::Hsm(_) => ErrorCode::Hsm,

@@ -155,7 +155,18 @@ fn run(config_path: &Path) -> Result<ExitCode> {
         let listener = keyward_daemon::api::console::bind(&config.socket_path())?;
         let mut allowed = config.console.allowed_uids.clone();
         allowed.push(nix::unistd::geteuid().as_raw());
-        let result = server::run(appliance, listener, allowed, server::shutdown_signal()).await;
+        let frontends = server::Frontends {
+            console: listener,
+            allowed_uids: allowed,
+            serial: config.serial.clone(),
+        };
+        let result = server::run(
+            appliance,
+            frontends,
+            config.auth.clone(),
+            server::shutdown_signal(),
+        )
+        .await;
         let _ = std::fs::remove_file(config.socket_path());
         result
     })?;

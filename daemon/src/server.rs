@@ -8,15 +8,24 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::api::{Api, console};
+use crate::api::{Api, console, serial};
 use crate::appliance::Appliance;
+use crate::config::{AuthConfig, SerialConfig};
 use crate::error::Result;
+
+/// The front ends to serve.
+pub struct Frontends {
+    pub console: UnixListener,
+    /// Uids allowed on the console socket.
+    pub allowed_uids: Vec<u32>,
+    pub serial: Vec<SerialConfig>,
+}
 
 /// Serves until `shutdown` completes, then stops the front ends, records the stop and flushes.
 pub async fn run(
     appliance: Arc<Appliance>,
-    console_listener: UnixListener,
-    allowed_uids: Vec<u32>,
+    frontends: Frontends,
+    policy: AuthConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let status = tokio::task::block_in_place(|| appliance.status())?;
@@ -32,12 +41,21 @@ pub async fn run(
         "keywardd ready"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api = Api::new(appliance.clone());
-    let console = tokio::spawn(console::serve(console_listener, api, allowed_uids, stop_rx));
+    let api = Api::new(appliance.clone(), policy);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(console::serve(
+        frontends.console,
+        api.clone(),
+        frontends.allowed_uids,
+        stop_rx.clone(),
+    ));
+    for port in frontends.serial {
+        tasks.spawn(serial::serve(port, api.clone(), stop_rx.clone()));
+    }
     shutdown.await;
     info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = console.await;
+    while tasks.join_next().await.is_some() {}
     tokio::task::block_in_place(|| {
         appliance.record_lifecycle("daemon.stop")?;
         appliance.store.flush()?;

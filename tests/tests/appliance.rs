@@ -38,7 +38,10 @@ fn init_run_stop_restart_keeps_everything() {
     assert!(first.hsm.missing_keys.is_empty());
     assert_eq!(first.store.users, 2);
     assert_eq!(first.store.keys, 2);
-    assert_eq!(first.audit.head_seq, 2, "init and daemon.start");
+    assert_eq!(
+        first.audit.head_seq, 3,
+        "init, daemon.start, and the status call's login"
+    );
     let (code, out) = fx.verify();
     assert_eq!(
         code,
@@ -52,7 +55,10 @@ fn init_run_stop_restart_keeps_everything() {
 
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("3 records"), "init, start, stop: {out}");
+    assert!(
+        out.contains("5 records"),
+        "init, start, login, logout, stop: {out}"
+    );
 
     let daemon = fx.start();
     let second = daemon.status();
@@ -60,8 +66,8 @@ fn init_run_stop_restart_keeps_everything() {
     assert_eq!(second.store.users, 2);
     assert_eq!(second.store.keys, 2);
     assert_eq!(
-        second.audit.head_seq, 4,
-        "the trail continues where it stopped"
+        second.audit.head_seq, 7,
+        "the trail continues where it stopped: start and login"
     );
     assert!(daemon.stop().success());
     assert_eq!(
@@ -71,7 +77,7 @@ fn init_run_stop_restart_keeps_everything() {
     );
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("5 records"), "{out}");
+    assert!(out.contains("9 records"), "{out}");
 }
 
 #[test]
@@ -312,8 +318,9 @@ fn malformed_and_oversized_console_input_gets_an_error_and_the_daemon_keeps_serv
 
     let after = daemon.status();
     assert_eq!(
-        after.audit.head_seq, before.audit.head_seq,
-        "bad input changed nothing"
+        after.audit.head_seq,
+        before.audit.head_seq + 2,
+        "bad input changed nothing: only the status calls' own logout and login were recorded"
     );
     assert_eq!(after.store.users, before.store.users);
 }

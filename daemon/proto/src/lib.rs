@@ -10,12 +10,101 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 /// The largest line either side accepts; longer input is an error, not a buffer to grow.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// A request from a front end.
+/// A password or one-time password on the wire: zeroized on drop, never printed by `Debug`.
+/// Reading it is a named, greppable call: [`Password::expose`].
+#[derive(
+    Clone, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop,
+)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// May take part in dual control.
+    Administrator,
+    /// Reads the audit trail and status, nothing else.
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Administrator => "administrator",
+            Self::Auditor => "auditor",
+        }
+    }
+}
+
+/// A request from a front end. Which ones need one user, one administrator, or two
+/// administrators is decided in one place in the daemon (`api::authz`), never by a front end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// HSM, store and audit-trail status.
     Status,
+    /// Adds a user to this session (two administrators on one session satisfy dual control).
+    Login {
+        user: String,
+        password: Password,
+    },
+    /// Logs one user (or everyone) out of this session.
+    Logout {
+        #[serde(default)]
+        user: Option<String>,
+    },
+    Whoami,
+    /// Changes the password of a user logged in on this session.
+    Passwd {
+        #[serde(default)]
+        user: Option<String>,
+        old: Password,
+        new: Password,
+    },
+    UserList,
+    UserAdd {
+        name: String,
+        role: Role,
+    },
+    UserLock {
+        name: String,
+    },
+    UserUnlock {
+        name: String,
+    },
+    UserReset {
+        name: String,
+    },
+    UserRemove {
+        name: String,
+    },
+    /// Approves another administrator's pending request; it then runs once.
+    Approve {
+        id: u64,
+    },
+    Pending,
+    AuditList {
+        #[serde(default)]
+        from: Option<u64>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    AuditVerify,
 }
 
 /// Stable error codes; front ends show them beside the message.
@@ -23,6 +112,8 @@ pub enum Request {
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     Auth,
+    Locked,
+    DualControl,
     Permission,
     Invalid,
     NotFound,
@@ -30,12 +121,15 @@ pub enum ErrorCode {
     Store,
     Audit,
     Internal,
+    JobFailed,
 }
 
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Auth => "auth",
+            Self::Locked => "locked",
+            Self::DualControl => "dual-control",
             Self::Permission => "permission",
             Self::Invalid => "invalid",
             Self::NotFound => "not-found",
@@ -43,8 +137,24 @@ impl ErrorCode {
             Self::Store => "store",
             Self::Audit => "audit",
             Self::Internal => "internal",
+            Self::JobFailed => "job-failed",
         }
     }
+
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 11] = [
+        Self::Auth,
+        Self::Locked,
+        Self::DualControl,
+        Self::Permission,
+        Self::Invalid,
+        Self::NotFound,
+        Self::Hsm,
+        Self::Store,
+        Self::Audit,
+        Self::Internal,
+        Self::JobFailed,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -139,6 +249,77 @@ pub struct AuditStatus {
     pub head_hash: String,
 }
 
+/// `whoami` and `login`: who is logged in on this session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub channel: String,
+    pub users: Vec<SessionUser>,
+    /// Two distinct administrators are logged in: sensitive operations run directly.
+    pub dual_control: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub name: String,
+    pub role: Role,
+    /// A one-time password is in use: only `passwd` and `logout` work until it is changed.
+    pub must_change_password: bool,
+}
+
+/// `user list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    /// `active`, `locked` (by an administrator) or `locked until <time>` (failed logins).
+    pub state: String,
+    pub must_change_password: bool,
+    pub failed_logins: u32,
+    pub created: String,
+}
+
+/// `user add` and `user reset`: the one-time password, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneTimePassword {
+    pub name: String,
+    pub one_time_password: Password,
+}
+
+/// `pending`: a request waiting for a second administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub id: u64,
+    pub requested_by: String,
+    pub channel: String,
+    /// The operation in the serial command language, e.g. `user add carol auditor`.
+    pub operation: String,
+    pub requested: String,
+    pub expires: String,
+}
+
+/// `audit list`: one record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecordView {
+    pub seq: u64,
+    pub time: String,
+    pub actors: Vec<String>,
+    pub channel: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: std::collections::BTreeMap<String, String>,
+    pub hash: String,
+}
+
+/// `audit verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerifyReport {
+    pub intact: bool,
+    pub records: u64,
+    pub head_seq: u64,
+    pub head_hash: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("line longer than {MAX_LINE} bytes")]
@@ -212,6 +393,15 @@ mod tests {
             err,
             r#"{"ok":false,"error":{"code":"not-found","message":"no user bob"}}"#
         );
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug() {
+        let r = Request::Login {
+            user: "alice".into(),
+            password: Password::new("hunter2hunter2"),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
     }
 
     #[test]

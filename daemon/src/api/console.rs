@@ -12,7 +12,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::{Api, Caller};
+use super::Api;
+use super::session::Session;
 use crate::domain::audit::Channel;
 use crate::error::{Error, Result};
 
@@ -118,6 +119,7 @@ async fn connection(
         return;
     }
     debug!(uid, "console connected");
+    let mut session = Session::new(Channel::Console, format!("console uid {uid}"));
     let mut reader = BufReader::new(read);
     loop {
         let line = tokio::select! {
@@ -127,17 +129,7 @@ async fn connection(
         let (response, close) = match line {
             Ok(None) => break,
             Ok(Some(text)) => match serde_json::from_str::<Request>(&text) {
-                Ok(request) => (
-                    api.handle(
-                        request,
-                        Caller {
-                            channel: Channel::Console,
-                            uid: Some(uid),
-                        },
-                    )
-                    .await,
-                    false,
-                ),
+                Ok(request) => (api.handle(&mut session, request).await, false),
                 Err(e) => (
                     Response::err(ApiError::new(
                         ErrorCode::Invalid,
@@ -160,5 +152,9 @@ async fn connection(
             break;
         }
     }
+    let _ = tokio::task::spawn_blocking(move || {
+        api.logout_all(&mut session, "console connection closed")
+    })
+    .await;
     info!(uid, "console disconnected");
 }

@@ -1,43 +1,81 @@
-//! The one API every front end uses. A front end turns its input into a [`Request`] and shows
-//! the [`Response`]; it holds no business logic. Requests run on the blocking pool, because the
+//! The one API every front end uses. A front end turns its input into a [`Request`], keeps a
+//! [`Session`], and shows the [`Response`]; it holds no business logic. The dual-control check
+//! is here, below every front end ([`authz`]). Requests run on the blocking pool, because the
 //! appliance core does PKCS#11 and sled I/O.
 
+pub mod approvals;
+pub mod authz;
 pub mod console;
+pub mod serial;
+pub mod session;
 
 use std::sync::Arc;
 
 use keyward_proto::{ApiError, ErrorCode, Request, Response};
+use secrecy::SecretString;
+use serde::Serialize;
 use tracing::error;
 
 use crate::appliance::Appliance;
-use crate::domain::audit::Channel;
-use crate::error::Result;
-
-/// Who is asking, as far as the transport can tell.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub channel: Channel,
-    /// Peer uid on the console socket.
-    pub uid: Option<u32>,
-}
+use crate::config::AuthConfig;
+use crate::domain::audit::Actors;
+use crate::domain::duration;
+use crate::domain::now_ms;
+use crate::domain::users::LockState;
+use crate::error::{Error, Result};
+use approvals::Approvals;
+use authz::{Decision, Requirement, decide, describe, requirement};
+use session::{LoggedIn, MAX_USERS, Session};
 
 #[derive(Clone)]
 pub struct Api {
     appliance: Arc<Appliance>,
+    approvals: Arc<Approvals>,
+    policy: AuthConfig,
+}
+
+fn json<T: Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+fn secret(p: &keyward_proto::Password) -> SecretString {
+    SecretString::from(p.expose().to_owned())
 }
 
 impl Api {
-    pub fn new(appliance: Arc<Appliance>) -> Self {
-        Self { appliance }
+    pub fn new(appliance: Arc<Appliance>, policy: AuthConfig) -> Self {
+        Self {
+            appliance,
+            approvals: Arc::new(Approvals::default()),
+            policy,
+        }
     }
 
-    pub async fn handle(&self, request: Request, caller: Caller) -> Response {
-        let appliance = self.appliance.clone();
-        match tokio::task::spawn_blocking(move || dispatch(&appliance, request, &caller)).await {
-            Ok(Ok(data)) => Response::ok(data),
-            Ok(Err(e)) => Response::err(e.into()),
+    pub fn appliance(&self) -> &Arc<Appliance> {
+        &self.appliance
+    }
+
+    /// Handles one request for `session`, on the blocking pool.
+    pub async fn handle(&self, session: &mut Session, request: Request) -> Response {
+        let api = self.clone();
+        let mut owned = session.clone();
+        let fallback = Session::new(session.channel, session.peer.clone());
+        match tokio::task::spawn_blocking(move || {
+            let result = api.handle_blocking(&mut owned, request);
+            (owned, result)
+        })
+        .await
+        {
+            Ok((updated, result)) => {
+                *session = updated;
+                match result {
+                    Ok(data) => Response::ok(data),
+                    Err(e) => Response::err(e.into()),
+                }
+            }
             Err(join) => {
-                error!(error = %join, "request handler failed");
+                error!(error = %join, "request handler failed; the session is logged out");
+                *session = fallback;
                 Response::err(ApiError::new(
                     ErrorCode::Internal,
                     "the request failed inside the daemon; see its log",
@@ -45,14 +83,204 @@ impl Api {
             }
         }
     }
-}
 
-fn dispatch(
-    appliance: &Appliance,
-    request: Request,
-    _caller: &Caller,
-) -> Result<serde_json::Value> {
-    match request {
-        Request::Status => Ok(serde_json::to_value(appliance.status()?).unwrap_or_default()),
+    /// Logs everyone out of an idle session. Returns who was logged out.
+    pub fn expire_idle(&self, session: &mut Session) -> Vec<String> {
+        if session.users.is_empty() || session.last_activity.elapsed() < self.policy.idle_timeout {
+            return Vec::new();
+        }
+        let reason = format!("idle for {}", duration::format(self.policy.idle_timeout));
+        self.logout_all(session, &reason)
+    }
+
+    /// Logs everyone out (idle, the line dropped, the connection closed).
+    pub fn logout_all(&self, session: &mut Session, reason: &str) -> Vec<String> {
+        let names: Vec<String> = session.users.drain(..).map(|u| u.name).collect();
+        for name in &names {
+            if let Err(e) = self.appliance.record_logout(name, session.channel, reason) {
+                error!(user = %name, error = %e, "could not audit a logout");
+            }
+        }
+        names
+    }
+
+    /// Drops users whose account was locked or removed since they logged in.
+    fn revalidate(&self, session: &mut Session) -> Result<()> {
+        let now = now_ms();
+        let mut kept = Vec::new();
+        for user in session.users.drain(..).collect::<Vec<_>>() {
+            match self.appliance.store.get_user(&user.name)? {
+                Some(u) if u.lock_state(now) == LockState::Active => kept.push(LoggedIn {
+                    must_change_password: u.must_change_password,
+                    role: u.role,
+                    ..user
+                }),
+                Some(_) => {
+                    self.appliance
+                        .record_logout(&user.name, session.channel, "account locked")?
+                }
+                None => {
+                    self.appliance
+                        .record_logout(&user.name, session.channel, "account removed")?
+                }
+            }
+        }
+        session.users = kept;
+        Ok(())
+    }
+
+    fn handle_blocking(
+        &self,
+        session: &mut Session,
+        request: Request,
+    ) -> Result<serde_json::Value> {
+        let idle = self.expire_idle(session);
+        if !idle.is_empty() && !matches!(request, Request::Login { .. }) {
+            return Err(Error::Auth(format!(
+                "{} logged out after {} without activity; log in again",
+                idle.join(" and "),
+                duration::format(self.policy.idle_timeout)
+            )));
+        }
+        self.revalidate(session)?;
+        session.last_activity = std::time::Instant::now();
+        match decide(session, requirement(&request))? {
+            Decision::Run(names) => self.run(session, names, request),
+            Decision::NeedsApproval(requester) => {
+                let pending = self.approvals.request(
+                    &self.appliance,
+                    &requester,
+                    session.channel,
+                    request,
+                    self.policy.approval_ttl,
+                )?;
+                Err(Error::DualControl(format!(
+                    "this operation needs a second administrator: log in a second administrator or ask one to run 'approve {}'",
+                    pending
+                )))
+            }
+        }
+    }
+
+    /// Runs a request the session is allowed to make, performed by `names`.
+    fn run(
+        &self,
+        session: &mut Session,
+        names: Vec<String>,
+        request: Request,
+    ) -> Result<serde_json::Value> {
+        let app = &self.appliance;
+        let by = Actors::new(names, session.channel);
+        match request {
+            Request::Login { user, password } => {
+                if session.users.iter().any(|u| u.name == user) {
+                    return Err(Error::Invalid(format!(
+                        "{user} is already logged in on this session"
+                    )));
+                }
+                if session.users.len() >= MAX_USERS {
+                    return Err(Error::Invalid(format!(
+                        "{MAX_USERS} users are logged in on this session already; 'logout USER' first"
+                    )));
+                }
+                let account =
+                    app.login(&user, &secret(&password), session.channel, &self.policy)?;
+                session.users.push(LoggedIn {
+                    name: account.name,
+                    role: account.role,
+                    must_change_password: account.must_change_password,
+                });
+                Ok(json(session.info()))
+            }
+            Request::Logout { user } => {
+                match user {
+                    Some(name) => {
+                        let before = session.users.len();
+                        session.users.retain(|u| u.name != name);
+                        if session.users.len() == before {
+                            return Err(Error::NotFound(format!(
+                                "{name} is not logged in on this session"
+                            )));
+                        }
+                        app.record_logout(&name, session.channel, "logout")?;
+                    }
+                    None => {
+                        self.logout_all(session, "logout");
+                    }
+                }
+                Ok(json(session.info()))
+            }
+            Request::Whoami => Ok(json(session.info())),
+            Request::Passwd { user, old, new } => {
+                let name = match (user, session.users.as_slice()) {
+                    (Some(name), users) if users.iter().any(|u| u.name == name) => name,
+                    (Some(name), _) => {
+                        return Err(Error::Auth(format!(
+                            "{name} is not logged in on this session"
+                        )));
+                    }
+                    (None, [only]) => only.name.clone(),
+                    (None, []) => {
+                        return Err(Error::Auth("not logged in: 'login USER' first".into()));
+                    }
+                    (None, _) => {
+                        return Err(Error::Invalid(
+                            "two users are logged in: say whose password, 'passwd USER'".into(),
+                        ));
+                    }
+                };
+                app.change_password(&name, session.channel, &secret(&old), &secret(&new))?;
+                for u in session.users.iter_mut().filter(|u| u.name == name) {
+                    u.must_change_password = false;
+                }
+                Ok(json(session.info()))
+            }
+            Request::Status => Ok(json(app.status()?)),
+            Request::AuditList { from, limit } => Ok(json(
+                app.audit_list(from.unwrap_or(1), limit.unwrap_or(50))?,
+            )),
+            Request::AuditVerify => Ok(json(app.audit_verify()?)),
+            Request::UserList => Ok(json(app.list_users()?)),
+            Request::Pending => Ok(json(self.approvals.list())),
+            Request::Approve { id } => {
+                let (approved, performed_by) = self.approvals.take(id, &by.names)?;
+                // The requester must still be an administrator in good standing.
+                if !app
+                    .get_user(&performed_by[0])?
+                    .is_usable_administrator(now_ms())
+                {
+                    return Err(Error::DualControl(format!(
+                        "request {id} was made by {}, who is no longer an active administrator; it was dropped",
+                        performed_by[0]
+                    )));
+                }
+                let mut actors = Actors::new(performed_by, session.channel);
+                actors.approval = Some(id);
+                self.run_sensitive(&actors, approved)
+            }
+            sensitive => self.run_sensitive(&by, sensitive),
+        }
+    }
+
+    /// Runs a two-administrator request; `by` names both administrators.
+    fn run_sensitive(&self, by: &Actors, request: Request) -> Result<serde_json::Value> {
+        let app = &self.appliance;
+        if requirement(&request) != Requirement::TwoAdministrators || by.names.len() < 2 {
+            return Err(Error::Internal(format!(
+                "refused to run '{}' without two administrators",
+                describe(&request)
+            )));
+        }
+        match request {
+            Request::UserAdd { name, role } => Ok(json(app.add_user(by, &name, role)?)),
+            Request::UserReset { name } => Ok(json(app.reset_user(by, &name)?)),
+            Request::UserLock { name } => Ok(json(app.lock_user(by, &name)?)),
+            Request::UserUnlock { name } => Ok(json(app.unlock_user(by, &name)?)),
+            Request::UserRemove { name } => Ok(json(app.remove_user(by, &name)?)),
+            other => Err(Error::Internal(format!(
+                "'{}' is not a two-administrator operation",
+                describe(&other)
+            ))),
+        }
     }
 }

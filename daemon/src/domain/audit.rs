@@ -45,6 +45,28 @@ pub struct AuditEntry {
     pub details: BTreeMap<String, String>,
 }
 
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::System => "system",
+            Self::Console => "console",
+            Self::Serial => "serial",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attempt => "attempt",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Notice => "notice",
+        }
+    }
+}
+
 impl AuditEntry {
     pub fn new(
         channel: Channel,
@@ -68,6 +90,35 @@ impl AuditEntry {
     pub fn detail(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.details.insert(key.into(), value.into());
         self
+    }
+}
+
+/// Who performs an operation, from where: every audit record names them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actors {
+    pub names: Vec<String>,
+    pub channel: Channel,
+    /// The approval that satisfied dual control, if it was not two logins on one session.
+    pub approval: Option<u64>,
+}
+
+impl Actors {
+    pub fn new(names: Vec<String>, channel: Channel) -> Self {
+        Self {
+            names,
+            channel,
+            approval: None,
+        }
+    }
+
+    /// An audit entry for an action by these actors.
+    pub fn entry(&self, action: &str, target: &str, outcome: Outcome) -> AuditEntry {
+        let entry =
+            AuditEntry::new(self.channel, action, target, outcome).actors(self.names.clone());
+        match self.approval {
+            Some(id) => entry.detail("approval", id.to_string()),
+            None => entry,
+        }
     }
 }
 

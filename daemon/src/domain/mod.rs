@@ -2,6 +2,7 @@
 //! tested with plain values.
 
 pub mod audit;
+pub mod duration;
 pub mod keys;
 pub mod users;
 

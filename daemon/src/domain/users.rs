@@ -10,14 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
 pub const MIN_PASSWORD_LEN: usize = 12;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// May take part in dual control.
-    Administrator,
-    /// Reads the audit trail and status, nothing else.
-    Auditor,
-}
+pub use keyward_proto::Role;
 
 /// A stored password hash. Holds no secret: the salt and hash are public by design.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +67,69 @@ pub struct User {
     /// A one-time password must be changed at the next login.
     pub must_change_password: bool,
     pub created_ms: u64,
+    /// Consecutive failed logins since the last success.
+    #[serde(default)]
+    pub failed_logins: u32,
+    /// Locked after too many failed logins, until this time.
+    #[serde(default)]
+    pub locked_until_ms: Option<u64>,
+    /// Locked by an administrator until unlocked.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// Whether an account may log in now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    Active,
+    /// Locked by an administrator.
+    Locked,
+    /// Locked after failed logins, until this time (ms).
+    LockedUntil(u64),
+}
+
+impl User {
+    pub fn lock_state(&self, now_ms: u64) -> LockState {
+        match self.locked_until_ms {
+            _ if self.locked => LockState::Locked,
+            Some(until) if until > now_ms => LockState::LockedUntil(until),
+            _ => LockState::Active,
+        }
+    }
+
+    /// Records a failed login; locks the account once `max_failures` is reached.
+    pub fn record_failure(&mut self, now_ms: u64, max_failures: u32, lockout_ms: u64) {
+        self.failed_logins = self.failed_logins.saturating_add(1);
+        if self.failed_logins >= max_failures {
+            self.locked_until_ms = Some(now_ms.saturating_add(lockout_ms));
+            self.failed_logins = 0;
+        }
+    }
+
+    pub fn record_success(&mut self) {
+        self.failed_logins = 0;
+        self.locked_until_ms = None;
+    }
+
+    /// May take part in dual control right now.
+    pub fn is_usable_administrator(&self, now_ms: u64) -> bool {
+        self.role == Role::Administrator && self.lock_state(now_ms) == LockState::Active
+    }
+}
+
+/// Characters of one-time passwords: no 0/O, 1/l/I, so they survive being read aloud.
+const OTP_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+pub const OTP_LEN: usize = 16;
+
+/// A one-time password from random bytes (from the HSM). Each byte picks one character; the
+/// modulo bias of 256 % 56 is negligible for a password that must be changed at first use.
+pub fn one_time_password(random: &[u8]) -> SecretString {
+    let text: String = random
+        .iter()
+        .take(OTP_LEN)
+        .map(|b| OTP_ALPHABET[usize::from(*b) % OTP_ALPHABET.len()] as char)
+        .collect();
+    SecretString::from(text)
 }
 
 /// Account names: 1–32 of lowercase letters, digits, `.`, `_`, `-`, starting with a letter.
@@ -115,6 +171,45 @@ mod tests {
         let other_salt =
             PasswordHash::derive(&SecretString::from("correct horse battery"), &[8; 16]);
         assert_ne!(h.hash, other_salt.hash);
+    }
+
+    fn user() -> User {
+        User {
+            name: "alice".into(),
+            role: Role::Administrator,
+            password: PasswordHash {
+                iterations: 1,
+                salt: String::new(),
+                hash: String::new(),
+            },
+            must_change_password: false,
+            created_ms: 0,
+            failed_logins: 0,
+            locked_until_ms: None,
+            locked: false,
+        }
+    }
+
+    #[test]
+    fn five_failures_lock_for_the_lockout_then_expire() {
+        let mut u = user();
+        for _ in 0..4 {
+            u.record_failure(1_000, 5, 900_000);
+        }
+        assert_eq!(u.lock_state(1_000), LockState::Active);
+        u.record_failure(1_000, 5, 900_000);
+        assert_eq!(u.lock_state(1_000), LockState::LockedUntil(901_000));
+        assert!(!u.is_usable_administrator(2_000));
+        assert_eq!(u.lock_state(901_000), LockState::Active);
+        u.locked = true;
+        assert_eq!(u.lock_state(2_000_000), LockState::Locked);
+    }
+
+    #[test]
+    fn one_time_passwords_use_the_unambiguous_alphabet() {
+        let otp = one_time_password(&[0, 55, 56, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(otp.expose_secret().len(), OTP_LEN);
+        assert!(otp.expose_secret().chars().all(|c| !"0O1lI".contains(c)));
     }
 
     #[test]

@@ -15,6 +15,16 @@ impl Store {
         decode_all("users", &self.users)
     }
 
+    /// Replaces an existing account's record.
+    pub fn put_user(&self, user: &User) -> StoreResult<()> {
+        self.users.insert(&user.name, encode(user))?;
+        Ok(())
+    }
+
+    pub fn remove_user(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.users.remove(name)?.is_some())
+    }
+
     /// Adds a new account; an existing name is a conflict, never overwritten.
     pub fn add_user(&self, user: &User) -> StoreResult<()> {
         let prior = self

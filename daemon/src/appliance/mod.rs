@@ -3,6 +3,12 @@
 //!
 //! Recovery order for anything that spans the HSM and the database (after parsec): create in
 //! the HSM, record in the database, and on failure destroy what the HSM made.
+//!
+//! Sensitive operations go through [`Appliance::audited`]: the attempt is recorded before the
+//! operation acts, and its outcome after.
+
+mod audit_ops;
+mod users;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +18,7 @@ use tracing::{error, info};
 
 use crate::audit::AuditTrail;
 use crate::config::Config;
-use crate::domain::audit::{AuditEntry, Channel, Outcome};
+use crate::domain::audit::{Actors, AuditEntry, Channel, Outcome};
 use crate::domain::keys::{KeyId, KeyPurpose, KeyRecord};
 use crate::domain::now_ms;
 use crate::domain::users::{PasswordHash, Role, User, validate_name, validate_password};
@@ -131,6 +137,9 @@ impl Appliance {
                 password: PasswordHash::derive(&admin.password, &salt),
                 must_change_password: false,
                 created_ms: now_ms(),
+                failed_logins: 0,
+                locked_until_ms: None,
+                locked: false,
             };
             store.add_user(&user)?;
         }
@@ -209,6 +218,31 @@ impl Appliance {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = missing;
         Ok(appliance)
+    }
+
+    /// Records the attempt, runs `operation`, records the outcome. If the attempt cannot be
+    /// recorded, the operation does not run.
+    pub fn audited<T>(
+        &self,
+        by: &Actors,
+        action: &str,
+        target: &str,
+        operation: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.audit
+            .append(by.entry(action, target, Outcome::Attempt))?;
+        let result = operation();
+        let outcome = match &result {
+            Ok(_) => by.entry(action, target, Outcome::Success),
+            Err(e) => by
+                .entry(action, target, Outcome::Failure)
+                .detail("error", e.to_string()),
+        };
+        if let Err(e) = self.audit.append(outcome) {
+            // The operation has run; say so loudly rather than invite a retry.
+            error!(action, target, error = %e, "the outcome of an audited operation could not be recorded");
+        }
+        result
     }
 
     /// Records a daemon lifecycle event (start, stop).

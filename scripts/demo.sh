@@ -11,15 +11,19 @@ cd "$(dirname "$0")/.."
 DEMO="$PWD/data/demo"
 BIN="$PWD/target/debug"
 PIDFILE="$DEMO/keywardd.pid"
+SERIAL_PIDFILE="$DEMO/serial-line.pid"
 
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 if [ "${1:-}" = "stop" ]; then
-  if running; then kill -TERM "$(cat "$PIDFILE")"; echo "stopped keywardd (pid $(cat "$PIDFILE"))"; rm -f "$PIDFILE"; else echo "the demo daemon is not running"; fi
+  for pf in "$PIDFILE" "$SERIAL_PIDFILE"; do
+    if running "$pf"; then kill -TERM "$(cat "$pf")"; echo "stopped pid $(cat "$pf") ($(basename "$pf" .pid))"; fi
+    rm -f "$pf"
+  done
   exit 0
 fi
 
-ensure_packages softhsm2
+ensure_packages softhsm2 socat
 build_all
 mkdir -p "$DEMO" && chmod 700 "$DEMO"
 
@@ -28,7 +32,12 @@ if [ ! -f "$DEMO/hsm/softhsm2.conf" ]; then
   "$BIN/keyward-hsm-sim" init --dir "$DEMO/hsm" > "$DEMO/hsm-table.toml"
 fi
 if [ ! -f "$DEMO/keyward.toml" ]; then
-  { printf 'data_dir = "%s"\n\n' "$DEMO/db"; cat "$DEMO/hsm-table.toml"; printf '\n[console]\nsocket = "%s"\n' "$DEMO/console.sock"; } > "$DEMO/keyward.toml"
+  {
+    printf 'data_dir = "%s"\n\n' "$DEMO/db"
+    cat "$DEMO/hsm-table.toml"
+    printf '\n[console]\nsocket = "%s"\n' "$DEMO/console.sock"
+    printf '\n[[serial]]\ndevice = "%s"\nname = "demo"\n' "$DEMO/tty-appliance"
+  } > "$DEMO/keyward.toml"
   chmod 600 "$DEMO/keyward.toml"
 fi
 if [ ! -d "$DEMO/db/db" ]; then
@@ -42,7 +51,15 @@ if [ ! -d "$DEMO/db/db" ]; then
   echo "    demo passwords: $DEMO/alice.password and $DEMO/bob.password (mode 0600)"
 fi
 
-if running; then
+# The demo's serial line: a linked pty pair. keywardd serves one end; a terminal program
+# (picocom, screen, minicom) attaches to the other.
+if ! running "$SERIAL_PIDFILE"; then
+  socat pty,raw,echo=0,link="$DEMO/tty-appliance" pty,raw,echo=0,link="$DEMO/tty-operator" >>"$DEMO/serial-line.log" 2>&1 &
+  echo $! > "$SERIAL_PIDFILE"
+  for _ in $(seq 1 50); do [ -e "$DEMO/tty-appliance" ] && break; sleep 0.1; done
+fi
+
+if running "$PIDFILE"; then
   echo "==> keywardd already running (pid $(cat "$PIDFILE"))"
 else
   echo "==> starting keywardd (log: $DEMO/keywardd.log)"
@@ -50,11 +67,13 @@ else
   echo $! > "$PIDFILE"
   for _ in $(seq 1 100); do [ -S "$DEMO/console.sock" ] && break; sleep 0.1; done
 fi
-"$BIN/keyward-console" --socket "$DEMO/console.sock" status
+"$BIN/keyward-console" --socket "$DEMO/console.sock" status --user alice --password-file "$DEMO/alice.password"
 cat <<MSG
 
 Keyward demo appliance is running.
-  status:        $BIN/keyward-console --socket $DEMO/console.sock status
+  status:        $BIN/keyward-console --socket $DEMO/console.sock status --user alice --password-file $DEMO/alice.password
+  serial port:   picocom -b 115200 $DEMO/tty-operator   (or: screen $DEMO/tty-operator 115200)
+                 then 'login alice' with the password in $DEMO/alice.password; 'help' lists the commands
   audit verify:  scripts/demo.sh stop && $BIN/keywardd audit verify --config $DEMO/keyward.toml
   token status:  $BIN/keyward-hsm-sim status --dir $DEMO/hsm
   stop:          scripts/demo.sh stop

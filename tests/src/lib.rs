@@ -515,3 +515,21 @@ impl Fixture {
         line
     }
 }
+
+/// The id in an `ERR dual-control … run 'approve ID'` message.
+pub fn approval_id(text: &str) -> u64 {
+    text.split("'approve ")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no approval id in {text:?}"))
+}
+
+/// The `one_time_password: …` a text-mode `user add` or `user reset` printed.
+pub fn one_time_password(text: &str) -> String {
+    text.split("one_time_password: ")
+        .nth(1)
+        .and_then(|s| s.split("\r\n").next())
+        .unwrap_or_else(|| panic!("no one-time password in {text:?}"))
+        .to_owned()
+}

@@ -4,8 +4,9 @@
     clippy::panic,
     reason = "integration test: a failed step is a failed test"
 )]
-//! After a full run, no administrator password and no HSM PIN appears anywhere the appliance
-//! writes: the database files, the daemon log, command output, or the audit trail.
+//! After a full run, no administrator password, one-time password, wrong password tried, or
+//! HSM PIN appears anywhere the appliance writes: the database files, the daemon log, command
+//! output, or the audit trail.
 
 use keyward_tests::{ADMINS, Fixture, files_under};
 
@@ -14,8 +15,17 @@ fn passwords_and_pins_appear_nowhere() {
     let fx = Fixture::new();
     let init = fx.init();
     assert!(init.status.success());
+    let line = fx.serial_line("leak");
     let daemon = fx.start();
     daemon.status();
+    // Passwords typed at the serial prompt, and a one-time password the port shows once.
+    line.expect("keyward> ", std::time::Duration::from_secs(30));
+    line.login(ADMINS[0].0, ADMINS[0].1);
+    let typed = line.login(ADMINS[1].0, ADMINS[1].1);
+    assert!(!typed.contains(ADMINS[1].1), "the password is not echoed");
+    let added = line.command("user add carol auditor");
+    let otp = keyward_tests::one_time_password(&added);
+    line.login("carol", "wrong-password-for-carol");
     let log = daemon.log.clone();
     assert!(daemon.stop().success());
     let (code, verify_out) = fx.verify();
@@ -26,6 +36,8 @@ fn passwords_and_pins_appear_nowhere() {
     let mut secrets: Vec<String> = ADMINS.iter().map(|(_, pw)| pw.to_string()).collect();
     secrets.push(user_pin.trim().to_owned());
     secrets.push(so_pin.trim().to_owned());
+    secrets.push(otp);
+    secrets.push("wrong-password-for-carol".into());
     assert!(secrets.iter().all(|s| s.len() >= 12));
 
     let mut haystacks: Vec<(String, Vec<u8>)> = files_under(&fx.data_dir)

@@ -96,12 +96,7 @@ fn approval_from_another_front_end_runs_once_and_self_approval_is_refused() {
     let port = &lines[0];
     port.login(ALICE.0, ALICE.1);
     let refused = port.command("user add dave administrator");
-    let id: u64 = refused
-        .split("'approve ")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .and_then(|s| s.parse().ok())
-        .expect("an approval id");
+    let id = keyward_tests::approval_id(&refused);
 
     let own = port.command(&format!("approve {id}"));
     assert!(
@@ -140,12 +135,7 @@ fn an_approval_expires() {
     let port = &lines[0];
     port.login(ALICE.0, ALICE.1);
     let refused = port.command("user add erin auditor");
-    let id: u64 = refused
-        .split("'approve ")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap();
+    let id = keyward_tests::approval_id(&refused);
     std::thread::sleep(Duration::from_secs(3));
     let mut console = keyward_tests::Console::connect(&daemon.socket);
     console.login(BOB.0, BOB.1);
@@ -212,12 +202,7 @@ fn an_auditor_reads_but_cannot_change_anything() {
     admins.login(ALICE.0, ALICE.1);
     admins.login(BOB.0, BOB.1);
     let added = admins.command("user add audrey auditor");
-    let otp = added
-        .split("one_time_password: ")
-        .nth(1)
-        .and_then(|s| s.split("\r\n").next())
-        .expect("one-time password")
-        .to_owned();
+    let otp = keyward_tests::one_time_password(&added);
 
     audit.login("audrey", &otp);
     let before = audit.command("status");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keyward_proto::{Request, Response, StatusReport, read_line, write_json};
+use keyward_proto::{Password, Request, Response, StatusReport, read_line, write_json};
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 
@@ -21,15 +21,54 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print HSM, store and audit status.
+    /// Log in and print HSM, store and audit status.
     Status {
+        /// The user to log in as.
+        #[arg(long)]
+        user: String,
+        /// Read the password from this file (mode 0600) instead of prompting.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         /// Print the raw JSON response.
         #[arg(long)]
         json: bool,
     },
 }
 
-async fn request(socket: &PathBuf, request: &Request) -> anyhow::Result<Response> {
+/// Reads the password: from a file only its owner can read, or from the terminal without echo.
+fn password(file: Option<&PathBuf>) -> anyhow::Result<Password> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(path) = file {
+        let mode = std::fs::metadata(path)?.mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{} is readable by group or others (mode {:04o}); run 'chmod 600 {}'",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            );
+        }
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+        return Ok(Password::new(text.trim_end_matches(['\r', '\n'])));
+    }
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin)
+        .map_err(|_| anyhow::anyhow!("no terminal to prompt on; use --password-file"))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    eprint!("Password: ");
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = stdin.read_line(&mut line);
+    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
+    eprintln!();
+    read?;
+    Ok(Password::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// One console session: requests in order on one connection; stops at the first error.
+async fn session(socket: &PathBuf, requests: &[Request]) -> anyhow::Result<Vec<Response>> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot reach keywardd at {}: {e}; is the daemon running?",
@@ -37,11 +76,21 @@ async fn request(socket: &PathBuf, request: &Request) -> anyhow::Result<Response
         )
     })?;
     let (read, mut write) = stream.into_split();
-    write_json(&mut write, request).await?;
-    let line = read_line(&mut BufReader::new(read))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the daemon closed the connection"))?;
-    Ok(serde_json::from_str(&line)?)
+    let mut reader = BufReader::new(read);
+    let mut responses = Vec::new();
+    for request in requests {
+        write_json(&mut write, request).await?;
+        let line = read_line(&mut reader)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the daemon closed the connection"))?;
+        let response: Response = serde_json::from_str(&line)?;
+        let ok = response.ok;
+        responses.push(response);
+        if !ok {
+            break;
+        }
+    }
+    Ok(responses)
 }
 
 fn print_status(s: &StatusReport) {
@@ -76,7 +125,12 @@ fn print_status(s: &StatusReport) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(Command::Status { json }) = cli.command else {
+    let Some(Command::Status {
+        user,
+        password_file,
+        json,
+    }) = cli.command
+    else {
         eprintln!(
             "keyward-console: the interactive console is not built yet (issue 5); try 'keyward-console --socket PATH status'"
         );
@@ -93,7 +147,14 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let response = request(&cli.socket, &Request::Status).await?;
+        let login = Request::Login {
+            user,
+            password: password(password_file.as_ref())?,
+        };
+        let mut responses = session(&cli.socket, &[login, Request::Status]).await?;
+        let response = responses
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no response"))?;
         if json {
             println!("{}", serde_json::to_string(&response)?);
             return Ok(response.ok);

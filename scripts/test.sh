@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages softhsm2
+ensure_packages softhsm2 systemd
 build_all
 echo "==> running all tests"
 log=$(mktemp)

@@ -23,6 +23,12 @@ pub struct Config {
     /// Serial administration ports; each is served on its own.
     #[serde(default)]
     pub serial: Vec<SerialConfig>,
+    /// Started as root, drop to this user after opening what needs privilege.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Where firmware images are installed from the daemon (`firmware install`).
+    #[serde(default)]
+    pub firmware: Option<FirmwareConfig>,
     #[serde(skip)]
     pub source: ConfigSource,
 }
@@ -93,6 +99,16 @@ impl Default for AuthConfig {
     }
 }
 
+/// Firmware installation through the daemon.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareConfig {
+    /// The A/B root that `keyward-image` manages.
+    pub root: PathBuf,
+    /// The Ed25519 public key images must be signed with.
+    pub public_key: PathBuf,
+}
+
 /// One serial administration port, 8N1.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +158,22 @@ impl Config {
     /// Reads, parses and checks the config: the files it names exist, the PIN file is private.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
+        // The config names the PIN file and the HSM: only its owner may read it.
+        match check_private(path, "config file") {
+            Ok(()) => {}
+            Err(SecretFileError::Io { source, .. }) => {
+                return Err(ConfigError::Read {
+                    path: shown,
+                    source,
+                });
+            }
+            Err(other) => {
+                return Err(ConfigError::Parse {
+                    path: shown,
+                    message: other.to_string(),
+                });
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,

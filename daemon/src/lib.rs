@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod hardening;
 pub mod hsm;
 pub mod secret_file;
 pub mod server;

@@ -60,6 +60,9 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    // First, before anything of ours is open: descriptors we did not open are not ours to keep.
+    let closed = keyward_daemon::hardening::close_inherited_fds();
+    let hardening = keyward_daemon::hardening::early(closed);
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Init { config, admins } => init(&config, &admins),
-        Command::Run { config } => run(&config),
+        Command::Run { config } => run(&config, hardening),
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => verify(&config),
@@ -142,7 +145,7 @@ fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(config_path: &Path) -> Result<ExitCode> {
+fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     let appliance = Arc::new(Appliance::open(&config, open_hsm(&config)?)?);
     appliance.record_lifecycle("daemon.start")?;
@@ -152,13 +155,41 @@ fn run(config_path: &Path) -> Result<ExitCode> {
         .build()
         .map_err(|e| Error::Internal(format!("start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // Open what needs privilege, then drop it.
         let listener = keyward_daemon::api::console::bind(&config.socket_path())?;
+        let serial: Vec<_> = config
+            .serial
+            .iter()
+            .map(|port| match keyward_daemon::api::serial::open(port) {
+                Ok(opened) => (port.clone(), Some(opened)),
+                Err(e) => {
+                    tracing::warn!(port = %port.name(), error = %e, "serial port not available yet; it will be retried");
+                    (port.clone(), None)
+                }
+            })
+            .collect();
         let mut allowed = config.console.allowed_uids.clone();
         allowed.push(nix::unistd::geteuid().as_raw());
+        if let Some(user) = &config.user {
+            let socket = config.socket_path();
+            let mut owned: Vec<&Path> = vec![config.data_dir(), &socket];
+            if let Some(dir) = socket.parent().filter(|d| !d.starts_with(config.data_dir())) {
+                owned.push(dir);
+            }
+            let uid = keyward_daemon::hardening::drop_privileges(user, &owned, &mut hardening)?;
+            allowed.push(uid.as_raw());
+        } else {
+            hardening.measures.insert(
+                "user".into(),
+                format!("not dropped: running as uid {} (set `user` in the config to drop root)", nix::unistd::geteuid()),
+            );
+            hardening.measures.insert("capabilities".into(), keyward_daemon::hardening::capabilities_state());
+        }
+        appliance.set_hardening(hardening.measures.clone());
         let frontends = server::Frontends {
             console: listener,
             allowed_uids: allowed,
-            serial: config.serial.clone(),
+            serial,
         };
         let result = server::run(
             appliance,

@@ -18,7 +18,8 @@ pub struct Frontends {
     pub console: UnixListener,
     /// Uids allowed on the console socket.
     pub allowed_uids: Vec<u32>,
-    pub serial: Vec<SerialConfig>,
+    /// Each port, with its device opened already (before a privilege drop) when that worked.
+    pub serial: Vec<(SerialConfig, Option<tokio_serial::SerialStream>)>,
 }
 
 /// Serves until `shutdown` completes, then stops the front ends, records the stop and flushes.
@@ -49,8 +50,8 @@ pub async fn run(
         frontends.allowed_uids,
         stop_rx.clone(),
     ));
-    for port in frontends.serial {
-        tasks.spawn(serial::serve(port, api.clone(), stop_rx.clone()));
+    for (port, opened) in frontends.serial {
+        tasks.spawn(serial::serve(port, opened, api.clone(), stop_rx.clone()));
     }
     shutdown.await;
     info!("shutting down");

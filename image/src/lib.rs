@@ -229,6 +229,8 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
             "create {} (it must not exist yet)",
             path.display()
         )))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io(format!("chmod {}", path.display())))?;
     f.write_all(bytes)
         .map_err(io(format!("write {}", path.display())))?;
     f.sync_all().map_err(io(format!("sync {}", path.display())))
@@ -502,13 +504,17 @@ fn create_in_slot(slot: &Path, entry: &FileEntry) -> Result<File> {
             }
         }
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(entry.mode)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&target)
-        .map_err(io(format!("create {}", target.display())))
+        .map_err(io(format!("create {}", target.display())))?;
+    // The manifest's mode exactly, whatever the installing process's umask (keywardd's is 077).
+    file.set_permissions(fs::Permissions::from_mode(entry.mode))
+        .map_err(io(format!("chmod {}", target.display())))?;
+    Ok(file)
 }
 
 /// Verifies an installed slot: signature, exactly the listed files (no extra, none missing,

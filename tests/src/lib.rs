@@ -66,11 +66,10 @@ impl Fixture {
         let table = String::from_utf8(out.stdout).expect("utf8");
         let data_dir = dir.path().join("data");
         let config = dir.path().join("keyward.toml");
-        std::fs::write(
+        write_private(
             &config,
-            format!("data_dir = {:?}\n\n{table}", data_dir.display().to_string()),
-        )
-        .expect("config");
+            &format!("data_dir = {:?}\n\n{table}", data_dir.display().to_string()),
+        );
         for (name, password) in ADMINS {
             write_private(
                 &dir.path().join(format!("{name}.pw")),
@@ -89,12 +88,30 @@ impl Fixture {
         self.dir.path().join(format!("{name}.pw"))
     }
 
+    /// Runs a `keywardd` command to completion; one still running after 60 s is killed and
+    /// fails the test (a refusal that never comes must not hang the suite).
     pub fn keywardd(&self, args: &[&str]) -> Output {
-        Command::new(bin("keywardd"))
+        let mut child = Command::new(bin("keywardd"))
             .args(args)
             .env("KEYWARD_LOG", "info")
-            .output()
-            .expect("run keywardd")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run keywardd");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "keywardd {args:?} was still running after 60 s: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output")
     }
 
     /// `keywardd init` with the two standard administrators.
@@ -503,6 +520,12 @@ impl Fixture {
         config
             .write_all(format!("\n{text}\n").as_bytes())
             .expect("append");
+    }
+
+    /// Puts top-level keys (e.g. `user = "nobody"`) before the config's first table.
+    pub fn prepend_config(&self, text: &str) {
+        let old = std::fs::read_to_string(&self.config).expect("config");
+        write_private(&self.config, &format!("{text}\n{old}"));
     }
 
     /// A serial line served by the daemon as `[[serial]]` port `name`.

@@ -332,6 +332,7 @@ fn every_sensitive_command_is_refused_for_a_single_administrator() {
     for (i, command) in SENSITIVE.iter().enumerate() {
         let line = match *command {
             "user add" => "user add zed administrator".to_owned(),
+            "firmware install" => "firmware install /nonexistent/keyward.img".to_owned(),
             other => format!("{other} bob"),
         };
         let r = port.json(&line);

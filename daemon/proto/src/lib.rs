@@ -105,6 +105,12 @@ pub enum Request {
         limit: Option<usize>,
     },
     AuditVerify,
+    /// Installs a signed firmware image into the inactive slot and switches to it.
+    FirmwareInstall {
+        path: String,
+        #[serde(default)]
+        allow_downgrade: bool,
+    },
 }
 
 /// Stable error codes; front ends show them beside the message.
@@ -217,6 +223,9 @@ pub struct StatusReport {
     pub hsm: HsmStatus,
     pub store: StoreStatus,
     pub audit: AuditStatus,
+    /// Each process-hardening measure and its state (`ok: …`, `degraded: …`, `failed: …`).
+    #[serde(default)]
+    pub hardening: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

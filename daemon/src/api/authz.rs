@@ -33,7 +33,8 @@ pub fn requirement(request: &Request) -> Requirement {
         | Request::UserLock { .. }
         | Request::UserUnlock { .. }
         | Request::UserReset { .. }
-        | Request::UserRemove { .. } => Requirement::TwoAdministrators,
+        | Request::UserRemove { .. }
+        | Request::FirmwareInstall { .. } => Requirement::TwoAdministrators,
     }
 }
 
@@ -66,6 +67,19 @@ pub fn describe(request: &Request) -> String {
             s
         }
         Request::AuditVerify => "audit verify".into(),
+        Request::FirmwareInstall {
+            path,
+            allow_downgrade,
+        } => {
+            format!(
+                "firmware install {path}{}",
+                if *allow_downgrade {
+                    " allow-downgrade"
+                } else {
+                    ""
+                }
+            )
+        }
     }
 }
 

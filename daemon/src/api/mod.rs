@@ -277,6 +277,10 @@ impl Api {
             Request::UserLock { name } => Ok(json(app.lock_user(by, &name)?)),
             Request::UserUnlock { name } => Ok(json(app.unlock_user(by, &name)?)),
             Request::UserRemove { name } => Ok(json(app.remove_user(by, &name)?)),
+            Request::FirmwareInstall {
+                path,
+                allow_downgrade,
+            } => Ok(json(app.firmware_install(by, &path, allow_downgrade)?)),
             other => Err(Error::Internal(format!(
                 "'{}' is not a two-administrator operation",
                 describe(&other)

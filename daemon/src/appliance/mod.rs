@@ -8,6 +8,7 @@
 //! operation acts, and its outcome after.
 
 mod audit_ops;
+mod firmware;
 mod users;
 
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,8 @@ pub struct Appliance {
     pub audit: AuditTrail,
     /// Keys the database holds that the token did not, found at start-up.
     missing_keys: Mutex<Vec<KeyRecord>>,
+    firmware: Option<crate::config::FirmwareConfig>,
+    hardening: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// Checks the first administrators before anything is created.
@@ -198,6 +201,8 @@ impl Appliance {
             hsm,
             audit,
             missing_keys: Mutex::new(Vec::new()),
+            firmware: config.firmware.clone(),
+            hardening: Mutex::new(Default::default()),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
@@ -253,6 +258,14 @@ impl Appliance {
         )?)
     }
 
+    /// Records what process hardening was done, for `status`.
+    pub fn set_hardening(&self, measures: std::collections::BTreeMap<String, String>) {
+        *self
+            .hardening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = measures;
+    }
+
     pub fn missing_keys(&self) -> Vec<KeyId> {
         self.missing_keys
             .lock()
@@ -303,6 +316,11 @@ impl Appliance {
                 head_seq: head.seq,
                 head_hash: hex::encode(head.hash),
             },
+            hardening: self
+                .hardening
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         })
     }
 }

@@ -87,8 +87,9 @@ fn classify(rv: RvError) -> Damage {
         | RvError::DeviceRemoved
         | RvError::TokenNotPresent
         | RvError::TokenNotRecognized
-        | RvError::CryptokiNotInitialized
-        | RvError::GeneralError => Damage::Device,
+        | RvError::CryptokiNotInitialized => Damage::Device,
+        // Not GENERAL_ERROR: SoftHSM returns it for a failed GCM tag check, a bad input that
+        // must not tear down the context.
         RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn => {
             Damage::Session
         }

@@ -234,6 +234,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         ("audit", ["verify"]) => Command::Api(Request::AuditVerify),
+        ("firmware", ["install", path]) => Command::Api(Request::FirmwareInstall {
+            path: (*path).to_owned(),
+            allow_downgrade: false,
+        }),
+        ("firmware", ["install", path, "allow-downgrade"]) => {
+            Command::Api(Request::FirmwareInstall {
+                path: (*path).to_owned(),
+                allow_downgrade: true,
+            })
+        }
+        ("firmware", _) => return Err(usage("firmware install")),
         ("audit", ["list", args @ ..]) => {
             let (mut from, mut limit) = (None, None);
             for arg in args {

@@ -25,17 +25,32 @@ use line::{Input, LineEditor, MAX_LINE};
 /// How long to wait before reopening a port that failed or dropped.
 const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
-/// Serves one port until shutdown, reopening it whenever the line drops.
-pub async fn serve(config: SerialConfig, api: Api, mut shutdown: watch::Receiver<bool>) {
+/// Opens a port 8N1 at its configured speed, without flow control.
+pub fn open(config: &SerialConfig) -> Result<tokio_serial::SerialStream, tokio_serial::Error> {
+    tokio_serial::new(config.device.to_string_lossy(), config.baud)
+        .data_bits(DataBits::Eight)
+        .parity(Parity::None)
+        .stop_bits(StopBits::One)
+        .flow_control(FlowControl::None)
+        .open_native_async()
+}
+
+/// Serves one port until shutdown, reopening it whenever the line drops. `first` is the port
+/// opened before the daemon dropped its privileges, if that worked.
+pub async fn serve(
+    config: SerialConfig,
+    first: Option<tokio_serial::SerialStream>,
+    api: Api,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let name = config.name();
     let mut last_error = String::new();
+    let mut first = first;
     loop {
-        let opened = tokio_serial::new(config.device.to_string_lossy(), config.baud)
-            .data_bits(DataBits::Eight)
-            .parity(Parity::None)
-            .stop_bits(StopBits::One)
-            .flow_control(FlowControl::None)
-            .open_native_async();
+        let opened = match first.take() {
+            Some(port) => Ok(port),
+            None => open(&config),
+        };
         match opened {
             Ok(port) => {
                 info!(port = %name, device = %config.device.display(), baud = config.baud, "serial port open");

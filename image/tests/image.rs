@@ -93,15 +93,22 @@ impl Setup {
         ]);
         out
     }
+    /// `install IMAGE --root ROOT --public-key KEY`, plus `extra`.
+    fn install_args(&self, image: &str, key: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "install".to_owned(),
+            image.to_owned(),
+            "--root".into(),
+            self.p("root"),
+            "--public-key".into(),
+            self.p(key),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
     fn install(&self, image: &str) -> Output {
-        run(&[
-            "install",
-            image,
-            "--root",
-            &self.p("root"),
-            "--public-key",
-            &self.p("sign.key.pub"),
-        ])
+        run(&strs(&self.install_args(image, "sign.key.pub", &[])))
     }
     fn status(&self) -> String {
         ok(&["status", "--root", &self.p("root")])
@@ -236,17 +243,7 @@ fn every_tampered_image_is_refused_and_the_active_slot_stays() {
     ];
     for (image, key, expected) in cases {
         refused(&["verify", image, "--public-key", &s.p(key)], expected);
-        refused(
-            &[
-                "install",
-                image,
-                "--root",
-                &s.p("root"),
-                "--public-key",
-                &s.p(key),
-            ],
-            expected,
-        );
+        refused(&strs(&s.install_args(&image, key, &[])), expected);
         assert_eq!(
             s.status().lines().find(|l| l.contains("(active)")),
             before.lines().find(|l| l.contains("(active)")),
@@ -316,26 +313,15 @@ fn a_lower_version_needs_allow_downgrade() {
     let (v1, v2) = (s.build("1.0.0", &bins), s.build("2.0.0", &bins));
     assert!(s.install(&v2).status.success());
     refused(
-        &[
-            "install",
-            &v1,
-            "--root",
-            &s.p("root"),
-            "--public-key",
-            &s.p("sign.key.pub"),
-        ],
+        &strs(&s.install_args(&v1, "sign.key.pub", &[])),
         "lower than the installed 2.0.0",
     );
     assert!(s.status().contains("slot a (active): version 2.0.0"));
-    ok(&[
-        "install",
+    ok(&strs(&s.install_args(
         &v1,
-        "--root",
-        &s.p("root"),
-        "--public-key",
-        &s.p("sign.key.pub"),
-        "--allow-downgrade",
-    ]);
+        "sign.key.pub",
+        &["--allow-downgrade"],
+    )));
     assert!(s.status().contains("slot b (active): version 1.0.0"));
 }
 
@@ -458,4 +444,8 @@ fn the_systemd_unit_is_hardened_and_verifies() {
         out.status.success() && stderr.trim().is_empty(),
         "systemd-analyze verify: {stderr}"
     );
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }

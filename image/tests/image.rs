@@ -243,7 +243,7 @@ fn every_tampered_image_is_refused_and_the_active_slot_stays() {
     ];
     for (image, key, expected) in cases {
         refused(&["verify", image, "--public-key", &s.p(key)], expected);
-        refused(&strs(&s.install_args(&image, key, &[])), expected);
+        refused(&strs(&s.install_args(image, key, &[])), expected);
         assert_eq!(
             s.status().lines().find(|l| l.contains("(active)")),
             before.lines().find(|l| l.contains("(active)")),

@@ -88,6 +88,18 @@ pub const BINARIES: [&str; 4] = [
     "keyward-image",
 ];
 
+/// The mode a rootfs file ships with. A checkout keeps only 0644 and 0755, so modes come from
+/// this policy, not from the source tree: the appliance's config directory is owner-only.
+fn shipped_mode(path: &str, on_disk: u32) -> u32 {
+    if path.starts_with("etc/keyward/") {
+        0o600
+    } else if on_disk & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
 fn sources(bin_dir: &Path, rootfs: &Path) -> Result<Vec<Source>, String> {
     let mut out = Vec::new();
     for bin in BINARIES {
@@ -114,17 +126,17 @@ fn sources(bin_dir: &Path, rootfs: &Path) -> Result<Vec<Source>, String> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let mode = entry
+                let on_disk = entry
                     .metadata()
                     .map_err(|e| e.to_string())?
                     .permissions()
-                    .mode()
-                    & 0o777;
+                    .mode();
                 let rel = path
                     .strip_prefix(rootfs)
                     .map_err(|e| e.to_string())?
                     .to_string_lossy()
                     .into_owned();
+                let mode = shipped_mode(&rel, on_disk);
                 files.push(Source {
                     from: path,
                     path: rel,

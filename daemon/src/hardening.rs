@@ -10,7 +10,7 @@ use std::path::Path;
 use nix::sys::mman::{MlockAllFlags, mlockall, munlockall};
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 use nix::sys::stat::{Mode, umask};
-use nix::unistd::{Gid, Uid, User, chown, geteuid, initgroups, setgid, setuid};
+use nix::unistd::{Gid, Uid, User, geteuid, initgroups, setgid, setuid};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
@@ -94,12 +94,14 @@ pub fn early(inherited_fds_closed: usize) -> Report {
 }
 
 /// Gives `paths` (recursively) to the user, so the daemon can still write there after the drop.
+/// Never follows a symlink: a link planted in the data directory must not hand its target
+/// (say /etc/shadow) to the daemon's user at the next start.
 fn chown_tree(path: &Path, uid: Uid, gid: Gid) -> Result<()> {
-    chown(path, Some(uid), Some(gid))
+    std::os::unix::fs::lchown(path, Some(uid.as_raw()), Some(gid.as_raw()))
         .map_err(|e| Error::Invalid(format!("chown {}: {e}", path.display())))?;
     let meta = std::fs::symlink_metadata(path)
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    if meta.is_dir() {
+    if meta.is_dir() && !meta.file_type().is_symlink() {
         for entry in std::fs::read_dir(path)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?
         {

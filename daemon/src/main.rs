@@ -120,16 +120,11 @@ fn parse_admin(arg: &str) -> Result<InitialAdmin> {
 
 fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
     // Read every input before touching the HSM, so bad input changes nothing.
+    // Appliance::init checks the administrators (count, names, passwords) before creating anything.
     let admins = admin_args
         .iter()
         .map(|a| parse_admin(a))
         .collect::<Result<Vec<_>>>()?;
-    if admins.len() < 2 {
-        return Err(Error::Invalid(format!(
-            "dual control needs at least two administrators; {} given: pass --admin NAME=PASSWORD_FILE twice",
-            admins.len()
-        )));
-    }
     let config = load_config(config_path)?;
     let report = Appliance::init(&config, open_hsm(&config)?, &admins)?;
     println!("initialised Keyward in {}", config.data_dir().display());

@@ -661,6 +661,18 @@ impl Root {
         allow_downgrade: bool,
     ) -> Result<Manifest> {
         let public_key = load_public_key(public_key_path)?;
+        // A root trusts one key: the one recorded at its first install. Another key is refused
+        // here rather than accepted and then rejected by the next boot-check.
+        let trusted = self.dir.join(TRUSTED_KEY_FILE);
+        if trusted.exists() && load_public_key(&trusted)? != public_key {
+            return Err(ImageError::BadKey {
+                path: public_key_path.display().to_string(),
+                problem: format!(
+                    "this root trusts another key ({}); rotating it is a separate, deliberate step",
+                    trusted.display()
+                ),
+            });
+        }
         let mut image = Image::open(image_path, &public_key)?;
         image.verify_files()?;
         let new = Version::parse(&image.manifest.version)?;
@@ -668,29 +680,59 @@ impl Root {
             .map_err(io(format!("create {}", self.dir.display())))?;
         let active = self.active()?;
         if let Some(current) = active {
-            if let Ok(installed) = verify_slot(&self.slot_dir(current), &public_key) {
-                if new < Version::parse(&installed.version)? && !allow_downgrade {
-                    return Err(ImageError::Downgrade {
-                        new: image.manifest.version.clone(),
-                        installed: installed.version,
+            match verify_slot(&self.slot_dir(current), &public_key) {
+                Ok(installed) => {
+                    if new < Version::parse(&installed.version)? && !allow_downgrade {
+                        return Err(ImageError::Downgrade {
+                            new: image.manifest.version.clone(),
+                            installed: installed.version,
+                        });
+                    }
+                }
+                // Without a verified installed version, any install may be a downgrade.
+                Err(e) if !allow_downgrade => {
+                    return Err(ImageError::BadSlot {
+                        slot: current.into(),
+                        problem: format!(
+                            "the active slot does not verify ({e}), so a downgrade cannot be ruled out; pass --allow-downgrade to install anyway"
+                        ),
                     });
                 }
+                Err(_) => {}
             }
         }
         let target = active.map_or("a", other);
+        // Extract into a staging directory and verify it there: the slot appears, by rename,
+        // only once every file checked out. A stale staging directory (or symlink) is removed.
+        let staging = self.dir.join("slots").join(".incoming");
+        if fs::symlink_metadata(&staging).is_ok() {
+            fs::remove_dir_all(&staging)
+                .or_else(|_| fs::remove_file(&staging))
+                .map_err(io(format!("clear {}", staging.display())))?;
+        }
+        fs::create_dir(&staging).map_err(io(format!("create {}", staging.display())))?;
+        image.walk_files(Some(&staging))?;
+        write_new(&staging.join(MANIFEST_FILE), &image.manifest_bytes, 0o644)?;
+        write_new(&staging.join(SIGNATURE_FILE), &image.signature, 0o644)?;
+        sync_tree(&staging)?;
+        verify_slot(&staging, &public_key)?;
         let slot = self.slot_dir(target);
         if fs::symlink_metadata(&slot).is_ok() {
-            fs::remove_dir_all(&slot).map_err(io(format!("clear {}", slot.display())))?;
+            fs::remove_dir_all(&slot)
+                .or_else(|_| fs::remove_file(&slot))
+                .map_err(io(format!("clear {}", slot.display())))?;
         }
-        fs::create_dir(&slot).map_err(io(format!("create {}", slot.display())))?;
-        image.walk_files(Some(&slot))?;
-        write_new(&slot.join(MANIFEST_FILE), &image.manifest_bytes, 0o644)?;
-        write_new(&slot.join(SIGNATURE_FILE), &image.signature, 0o644)?;
-        sync_tree(&slot)?;
-        verify_slot(&slot, &public_key)?;
-        if !self.dir.join(TRUSTED_KEY_FILE).exists() {
-            fs::copy(public_key_path, self.dir.join(TRUSTED_KEY_FILE))
-                .map_err(io("record the trusted key"))?;
+        fs::rename(&staging, &slot).map_err(io(format!(
+            "move the verified slot into {}",
+            slot.display()
+        )))?;
+        sync_dir(&self.dir.join("slots"))?;
+        if !trusted.exists() {
+            write_new(
+                &trusted,
+                format!("{}\n", hex::encode(&public_key)).as_bytes(),
+                0o644,
+            )?;
         }
         if std::env::var(CRASH_ENV).as_deref() == Ok("before-switch") {
             std::process::abort();

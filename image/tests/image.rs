@@ -243,7 +243,13 @@ fn every_tampered_image_is_refused_and_the_active_slot_stays() {
     ];
     for (image, key, expected) in cases {
         refused(&["verify", image, "--public-key", &s.p(key)], expected);
-        refused(&strs(&s.install_args(image, key, &[])), expected);
+        // With a trusted key recorded, install refuses another key before reading the image.
+        let install_expected = if key == "other.key.pub" {
+            "trusts another key"
+        } else {
+            expected
+        };
+        refused(&strs(&s.install_args(image, key, &[])), install_expected);
         assert_eq!(
             s.status().lines().find(|l| l.contains("(active)")),
             before.lines().find(|l| l.contains("(active)")),
@@ -448,4 +454,66 @@ fn the_systemd_unit_is_hardened_and_verifies() {
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_root_refuses_a_second_key_and_an_unverifiable_active_slot_needs_allow_downgrade() {
+    let s = Setup::new();
+    assert!(
+        s.install(&s.build("1.0.0", &s.small_bins("one")))
+            .status
+            .success()
+    );
+    assert!(
+        std::fs::read_to_string(s.path("root/trusted.pub"))
+            .unwrap()
+            .trim()
+            == std::fs::read_to_string(s.path("sign.key.pub"))
+                .unwrap()
+                .trim()
+    );
+
+    // An image signed by another key is refused by a root that trusts the first one.
+    ok(&["keygen", "--out", &s.p("other.key")]);
+    let other = s.p("other.img");
+    ok(&[
+        "build",
+        "--version",
+        "9.0.0",
+        "--signing-key",
+        &s.p("other.key"),
+        "--out",
+        &other,
+        "--bin-dir",
+        &s.small_bins("x"),
+    ]);
+    refused(
+        &strs(&s.install_args(&other, "other.key.pub", &[])),
+        "this root trusts another key",
+    );
+    assert!(
+        s.status()
+            .contains("slot a (active): version 1.0.0, verified")
+    );
+
+    // With the active slot damaged, its version cannot be trusted: no silent downgrade past it.
+    std::fs::write(s.path("root/slots/a/usr/bin/keywardd"), "tampered").unwrap();
+    let older = s.build("0.9.0", &s.small_bins("old"));
+    refused(
+        &strs(&s.install_args(&older, "sign.key.pub", &[])),
+        "a downgrade cannot be ruled out",
+    );
+    ok(&strs(&s.install_args(
+        &older,
+        "sign.key.pub",
+        &["--allow-downgrade"],
+    )));
+    assert!(
+        s.status()
+            .contains("slot b (active): version 0.9.0, verified")
+    );
+    assert!(
+        !s.path("root/slots/.incoming").exists(),
+        "the staging directory is gone once the slot is in place"
+    );
 }

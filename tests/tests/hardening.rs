@@ -67,6 +67,8 @@ fn the_daemon_locks_memory_is_not_dumpable_and_drops_to_its_user() {
 
     let daemon = fx.start();
     drop(fd);
+    // The socket accepts as soon as it is bound (before the drop); requests are served after it.
+    let report = daemon.status();
     let pid = daemon.pid();
     let status = proc_status(pid);
     let uids: Vec<u32> = field(&status, "Uid:")
@@ -102,7 +104,6 @@ fn the_daemon_locks_memory_is_not_dumpable_and_drops_to_its_user() {
         "an inherited descriptor stayed open: {fds:?}"
     );
 
-    let report = daemon.status();
     // Where root may lift the memlock limit (systemd's LimitMEMLOCK=infinity), every future
     // allocation is locked too; where it may not (a container without CAP_SYS_RESOURCE), the
     // daemon keeps what it locked at start and says how to fix it.

@@ -98,6 +98,13 @@ fn approval_from_another_front_end_runs_once_and_self_approval_is_refused() {
     let refused = port.command("user add dave administrator");
     let id = keyward_tests::approval_id(&refused);
 
+    // The id is the sequence number of the request's own audit record: unique across restarts.
+    let request_record = audit_records(port)
+        .into_iter()
+        .find(|r| r["seq"] == id)
+        .expect("the approval.request record");
+    assert_eq!(request_record["action"], "approval.request");
+    assert_eq!(request_record["target"], "user add dave administrator");
     let own = port.command(&format!("approve {id}"));
     assert!(
         own.contains("ERR dual-control you cannot approve your own request"),
@@ -300,6 +307,7 @@ const SENSITIVE: &[&str] = &[
     "user unlock",
     "user reset",
     "user remove",
+    "firmware install",
 ];
 
 #[test]
@@ -367,4 +375,23 @@ fn the_line_dropping_logs_everyone_out_and_the_port_comes_back() {
     assert!(again.login(ALICE.0, ALICE.1).contains("OK"));
     let log = daemon.log_text();
     assert!(log.contains("serial line dropped"), "{log}");
+}
+
+#[test]
+fn a_password_reset_ends_that_users_other_sessions() {
+    let (_fx, _daemon, lines) = appliance(&["a", "b"], "");
+    let (stolen, admins) = (&lines[0], &lines[1]);
+    // Someone is logged in as alice on one port (say, with a stolen password).
+    stolen.login(ALICE.0, ALICE.1);
+    assert!(stolen.command("whoami").contains("name=alice"));
+    admins.login(BOB.0, BOB.1);
+    admins.login(ALICE.0, ALICE.1);
+    let reset = admins.command("user reset alice");
+    assert!(reset.contains("one_time_password: "), "{reset}");
+    let after = stolen.command("status");
+    assert!(
+        after.contains("ERR auth not logged in"),
+        "the old login must not survive the reset: {after}"
+    );
+    assert!(!stolen.command("whoami").contains("name=alice"));
 }

@@ -24,11 +24,11 @@ struct Pending {
 
 #[derive(Default)]
 pub struct Approvals {
-    inner: Mutex<(u64, BTreeMap<u64, Pending>)>,
+    inner: Mutex<BTreeMap<u64, Pending>>,
 }
 
 impl Approvals {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<u64, Pending>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Pending>> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -46,8 +46,9 @@ impl Approvals {
         let now = now_ms();
         let expires_ms = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         let mut guard = self.lock();
-        let id = guard.0 + 1;
-        app.audit.append(
+        // The id is the sequence number of the request's own audit record: unique for the
+        // life of the appliance, across restarts, and it points at the record.
+        let id = app.audit.append(
             AuditEntry::new(
                 channel,
                 "approval.request",
@@ -55,12 +56,10 @@ impl Approvals {
                 Outcome::Notice,
             )
             .actors([requester])
-            .detail("approval", id.to_string())
             .detail("expires", format_ms(expires_ms)),
         )?;
-        guard.0 = id;
-        guard.1.retain(|_, p| p.expires_ms > now);
-        guard.1.insert(
+        guard.retain(|_, p| p.expires_ms > now);
+        guard.insert(
             id,
             Pending {
                 request,
@@ -76,7 +75,6 @@ impl Approvals {
     pub fn list(&self) -> Vec<PendingApproval> {
         let now = now_ms();
         self.lock()
-            .1
             .iter()
             .filter(|(_, p)| p.expires_ms > now)
             .map(|(id, p)| PendingApproval {
@@ -94,13 +92,13 @@ impl Approvals {
     /// performs it (requester, approver). The requester cannot approve their own request.
     pub fn take(&self, id: u64, approvers: &[String]) -> Result<(Request, Vec<String>)> {
         let mut guard = self.lock();
-        let Some(pending) = guard.1.get(&id) else {
+        let Some(pending) = guard.get(&id) else {
             return Err(Error::NotFound(format!(
                 "no pending request {id}: it already ran, expired, or never existed ('pending' lists them)"
             )));
         };
         if pending.expires_ms <= now_ms() {
-            guard.1.remove(&id);
+            guard.remove(&id);
             return Err(Error::NotFound(format!(
                 "request {id} expired; ask for it again"
             )));
@@ -112,7 +110,6 @@ impl Approvals {
         };
         let approver = approver.clone();
         let pending = guard
-            .1
             .remove(&id)
             .ok_or_else(|| Error::Internal("approval vanished".into()))?;
         Ok((

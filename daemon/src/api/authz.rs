@@ -158,6 +158,7 @@ mod tests {
                 name: (*n).into(),
                 role: *r,
                 must_change_password: *m,
+                epoch: String::new(),
             })
             .collect();
         s

@@ -110,6 +110,11 @@ impl Api {
         let mut kept = Vec::new();
         for user in session.users.drain(..).collect::<Vec<_>>() {
             match self.appliance.store.get_user(&user.name)? {
+                Some(u) if u.credential_epoch() != user.epoch => self.appliance.record_logout(
+                    &user.name,
+                    session.channel,
+                    "password changed or reset, or account re-created",
+                )?,
                 Some(u) if u.lock_state(now) == LockState::Active => kept.push(LoggedIn {
                     must_change_password: u.must_change_password,
                     role: u.role,
@@ -186,6 +191,7 @@ impl Api {
                 let account =
                     app.login(&user, &secret(&password), session.channel, &self.policy)?;
                 session.users.push(LoggedIn {
+                    epoch: account.credential_epoch(),
                     name: account.name,
                     role: account.role,
                     must_change_password: account.must_change_password,
@@ -229,9 +235,17 @@ impl Api {
                         ));
                     }
                 };
-                app.change_password(&name, session.channel, &secret(&old), &secret(&new))?;
+                app.change_password(
+                    &name,
+                    session.channel,
+                    &secret(&old),
+                    &secret(&new),
+                    &self.policy,
+                )?;
+                let epoch = app.get_user(&name)?.credential_epoch();
                 for u in session.users.iter_mut().filter(|u| u.name == name) {
                     u.must_change_password = false;
+                    u.epoch = epoch.clone();
                 }
                 Ok(json(session.info()))
             }
@@ -243,17 +257,32 @@ impl Api {
             Request::UserList => Ok(json(app.list_users()?)),
             Request::Pending => Ok(json(self.approvals.list())),
             Request::Approve { id } => {
-                let (approved, performed_by) = self.approvals.take(id, &by.names)?;
-                // The requester must still be an administrator in good standing.
-                if !app
-                    .get_user(&performed_by[0])?
-                    .is_usable_administrator(now_ms())
-                {
-                    return Err(Error::DualControl(format!(
-                        "request {id} was made by {}, who is no longer an active administrator; it was dropped",
-                        performed_by[0]
-                    )));
-                }
+                let taken = self.approvals.take(id, &by.names).and_then(|(approved, performed_by)| {
+                    // The requester must still be an administrator in good standing.
+                    if app.get_user(&performed_by[0])?.can_approve(now_ms()) {
+                        Ok((approved, performed_by))
+                    } else {
+                        Err(Error::DualControl(format!(
+                            "request {id} was made by {}, who is no longer an active administrator; it was dropped",
+                            performed_by[0]
+                        )))
+                    }
+                });
+                let (approved, performed_by) = match taken {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // Refused approvals (own request, expired, unknown) are part of the record.
+                        app.audit.append(
+                            by.entry(
+                                "approval.refused",
+                                &id.to_string(),
+                                crate::domain::audit::Outcome::Failure,
+                            )
+                            .detail("reason", e.to_string()),
+                        )?;
+                        return Err(e);
+                    }
+                };
                 let mut actors = Actors::new(performed_by, session.channel);
                 actors.approval = Some(id);
                 self.run_sensitive(&actors, approved)

@@ -13,6 +13,9 @@ pub struct LoggedIn {
     pub name: String,
     pub role: Role,
     pub must_change_password: bool,
+    /// The account's credential epoch at login: a password change or reset, or a removed and
+    /// re-created account, ends this login.
+    pub epoch: String,
 }
 
 #[derive(Debug, Clone)]

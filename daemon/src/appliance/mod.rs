@@ -52,6 +52,8 @@ pub struct Appliance {
     missing_keys: Mutex<Vec<KeyRecord>>,
     firmware: Option<crate::config::FirmwareConfig>,
     hardening: Mutex<std::collections::BTreeMap<String, String>>,
+    /// Serialises changes that must keep two usable administrators (check, then change).
+    user_changes: Mutex<()>,
 }
 
 /// Checks the first administrators before anything is created.
@@ -203,6 +205,7 @@ impl Appliance {
             missing_keys: Mutex::new(Vec::new()),
             firmware: config.firmware.clone(),
             hardening: Mutex::new(Default::default()),
+            user_changes: Mutex::new(()),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
@@ -244,8 +247,10 @@ impl Appliance {
                 .detail("error", e.to_string()),
         };
         if let Err(e) = self.audit.append(outcome) {
-            // The operation has run; say so loudly rather than invite a retry.
+            // The operation has run, but the trail does not say how it ended: report that as the
+            // error, so nobody takes it for a clean success (or retries blindly).
             error!(action, target, error = %e, "the outcome of an audited operation could not be recorded");
+            return Err(Error::Audit(e));
         }
         result
     }
@@ -256,6 +261,12 @@ impl Appliance {
             AuditEntry::new(Channel::System, action, "keywardd", Outcome::Notice)
                 .detail("version", VERSION),
         )?)
+    }
+
+    fn lock_user_changes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.user_changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records what process hardening was done, for `status`.

@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 
 const LOGIN_FAILED: &str = "login failed: unknown user or wrong password";
 
+/// The first 8 hex digits of SHA-256 of a name that is no account.
+fn name_fingerprint(name: &str) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, name.as_bytes()).as_ref()[..4])
+}
+
 impl Appliance {
     /// Checks a password. Failures count towards the lockout and are audited with the reason.
     pub fn login(
@@ -25,12 +30,23 @@ impl Appliance {
         policy: &AuthConfig,
     ) -> Result<User> {
         let now = now_ms();
+        // A name that is no account may be a password typed into the wrong field: it never
+        // goes into the trail, only a short fingerprint that lets repeated attempts be matched.
+        let known = validate_name(name)
+            .is_ok()
+            .then(|| self.store.get_user(name))
+            .transpose()?
+            .flatten();
+        let shown = match &known {
+            Some(_) => name.to_owned(),
+            None => format!("(unknown user {})", name_fingerprint(name)),
+        };
         let failure = |reason: &str| {
-            AuditEntry::new(channel, "auth.login", name, Outcome::Failure)
-                .actors([name])
+            AuditEntry::new(channel, "auth.login", shown.clone(), Outcome::Failure)
+                .actors([shown.clone()])
                 .detail("reason", reason)
         };
-        let Some(mut user) = self.store.get_user(name)? else {
+        let Some(mut user) = known else {
             self.audit.append(failure("no such user"))?;
             return Err(Error::Auth(LOGIN_FAILED.into()));
         };
@@ -76,9 +92,7 @@ impl Appliance {
                 None => Error::Auth(LOGIN_FAILED.into()),
             });
         }
-        user.record_success();
-        self.store.put_user(&user)?;
-        self.store.flush()?;
+        // Audit first: a login the trail cannot record does not happen.
         self.audit.append(
             AuditEntry::new(channel, "auth.login", name, Outcome::Success)
                 .actors([name])
@@ -87,6 +101,9 @@ impl Appliance {
                     user.must_change_password.to_string(),
                 ),
         )?;
+        user.record_success();
+        self.store.put_user(&user)?;
+        self.store.flush()?;
         Ok(user)
     }
 
@@ -150,7 +167,7 @@ impl Appliance {
             .store
             .list_users()?
             .iter()
-            .filter(|u| u.name != without && u.is_usable_administrator(now))
+            .filter(|u| u.name != without && u.can_approve(now))
             .count();
         if remaining < 2 {
             return Err(Error::Invalid(format!(
@@ -198,6 +215,7 @@ impl Appliance {
     }
 
     pub fn lock_user(&self, by: &Actors, name: &str) -> Result<()> {
+        let _one_at_a_time = self.lock_user_changes();
         self.audited(by, "user.lock", name, || {
             let mut user = self.get_user(name)?;
             if user.role == Role::Administrator {
@@ -220,6 +238,7 @@ impl Appliance {
     }
 
     pub fn remove_user(&self, by: &Actors, name: &str) -> Result<()> {
+        let _one_at_a_time = self.lock_user_changes();
         self.audited(by, "user.remove", name, || {
             let user = self.get_user(name)?;
             if user.role == Role::Administrator {
@@ -237,11 +256,17 @@ impl Appliance {
         channel: Channel,
         old: &SecretString,
         new: &SecretString,
+        policy: &AuthConfig,
     ) -> Result<()> {
         let by = Actors::new(vec![name.to_owned()], channel);
         self.audited(&by, "user.passwd", name, || {
             let mut user = self.get_user(name)?;
             if !user.password.verify(old) {
+                // Guessing the current password at an unattended session counts like a login.
+                let lockout = u64::try_from(policy.lockout.as_millis()).unwrap_or(u64::MAX);
+                user.record_failure(now_ms(), policy.max_failed_logins, lockout);
+                self.store.put_user(&user)?;
+                self.store.flush()?;
                 return Err(Error::Auth(
                     "the current password is wrong; the password was not changed".into(),
                 ));

@@ -24,9 +24,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
         _ => return Err(format!("'{text}': unknown unit '{unit}'; use s, m, h or d")),
     };
+    // A century is longer than any lockout, approval or key lifetime an appliance needs.
+    const MAX_SECONDS: u64 = 100 * 365 * 86_400;
     seconds
+        .filter(|s| *s <= MAX_SECONDS)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{text}' is too long"))
+        .ok_or_else(|| format!("'{text}' is longer than 100 years"))
 }
 
 /// The shortest exact form: `90d`, `15m`, `61s`.
@@ -81,5 +84,10 @@ mod tests {
         assert!(parse("5w").unwrap_err().contains("unknown unit"));
         assert!(parse("soon").unwrap_err().contains("not a duration"));
         assert!(parse("99999999999999999999d").is_err());
+        assert!(
+            parse("3000000d")
+                .unwrap_err()
+                .contains("longer than 100 years")
+        );
     }
 }

@@ -16,6 +16,11 @@ pub fn now_ms() -> u64 {
 
 /// RFC 3339 text for a millisecond timestamp, for people to read.
 pub fn format_ms(ms: u64) -> String {
+    // humantime panics past the year 9999; durations are capped well below, but never panic.
+    const YEAR_9999_END_MS: u64 = 253_402_300_799_999;
+    if ms > YEAR_9999_END_MS {
+        return format!("{ms} ms after the epoch");
+    }
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
         .to_string()
 }

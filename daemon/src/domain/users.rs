@@ -12,12 +12,23 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 
 pub use keyward_proto::Role;
 
-/// A stored password hash. Holds no secret: the salt and hash are public by design.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored password hash. Not a secret, but no help to an offline guesser either: `Debug`
+/// shows only the iteration count.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordHash {
     pub iterations: u32,
     pub salt: String,
     pub hash: String,
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PasswordHash(PBKDF2-HMAC-SHA256, {} iterations)",
+            self.iterations
+        )
+    }
 }
 
 impl PasswordHash {
@@ -111,6 +122,17 @@ impl User {
         self.locked_until_ms = None;
     }
 
+    /// Changes whenever the password is set (new salt) or the account is re-created: sessions
+    /// logged in under an older epoch are ended.
+    pub fn credential_epoch(&self) -> String {
+        format!("{}:{}", self.created_ms, self.password.salt)
+    }
+
+    /// May take part in dual control right now (its one-time password changed, too).
+    pub fn can_approve(&self, now_ms: u64) -> bool {
+        self.is_usable_administrator(now_ms) && !self.must_change_password
+    }
+
     /// May take part in dual control right now.
     pub fn is_usable_administrator(&self, now_ms: u64) -> bool {
         self.role == Role::Administrator && self.lock_state(now_ms) == LockState::Active
@@ -152,7 +174,7 @@ pub fn validate_password(password: &SecretString) -> Result<(), String> {
     let len = password.expose_secret().chars().count();
     if len < MIN_PASSWORD_LEN {
         return Err(format!(
-            "the password has {len} characters; use at least {MIN_PASSWORD_LEN}"
+            "the password is too short: use at least {MIN_PASSWORD_LEN} characters"
         ));
     }
     Ok(())

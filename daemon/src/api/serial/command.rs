@@ -134,6 +134,12 @@ pub const COMMANDS: &[Spec] = &[
         summary: "check every hash link, HSM MAC and the head kept in the HSM",
         example: "audit verify",
     },
+    Spec {
+        name: "firmware install",
+        usage: "firmware install PATH [allow-downgrade]",
+        summary: "verify a signed firmware image and install it into the inactive slot",
+        example: "firmware install /var/lib/keyward/incoming/keyward-1.2.0.img",
+    },
 ];
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
@@ -334,6 +340,92 @@ mod tests {
                 .unwrap_err()
                 .contains("not a number")
         );
+    }
+
+    /// One example of every request. Adding a `Request` variant breaks the match below until
+    /// it is listed here too, and the test after it then insists the serial language and
+    /// `help` know it.
+    fn every_request() -> Vec<Request> {
+        let _exhaustive = |r: &Request| match r {
+            Request::Status
+            | Request::Login { .. }
+            | Request::Logout { .. }
+            | Request::Whoami
+            | Request::Passwd { .. }
+            | Request::UserList
+            | Request::UserAdd { .. }
+            | Request::UserLock { .. }
+            | Request::UserUnlock { .. }
+            | Request::UserReset { .. }
+            | Request::UserRemove { .. }
+            | Request::Approve { .. }
+            | Request::Pending
+            | Request::AuditList { .. }
+            | Request::AuditVerify
+            | Request::FirmwareInstall { .. } => (),
+        };
+        let pw = || keyward_proto::Password::new("x");
+        let name = || "carol".to_owned();
+        vec![
+            Request::Status,
+            Request::Login {
+                user: name(),
+                password: pw(),
+            },
+            Request::Logout { user: None },
+            Request::Logout { user: Some(name()) },
+            Request::Whoami,
+            Request::Passwd {
+                user: None,
+                old: pw(),
+                new: pw(),
+            },
+            Request::UserList,
+            Request::UserAdd {
+                name: name(),
+                role: Role::Administrator,
+            },
+            Request::UserLock { name: name() },
+            Request::UserUnlock { name: name() },
+            Request::UserReset { name: name() },
+            Request::UserRemove { name: name() },
+            Request::Approve { id: 7 },
+            Request::Pending,
+            Request::AuditList {
+                from: Some(3),
+                limit: Some(9),
+            },
+            Request::AuditVerify,
+            Request::FirmwareInstall {
+                path: "/tmp/k.img".into(),
+                allow_downgrade: false,
+            },
+            Request::FirmwareInstall {
+                path: "/tmp/k.img".into(),
+                allow_downgrade: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_request_has_a_serial_command_a_help_entry_and_a_description_that_parses_back() {
+        use crate::api::authz::describe;
+        for request in every_request() {
+            let line = describe(&request);
+            let parsed = parse(&line).unwrap_or_else(|e| panic!("{line:?} does not parse: {e}"));
+            match (&request, parsed) {
+                (Request::Login { user, .. }, Some(Command::Login(u))) => assert_eq!(user, &u),
+                (Request::Passwd { .. }, Some(Command::Passwd(None))) => {}
+                (_, Some(Command::Api(back))) => assert_eq!(back, request, "{line}"),
+                (_, other) => panic!("{line:?} parsed to {other:?}"),
+            }
+            assert!(
+                COMMANDS
+                    .iter()
+                    .any(|s| line == s.name || line.starts_with(&format!("{} ", s.name))),
+                "{line:?} has no entry in COMMANDS, so 'help' would not list it"
+            );
+        }
     }
 
     proptest! {

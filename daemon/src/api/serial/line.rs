@@ -6,7 +6,9 @@
 /// The longest line accepted, in bytes.
 pub const MAX_LINE: usize = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// No `Debug` outside tests: a line may be a password typed at a prompt.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
 pub enum Input {
     Line(String),
     TooLong,
@@ -14,7 +16,8 @@ pub enum Input {
     Cancelled,
 }
 
-#[derive(Debug, Default)]
+/// No `Debug`: the buffer may hold a password being typed.
+#[derive(Default)]
 pub struct LineEditor {
     buf: Vec<u8>,
     overflow: bool,

@@ -1,4 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failed step ends it")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: a failed step ends it"
+)]
 //! Audit trail speed on a real SoftHSMv2 token: every append is an HSM HMAC, a sled insert and
 //! flush, and a rewrite of the head kept in the token; verification is an HSM MAC check per
 //! record. Prints records per second; run with `cargo bench -p keyward-daemon --bench audit_trail`.
@@ -15,9 +19,15 @@ use keyward_daemon::secret_file::read_secret;
 use keyward_daemon::store::Store;
 
 fn main() {
-    let records: u64 = std::env::var("KEYWARD_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let records: u64 = std::env::var("KEYWARD_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
-    let token = keyward_hsm_sim::provision(&keyward_hsm_sim::ProvisionOptions::new(dir.path().join("hsm"))).unwrap();
+    let token = keyward_hsm_sim::provision(&keyward_hsm_sim::ProvisionOptions::new(
+        dir.path().join("hsm"),
+    ))
+    .unwrap();
     let hsm: Arc<dyn Hsm> = Arc::new(
         Pkcs11Hsm::open(Pkcs11Settings {
             module: token.module.clone(),
@@ -27,14 +37,25 @@ fn main() {
         })
         .unwrap(),
     );
-    let key = hsm.generate_key(KeyPurpose::Audit, "bench-audit").unwrap().id;
+    let key = hsm
+        .generate_key(KeyPurpose::Audit, "bench-audit")
+        .unwrap()
+        .id;
     let store = Store::open(&dir.path().join("data")).unwrap();
     let trail = AuditTrail::open(store.clone(), hsm.clone(), key).unwrap();
 
     let start = Instant::now();
     for i in 0..records {
         trail
-            .append(AuditEntry::new(Channel::System, "bench.append", format!("record {i}"), Outcome::Notice).actors(["bench"]))
+            .append(
+                AuditEntry::new(
+                    Channel::System,
+                    "bench.append",
+                    format!("record {i}"),
+                    Outcome::Notice,
+                )
+                .actors(["bench"]),
+            )
             .unwrap();
     }
     let append = start.elapsed();

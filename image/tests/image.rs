@@ -341,14 +341,7 @@ fn a_crash_between_writing_the_slot_and_switching_leaves_the_old_slot_active_and
     );
     let v2 = s.build("1.1.0", &s.small_bins("two"));
     let crashed = Command::new(BIN)
-        .args([
-            "install",
-            &v2,
-            "--root",
-            &s.p("root"),
-            "--public-key",
-            &s.p("sign.key.pub"),
-        ])
+        .args(s.install_args(&v2, "sign.key.pub", &[]))
         .env("KEYWARD_IMAGE_CRASH_AT", "before-switch")
         .output()
         .unwrap();

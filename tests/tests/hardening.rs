@@ -65,6 +65,12 @@ fn the_daemon_locks_memory_is_not_dumpable_and_drops_to_its_user() {
     )
     .unwrap();
 
+    // A symlink planted in the data directory (by a compromised daemon user) must not make the
+    // next start as root hand its target to that user.
+    let precious = fx.dir.path().join("root-owned-file");
+    std::fs::write(&precious, "root only").unwrap();
+    std::os::unix::fs::symlink(&precious, fx.data_dir.join("planted-link")).unwrap();
+
     let daemon = fx.start();
     drop(fd);
     // The socket accepts as soon as it is bound (before the drop); requests are served after it.
@@ -144,6 +150,11 @@ fn the_daemon_locks_memory_is_not_dumpable_and_drops_to_its_user() {
     assert_eq!(
         owner, NOBODY,
         "the data directory belongs to the daemon's user"
+    );
+    assert_eq!(
+        std::fs::metadata(&precious).unwrap().uid(),
+        0,
+        "the symlink's target was not given away"
     );
 }
 

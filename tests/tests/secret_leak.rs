@@ -26,6 +26,8 @@ fn passwords_and_pins_appear_nowhere() {
     let added = line.command("user add carol auditor");
     let otp = keyward_tests::one_time_password(&added);
     line.login("carol", "wrong-password-for-carol");
+    // A password typed into the user field: the name is no account, so it is only fingerprinted.
+    line.login("typed-my-password-here-42", "anything");
     let log = daemon.log.clone();
     assert!(daemon.stop().success());
     let (code, verify_out) = fx.verify();
@@ -38,6 +40,7 @@ fn passwords_and_pins_appear_nowhere() {
     secrets.push(so_pin.trim().to_owned());
     secrets.push(otp);
     secrets.push("wrong-password-for-carol".into());
+    secrets.push("typed-my-password-here-42".into());
     assert!(secrets.iter().all(|s| s.len() >= 12));
 
     let mut haystacks: Vec<(String, Vec<u8>)> = files_under(&fx.data_dir)

@@ -395,3 +395,36 @@ fn a_password_reset_ends_that_users_other_sessions() {
     );
     assert!(!stolen.command("whoami").contains("name=alice"));
 }
+
+#[test]
+fn guessing_the_current_password_at_passwd_locks_the_account() {
+    let (_fx, _daemon, lines) = appliance(&["a", "b"], "");
+    let (unattended, admin) = (&lines[0], &lines[1]);
+    unattended.login(ALICE.0, ALICE.1);
+    for guess in 0..5 {
+        unattended.send(b"passwd\r");
+        unattended.expect("Current password: ", WAIT);
+        unattended.send(format!("guess-number-{guess}\r").as_bytes());
+        unattended.expect("New password: ", WAIT);
+        unattended.send(b"whatever-new-pass\r");
+        unattended.expect("Repeat new password: ", WAIT);
+        unattended.send(b"whatever-new-pass\r");
+        let out = unattended.expect("keyward> ", WAIT);
+        assert!(
+            out.contains("ERR auth the current password is wrong"),
+            "{out}"
+        );
+    }
+    admin.login(BOB.0, BOB.1);
+    let listed = admin.command("user list");
+    assert!(
+        listed.contains("name=alice") && listed.contains("state=locked until"),
+        "{listed}"
+    );
+    assert!(
+        unattended
+            .command("status")
+            .contains("ERR auth not logged in"),
+        "the locked account's session ends"
+    );
+}

@@ -151,6 +151,8 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
         .map_err(|e| Error::Internal(format!("start the async runtime: {e}")))?;
     runtime.block_on(async {
         // Open what needs privilege, then drop it.
+        // Signal handlers first: the socket is how the outside sees the daemon as started.
+        let shutdown = server::shutdown_signal()?;
         let listener = keyward_daemon::api::console::bind(&config.socket_path())?;
         let serial: Vec<_> = config
             .serial
@@ -190,7 +192,7 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
             appliance,
             frontends,
             config.auth.clone(),
-            server::shutdown_signal(),
+            shutdown,
         )
         .await;
         let _ = std::fs::remove_file(config.socket_path());

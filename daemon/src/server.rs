@@ -66,19 +66,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Completes on SIGTERM or SIGINT; the handlers are installed when this is called.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the daemon could not stop cleanly; wait forever rather than exit.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
-    }
+    // Registered now, not when first polled: a SIGTERM that arrives while the front ends are
+    // being opened must still mean a clean stop, not the default (immediate death).
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| crate::error::Error::Internal(format!("install the SIGTERM handler: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| crate::error::Error::Internal(format!("install the SIGINT handler: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM received"),
+            _ = int.recv() => info!("SIGINT received"),
+        }
+    })
 }

@@ -84,16 +84,9 @@ impl AuditTrail {
                 Head { seq, hash }
             }
         };
-        let anchor = read_anchor(hsm.as_ref(), &key)?;
-        let hash_at_anchor = match anchor {
-            Some(a) if a.seq > 0 && a.seq <= head.seq => {
-                store.get_audit(a.seq)?.and_then(|r| parse_hash(&r.hash))
-            }
-            _ => None,
-        };
         let mut walker = ChainWalker::new();
         walker.resume_at(head);
-        walker.check_anchor(anchor, hash_at_anchor)?;
+        let anchor = check_against_anchor(&store, hsm.as_ref(), &key, &walker)?;
         let trail = Self {
             store,
             hsm,
@@ -141,13 +134,18 @@ impl AuditTrail {
         Ok(seq)
     }
 
-    /// Verifies the whole trail, holding appends back meanwhile so the head cannot move.
+    /// Verifies the whole trail without stalling the appliance: the long walk runs while
+    /// appends go on; only the few records appended meanwhile, and the check against the head in
+    /// the HSM, happen with appends held back (so the head cannot move under the check).
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let mut walker = ChainWalker::new();
+        walk(&self.store, self.hsm.as_ref(), &self.key, &mut walker)?;
         let _appends = self
             .head
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        verify(&self.store, self.hsm.as_ref(), &self.key)
+        walk(&self.store, self.hsm.as_ref(), &self.key, &mut walker)?;
+        finish(&self.store, self.hsm.as_ref(), &self.key, &walker)
     }
 
     pub fn head(&self) -> Head {
@@ -159,9 +157,21 @@ impl AuditTrail {
 }
 
 /// Walks the whole trail: every link, every MAC (in the HSM), and the head kept in the HSM.
+/// Offline use (`keywardd audit verify`); a running daemon uses [`AuditTrail::verify`].
 pub fn verify(store: &Store, hsm: &dyn Hsm, key: &KeyId) -> Result<VerifyReport, AuditError> {
     let mut walker = ChainWalker::new();
-    for (seq, record) in store.audit_range(1, usize::MAX) {
+    walk(store, hsm, key, &mut walker)?;
+    finish(store, hsm, key, &walker)
+}
+
+/// Checks every record after the walker's head, in order, and advances it.
+fn walk(
+    store: &Store,
+    hsm: &dyn Hsm,
+    key: &KeyId,
+    walker: &mut ChainWalker,
+) -> Result<(), AuditError> {
+    for (seq, record) in store.audit_range(walker.head().seq + 1, usize::MAX) {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -174,6 +184,17 @@ pub fn verify(store: &Store, hsm: &dyn Hsm, key: &KeyId) -> Result<VerifyReport,
         };
         walker.step(seq, &record, |hash, mac| hsm.hmac_verify(key, hash, mac))??;
     }
+    Ok(())
+}
+
+/// Checks the trail up to the walker's head against the head kept in the HSM; returns that
+/// anchor.
+fn check_against_anchor(
+    store: &Store,
+    hsm: &dyn Hsm,
+    key: &KeyId,
+    walker: &ChainWalker,
+) -> Result<Option<Head>, AuditError> {
     let anchor = read_anchor(hsm, key)?;
     let hash_at_anchor = match anchor {
         Some(a) if a.seq > 0 && a.seq <= walker.head().seq => {
@@ -182,6 +203,17 @@ pub fn verify(store: &Store, hsm: &dyn Hsm, key: &KeyId) -> Result<VerifyReport,
         _ => None,
     };
     walker.check_anchor(anchor, hash_at_anchor)?;
+    Ok(anchor)
+}
+
+/// The report of a walk that linked all the way, checked against the HSM head.
+fn finish(
+    store: &Store,
+    hsm: &dyn Hsm,
+    key: &KeyId,
+    walker: &ChainWalker,
+) -> Result<VerifyReport, AuditError> {
+    let anchor = check_against_anchor(store, hsm, key, walker)?;
     Ok(VerifyReport {
         records: walker.count(),
         head: walker.head(),

@@ -9,6 +9,6 @@ pub mod domain;
 pub mod error;
 pub mod hardening;
 pub mod hsm;
-pub mod secret_file;
+pub use keyward_secret_file as secret_file;
 pub mod server;
 pub mod store;

@@ -56,6 +56,8 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    SecretFile(#[from] keyward_secret_file::SecretFileError),
     #[error("PKCS#11 {what}: {source}")]
     Pkcs11 {
         what: &'static str,
@@ -179,11 +181,7 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 fn read_pin(path: &Path) -> Result<SecretString> {
-    let text =
-        Zeroizing::new(fs::read_to_string(path).map_err(io(format!("read {}", path.display())))?);
-    Ok(SecretString::from(
-        text.trim_end_matches(['\r', '\n']).to_owned(),
-    ))
+    Ok(keyward_secret_file::read_secret(path, "PIN file")?)
 }
 
 /// Overwrites every file under `dir` with zeros, syncs, and removes the tree.

@@ -237,20 +237,13 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 }
 
 fn load_signing_key(path: &Path) -> Result<Ed25519KeyPair> {
-    use std::os::unix::fs::MetadataExt;
     let shown = path.display().to_string();
-    let meta = fs::metadata(path).map_err(io(format!("signing key {shown}")))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(ImageError::BadKey {
-            path: shown,
-            problem: format!(
-                "readable by group or others (mode {:04o}); chmod 600",
-                meta.mode() & 0o7777
-            ),
-        });
-    }
-    let bytes =
-        zeroize::Zeroizing::new(fs::read(path).map_err(io(format!("read signing key {shown}")))?);
+    let bytes = keyward_secret_file::read_secret_bytes(path, "signing key").map_err(|e| {
+        ImageError::BadKey {
+            path: shown.clone(),
+            problem: e.to_string(),
+        }
+    })?;
     Ed25519KeyPair::from_pkcs8(&bytes).map_err(|_| ImageError::BadKey {
         path: shown,
         problem: "not an Ed25519 PKCS#8 key".into(),

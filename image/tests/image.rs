@@ -107,6 +107,17 @@ impl Setup {
         args
     }
 
+    /// Builds `version` from stand-in binaries tagged `tag` and installs it; it must succeed.
+    fn installed(&self, version: &str, tag: &str) {
+        let image = self.build(version, &self.small_bins(tag));
+        let out = self.install(&image);
+        assert!(
+            out.status.success(),
+            "install {version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn install(&self, image: &str) -> Output {
         run(&strs(&self.install_args(image, "sign.key.pub", &[])))
     }
@@ -267,16 +278,8 @@ fn every_tampered_image_is_refused_and_the_active_slot_stays() {
 fn a_slot_with_an_extra_missing_or_symlinked_file_fails_boot_check_and_falls_back() {
     for damage in ["extra", "missing", "symlink", "changed"] {
         let s = Setup::new();
-        assert!(
-            s.install(&s.build("1.0.0", &s.small_bins("one")))
-                .status
-                .success()
-        );
-        assert!(
-            s.install(&s.build("1.1.0", &s.small_bins("two")))
-                .status
-                .success()
-        );
+        s.installed("1.0.0", "one");
+        s.installed("1.1.0", "two");
         let slot_b = s.path("root/slots/b");
         match damage {
             "extra" => std::fs::write(slot_b.join("usr/bin/backdoor"), "x").unwrap(),
@@ -334,11 +337,7 @@ fn a_lower_version_needs_allow_downgrade() {
 #[test]
 fn a_crash_between_writing_the_slot_and_switching_leaves_the_old_slot_active_and_bootable() {
     let s = Setup::new();
-    assert!(
-        s.install(&s.build("1.0.0", &s.small_bins("one")))
-            .status
-            .success()
-    );
+    s.installed("1.0.0", "one");
     let v2 = s.build("1.1.0", &s.small_bins("two"));
     let crashed = Command::new(BIN)
         .args(s.install_args(&v2, "sign.key.pub", &[]))
@@ -363,21 +362,13 @@ fn a_crash_between_writing_the_slot_and_switching_leaves_the_old_slot_active_and
 #[test]
 fn a_slot_that_is_a_symlink_is_replaced_not_followed() {
     let s = Setup::new();
-    assert!(
-        s.install(&s.build("1.0.0", &s.small_bins("one")))
-            .status
-            .success()
-    );
+    s.installed("1.0.0", "one");
     let outside = s.path("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("precious"), "keep").unwrap();
     std::fs::create_dir_all(s.path("root/slots")).unwrap();
     std::os::unix::fs::symlink(&outside, s.path("root/slots/b")).unwrap();
-    assert!(
-        s.install(&s.build("1.1.0", &s.small_bins("two")))
-            .status
-            .success()
-    );
+    s.installed("1.1.0", "two");
     assert_eq!(
         std::fs::read_to_string(outside.join("precious")).unwrap(),
         "keep"
@@ -421,11 +412,7 @@ fn the_systemd_unit_is_hardened_and_verifies() {
         );
     }
     let s = Setup::new();
-    assert!(
-        s.install(&s.build("1.0.0", &s.small_bins("one")))
-            .status
-            .success()
-    );
+    s.installed("1.0.0", "one");
     let slot = s.path("root/slots/a");
     let installed =
         std::fs::read_to_string(slot.join("etc/systemd/system/keywardd.service")).unwrap();
@@ -452,11 +439,7 @@ fn strs(args: &[String]) -> Vec<&str> {
 #[test]
 fn a_root_refuses_a_second_key_and_an_unverifiable_active_slot_needs_allow_downgrade() {
     let s = Setup::new();
-    assert!(
-        s.install(&s.build("1.0.0", &s.small_bins("one")))
-            .status
-            .success()
-    );
+    s.installed("1.0.0", "one");
     assert!(
         std::fs::read_to_string(s.path("root/trusted.pub"))
             .unwrap()

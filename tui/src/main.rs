@@ -37,19 +37,10 @@ enum Command {
 
 /// Reads the password: from a file only its owner can read, or from the terminal without echo.
 fn password(file: Option<&PathBuf>) -> anyhow::Result<Password> {
-    use std::os::unix::fs::MetadataExt;
     if let Some(path) = file {
-        let mode = std::fs::metadata(path)?.mode();
-        if mode & 0o077 != 0 {
-            anyhow::bail!(
-                "{} is readable by group or others (mode {:04o}); run 'chmod 600 {}'",
-                path.display(),
-                mode & 0o7777,
-                path.display()
-            );
-        }
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
-        return Ok(Password::new(text.trim_end_matches(['\r', '\n'])));
+        use secrecy::ExposeSecret;
+        let secret = keyward_secret_file::read_secret(path, "password file")?;
+        return Ok(Password::new(secret.expose_secret()));
     }
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
     let stdin = std::io::stdin();

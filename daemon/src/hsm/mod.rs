@@ -109,6 +109,8 @@ pub enum HsmError {
         "the HSM is unavailable during {op} ({reason}); the daemon reconnects on the next request"
     )]
     Device { op: &'static str, reason: String },
+    #[error("the HSM session was lost during {op} ({reason}); retry: a new session is opened")]
+    SessionLost { op: &'static str, reason: String },
     #[error("HSM {op} failed: {reason}")]
     Operation { op: &'static str, reason: String },
     #[error("the wrapping key is not an RSA public key in DER SubjectPublicKeyInfo form: {0}")]

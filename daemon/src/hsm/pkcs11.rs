@@ -104,6 +104,12 @@ fn p11(op: &'static str) -> impl Fn(P11Error) -> HsmError {
             op,
             reason: e.to_string(),
         },
+        P11Error::Pkcs11(rv, _) if matches!(classify(*rv), Damage::Session) => {
+            HsmError::SessionLost {
+                op,
+                reason: short(&e),
+            }
+        }
         _ => HsmError::Operation {
             op,
             reason: short(&e),
@@ -122,13 +128,7 @@ fn short(e: &P11Error) -> String {
 fn rv_of(e: &HsmError) -> Damage {
     match e {
         HsmError::Device { .. } => Damage::Device,
-        HsmError::Operation { reason, .. }
-            if reason.ends_with("SessionHandleInvalid")
-                || reason.ends_with("SessionClosed")
-                || reason.ends_with("UserNotLoggedIn") =>
-        {
-            Damage::Session
-        }
+        HsmError::SessionLost { .. } => Damage::Session,
         _ => Damage::None,
     }
 }

@@ -1,4 +1,5 @@
-//! Reading secrets (PINs, passwords) from files that only their owner may read.
+//! Reading secrets (PINs, passwords, signing keys) from files that only their owner may read.
+//! One implementation for the daemon, the console, hsm-sim and keyward-image.
 //! A secret never arrives on the command line or in the environment.
 
 use std::fs;
@@ -63,6 +64,25 @@ pub fn check_private(path: &Path, what: &'static str) -> Result<(), SecretFileEr
 
 /// Reads a secret from an owner-only file; one trailing newline is not part of the secret.
 pub fn read_secret(path: &Path, what: &'static str) -> Result<SecretString, SecretFileError> {
+    let raw = read_secret_bytes(path, what)?;
+    let shown = path.display().to_string();
+    let text = std::str::from_utf8(&raw).map_err(|_| SecretFileError::NotUtf8 {
+        what,
+        path: shown.clone(),
+    })?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(SecretFileError::Empty { what, path: shown });
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+/// Reads a binary secret (a signing key) from an owner-only file, at most 4 KiB.
+pub fn read_secret_bytes(
+    path: &Path,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, SecretFileError> {
     check_private(path, what)?;
     let shown = path.display().to_string();
     let file = fs::File::open(path).map_err(|source| SecretFileError::Io {
@@ -81,16 +101,7 @@ pub fn read_secret(path: &Path, what: &'static str) -> Result<SecretString, Secr
     if raw.len() as u64 > MAX_SECRET_FILE {
         return Err(SecretFileError::TooLarge { what, path: shown });
     }
-    let text = std::str::from_utf8(&raw).map_err(|_| SecretFileError::NotUtf8 {
-        what,
-        path: shown.clone(),
-    })?;
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if text.is_empty() {
-        return Err(SecretFileError::Empty { what, path: shown });
-    }
-    Ok(SecretString::from(text.to_owned()))
+    Ok(raw)
 }
 
 #[cfg(test)]

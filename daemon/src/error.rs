@@ -41,6 +41,11 @@ pub enum Error {
     NotInitialised(String),
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::CloudError),
+    /// `job wait` on a job that failed.
+    #[error("{0}")]
+    JobFailed(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,6 +68,8 @@ impl Error {
             Self::Hsm(_) => ErrorCode::Hsm,
             Self::Audit(_) => ErrorCode::Audit,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Cloud(_) => ErrorCode::Cloud,
+            Self::JobFailed(_) => ErrorCode::JobFailed,
         }
     }
 }

@@ -4,11 +4,13 @@
 pub mod api;
 pub mod appliance;
 pub mod audit;
+pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hardening;
 pub mod hsm;
+pub mod jobs;
 pub use keyward_secret_file as secret_file;
 pub mod server;
 pub mod store;

@@ -12,6 +12,10 @@ use crate::api::{Api, console, serial};
 use crate::appliance::Appliance;
 use crate::config::{AuthConfig, SerialConfig};
 use crate::error::Result;
+use crate::jobs::Jobs;
+
+/// How long a stop waits for running jobs to reach a step boundary.
+const JOB_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The front ends to serve.
 pub struct Frontends {
@@ -42,7 +46,12 @@ pub async fn run(
         "keywardd ready"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api = Api::new(appliance.clone(), policy);
+    let connector = Arc::new(crate::cloud::aws::AwsConnector::new(
+        tokio::runtime::Handle::current(),
+    ));
+    let jobs = Jobs::new(appliance.clone(), connector);
+    tokio::task::block_in_place(|| jobs.resume_all())?;
+    let api = Api::new(jobs.clone(), policy);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(console::serve(
         frontends.console,
@@ -57,6 +66,8 @@ pub async fn run(
     info!("shutting down");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    // Jobs stop at their next step boundary (or resume at their step on the next start).
+    tokio::task::block_in_place(|| jobs.shutdown(JOB_GRACE));
     tokio::task::block_in_place(|| {
         appliance.record_lifecycle("daemon.stop")?;
         appliance.store.flush()?;

@@ -226,6 +226,7 @@ fn key_missing_from_the_token_is_reported_and_kept() {
         purpose: KeyPurpose::Customer,
         fingerprint: Fingerprint("ABCDEF".into()),
         created_ms: 1,
+        cloud: None,
     };
     {
         let db = fx.open_db();

@@ -111,6 +111,80 @@ pub enum Request {
         #[serde(default)]
         allow_downgrade: bool,
     },
+    /// Stores an AWS credential from the CSV file the AWS console gives out (a path on the
+    /// appliance, read by the daemon).
+    CredentialImport {
+        name: String,
+        path: String,
+    },
+    /// Stores an AWS credential typed in (the serial port prompts for both parts).
+    CredentialAdd {
+        name: String,
+        access_key_id: String,
+        secret_access_key: Password,
+    },
+    CredentialList,
+    CredentialRemove {
+        name: String,
+    },
+    /// Creates a key group from `field=value` pairs (see `group show` for the fields).
+    GroupCreate {
+        name: String,
+        fields: std::collections::BTreeMap<String, String>,
+    },
+    GroupSet {
+        name: String,
+        fields: std::collections::BTreeMap<String, String>,
+    },
+    GroupShow {
+        name: String,
+    },
+    GroupList,
+    GroupRemove {
+        name: String,
+    },
+    /// Tests the group's connection and permissions in AWS KMS.
+    GroupTest {
+        name: String,
+    },
+    /// Force-rotates a group: a job; the response names it.
+    GroupRotate {
+        name: String,
+    },
+    KeyList {
+        #[serde(default)]
+        group: Option<String>,
+    },
+    KeyShow {
+        key: String,
+    },
+    /// Synchronises one key with AWS: a job; the response names it.
+    KeySync {
+        key: String,
+        #[serde(default)]
+        delete_material: bool,
+        #[serde(default)]
+        update_policy: bool,
+        #[serde(default)]
+        import_material: bool,
+    },
+    JobList,
+    JobShow {
+        id: u64,
+    },
+    /// Log lines from index `from` (default 0).
+    JobLog {
+        id: u64,
+        #[serde(default)]
+        from: Option<usize>,
+    },
+    /// Returns when the job is done: ok if it succeeded, `job-failed` if it failed.
+    JobWait {
+        id: u64,
+        /// Milliseconds; default 10 minutes, at most 1 hour.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
 }
 
 /// Stable error codes; front ends show them beside the message.
@@ -128,6 +202,8 @@ pub enum ErrorCode {
     Audit,
     Internal,
     JobFailed,
+    /// AWS KMS refused or could not be reached; the message says why.
+    Cloud,
 }
 
 impl ErrorCode {
@@ -144,11 +220,12 @@ impl ErrorCode {
             Self::Audit => "audit",
             Self::Internal => "internal",
             Self::JobFailed => "job-failed",
+            Self::Cloud => "cloud",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         Self::Auth,
         Self::Locked,
         Self::DualControl,
@@ -160,6 +237,7 @@ impl ErrorCode {
         Self::Audit,
         Self::Internal,
         Self::JobFailed,
+        Self::Cloud,
     ];
 }
 
@@ -318,6 +396,116 @@ pub struct AuditRecordView {
     pub outcome: String,
     pub details: std::collections::BTreeMap<String, String>,
     pub hash: String,
+}
+
+/// `credential list`: never the secret; the access key id masked but for its last 4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialView {
+    pub name: String,
+    pub access_key_id: String,
+    pub created: String,
+    /// `never`, or when a job or test last used it.
+    pub last_used: String,
+    /// Groups that use it (it cannot be removed while there are any).
+    pub groups: Vec<String>,
+}
+
+/// `group show` / `group list`: every field of the group (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub name: String,
+    pub credential: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub alias: String,
+    pub description: String,
+    pub active_key_id: Option<String>,
+    pub policy_file: Option<String>,
+    /// The stored policy document.
+    pub policy: Option<String>,
+    pub disable_previous: bool,
+    pub rotate_every: String,
+    pub valid_for: String,
+    pub rotation_mode: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The Keyward id of the group's active key, if it has one.
+    pub active_key: Option<String>,
+    pub keys: usize,
+    pub created: String,
+}
+
+/// `key list` / `key show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    /// The Keyward key id (the HSM's CKA_ID, hex).
+    pub id: String,
+    pub group: String,
+    /// pending, active, previous or disabled.
+    pub state: String,
+    pub fingerprint: String,
+    pub aws_key_id: Option<String>,
+    pub aws_arn: Option<String>,
+    /// As last seen in AWS (`key show` reads it live).
+    pub aws_key_state: Option<String>,
+    pub alias: Option<String>,
+    pub created: String,
+    /// When the material expires in AWS, or `forever`.
+    pub valid_to: String,
+}
+
+/// `group test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupTestReport {
+    pub group: String,
+    /// `Connected` or `Not connected`.
+    pub connection: String,
+    pub endpoint: String,
+    /// Each check: what was called and what came back.
+    pub checks: Vec<GroupTestCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupTestCheck {
+    /// The permission exercised, e.g. `kms:ListAliases`.
+    pub permission: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// `job list` / `job show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: u64,
+    /// rotate or sync.
+    pub kind: String,
+    /// The group (rotate) or key (sync).
+    pub target: String,
+    /// queued, running, succeeded or failed.
+    pub state: String,
+    /// Percent of steps done.
+    pub progress: u8,
+    /// The step running or next, if any.
+    pub step: Option<String>,
+    pub steps: Vec<String>,
+    pub requested_by: Vec<String>,
+    pub created: String,
+    pub updated: String,
+    pub finished: Option<String>,
+    pub error: Option<String>,
+    /// The Keyward key the job made or synchronised.
+    pub key: Option<String>,
+    pub aws_key_id: Option<String>,
+}
+
+/// `job log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLogView {
+    pub id: u64,
+    pub state: String,
+    /// Index of the first line returned; ask again with `from = next` for more.
+    pub from: usize,
+    pub next: usize,
+    pub lines: Vec<String>,
 }
 
 /// `audit verify`.

@@ -35,7 +35,54 @@ pub fn requirement(request: &Request) -> Requirement {
         | Request::UserReset { .. }
         | Request::UserRemove { .. }
         | Request::FirmwareInstall { .. } => Requirement::TwoAdministrators,
+        // Reading the key inventory, groups, credentials (never a secret) and jobs.
+        Request::CredentialList
+        | Request::GroupShow { .. }
+        | Request::GroupList
+        | Request::KeyList { .. }
+        | Request::KeyShow { .. }
+        | Request::JobList
+        | Request::JobShow { .. }
+        | Request::JobLog { .. }
+        | Request::JobWait { .. } => Requirement::OneUser,
+        // Uses a credential against AWS, changes nothing.
+        Request::GroupTest { .. } => Requirement::OneAdministrator,
+        Request::CredentialImport { .. }
+        | Request::CredentialAdd { .. }
+        | Request::CredentialRemove { .. }
+        | Request::GroupCreate { .. }
+        | Request::GroupSet { .. }
+        | Request::GroupRemove { .. }
+        | Request::GroupRotate { .. }
+        | Request::KeySync { .. } => Requirement::TwoAdministrators,
     }
+}
+
+/// A word for a serial line: quoted when it is empty or holds spaces, quotes or backslashes.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && !word
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        return word.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in word.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn fields_text(fields: &std::collections::BTreeMap<String, String>) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!(" {k}={}", quote(v)))
+        .collect()
 }
 
 /// The request in the serial command language, for `pending` and audit records.
@@ -67,6 +114,59 @@ pub fn describe(request: &Request) -> String {
             s
         }
         Request::AuditVerify => "audit verify".into(),
+        Request::CredentialImport { name, path } => {
+            format!("credential import {name} {}", quote(path))
+        }
+        // The secret is prompted for; it never appears in a description.
+        Request::CredentialAdd { name, .. } => format!("credential add {name}"),
+        Request::CredentialList => "credential list".into(),
+        Request::CredentialRemove { name } => format!("credential remove {name}"),
+        Request::GroupCreate { name, fields } => {
+            format!("group create {name}{}", fields_text(fields))
+        }
+        Request::GroupSet { name, fields } => format!("group set {name}{}", fields_text(fields)),
+        Request::GroupShow { name } => format!("group show {name}"),
+        Request::GroupList => "group list".into(),
+        Request::GroupRemove { name } => format!("group remove {name}"),
+        Request::GroupTest { name } => format!("group test {name}"),
+        Request::GroupRotate { name } => format!("group rotate {name}"),
+        Request::KeyList { group } => match group {
+            Some(g) => format!("key list {g}"),
+            None => "key list".into(),
+        },
+        Request::KeyShow { key } => format!("key show {key}"),
+        Request::KeySync {
+            key,
+            delete_material,
+            update_policy,
+            import_material,
+        } => {
+            let mut s = format!("key sync {key}");
+            for (on, word) in [
+                (delete_material, "delete-material"),
+                (update_policy, "update-policy"),
+                (import_material, "import-material"),
+            ] {
+                if *on {
+                    s.push(' ');
+                    s.push_str(word);
+                }
+            }
+            s
+        }
+        Request::JobList => "job list".into(),
+        Request::JobShow { id } => format!("job show {id}"),
+        Request::JobLog { id, from } => match from {
+            Some(f) => format!("job log {id} from={f}"),
+            None => format!("job log {id}"),
+        },
+        Request::JobWait { id, timeout_ms } => match timeout_ms {
+            Some(ms) => format!(
+                "job wait {id} timeout={}",
+                crate::domain::duration::format(std::time::Duration::from_millis(*ms))
+            ),
+            None => format!("job wait {id}"),
+        },
         Request::FirmwareInstall {
             path,
             allow_downgrade,

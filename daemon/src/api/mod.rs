@@ -23,6 +23,7 @@ use crate::domain::duration;
 use crate::domain::now_ms;
 use crate::domain::users::LockState;
 use crate::error::{Error, Result};
+use crate::jobs::Jobs;
 use approvals::Approvals;
 use authz::{Decision, Requirement, decide, describe, requirement};
 use session::{LoggedIn, MAX_USERS, Session};
@@ -30,6 +31,7 @@ use session::{LoggedIn, MAX_USERS, Session};
 #[derive(Clone)]
 pub struct Api {
     appliance: Arc<Appliance>,
+    jobs: Arc<Jobs>,
     approvals: Arc<Approvals>,
     policy: AuthConfig,
 }
@@ -43,9 +45,10 @@ fn secret(p: &keyward_proto::Password) -> SecretString {
 }
 
 impl Api {
-    pub fn new(appliance: Arc<Appliance>, policy: AuthConfig) -> Self {
+    pub fn new(jobs: Arc<Jobs>, policy: AuthConfig) -> Self {
         Self {
-            appliance,
+            appliance: jobs.appliance().clone(),
+            jobs,
             approvals: Arc::new(Approvals::default()),
             policy,
         }
@@ -256,6 +259,19 @@ impl Api {
             Request::AuditVerify => Ok(json(app.audit_verify()?)),
             Request::UserList => Ok(json(app.list_users()?)),
             Request::Pending => Ok(json(self.approvals.list())),
+            Request::CredentialList => Ok(json(app.credential_list()?)),
+            Request::GroupShow { name } => Ok(json(app.group_view(&app.get_group(&name)?)?)),
+            Request::GroupList => Ok(json(app.group_list()?)),
+            Request::GroupTest { name } => Ok(json(self.jobs.group_test(&by, &name)?)),
+            Request::KeyList { group } => Ok(json(app.key_list(group.as_deref())?)),
+            Request::KeyShow { key } => Ok(json(self.jobs.key_show(&by, &key)?)),
+            Request::JobList => Ok(json(self.jobs.list()?)),
+            Request::JobShow { id } => Ok(json(crate::jobs::view(&self.jobs.get(id)?))),
+            Request::JobLog { id, from } => Ok(json(self.jobs.log(id, from.unwrap_or(0))?)),
+            Request::JobWait { id, timeout_ms } => Ok(json(
+                self.jobs
+                    .wait(id, timeout_ms.map(std::time::Duration::from_millis))?,
+            )),
             Request::Approve { id } => {
                 let taken = self.approvals.take(id, &by.names).and_then(|(approved, performed_by)| {
                     // The requester must still be an administrator in good standing.
@@ -310,6 +326,42 @@ impl Api {
                 path,
                 allow_downgrade,
             } => Ok(json(app.firmware_install(by, &path, allow_downgrade)?)),
+            Request::CredentialImport { name, path } => {
+                Ok(json(app.credential_import(by, &name, &path)?))
+            }
+            Request::CredentialAdd {
+                name,
+                access_key_id,
+                secret_access_key,
+            } => Ok(json(app.credential_add(
+                by,
+                &name,
+                &access_key_id,
+                &secret(&secret_access_key),
+            )?)),
+            Request::CredentialRemove { name } => {
+                app.credential_remove(by, &name)?;
+                Ok(serde_json::json!({ "removed": name }))
+            }
+            Request::GroupCreate { name, fields } => {
+                Ok(json(app.group_create(by, &name, &fields)?))
+            }
+            Request::GroupSet { name, fields } => Ok(json(app.group_set(by, &name, &fields)?)),
+            Request::GroupRemove { name } => {
+                app.group_remove(by, &name)?;
+                Ok(serde_json::json!({ "removed": name }))
+            }
+            Request::GroupRotate { name } => {
+                Ok(serde_json::json!({ "job": self.jobs.rotate(by, &name)? }))
+            }
+            Request::KeySync {
+                key,
+                delete_material,
+                update_policy,
+                import_material,
+            } => Ok(serde_json::json!({
+                "job": self.jobs.sync(by, &key, delete_material, update_policy, import_material)?
+            })),
             other => Err(Error::Internal(format!(
                 "'{}' is not a two-administrator operation",
                 describe(&other)

@@ -8,8 +8,11 @@
 //! operation acts, and its outcome after.
 
 mod audit_ops;
+mod cloud_config;
 mod firmware;
 mod users;
+
+pub(crate) use cloud_config::key_view;
 
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +57,8 @@ pub struct Appliance {
     hardening: Mutex<std::collections::BTreeMap<String, String>>,
     /// Serialises changes that must keep two usable administrators (check, then change).
     user_changes: Mutex<()>,
+    /// Serialises credential and group changes (check, then change).
+    config_changes: Mutex<()>,
 }
 
 /// Checks the first administrators before anything is created.
@@ -87,6 +92,7 @@ fn generate_system_key(hsm: &dyn Hsm, purpose: KeyPurpose) -> Result<KeyRecord> 
         purpose,
         fingerprint: key.fingerprint,
         created_ms: now_ms(),
+        cloud: None,
     })
 }
 
@@ -206,6 +212,7 @@ impl Appliance {
             firmware: config.firmware.clone(),
             hardening: Mutex::new(Default::default()),
             user_changes: Mutex::new(()),
+            config_changes: Mutex::new(()),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");

@@ -82,6 +82,63 @@ pub struct KeyRecord {
     pub purpose: KeyPurpose,
     pub fingerprint: Fingerprint,
     pub created_ms: u64,
+    /// Customer keys: the group and the AWS KMS key that holds the material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudBinding>,
+}
+
+/// Tags Keyward puts on KMS keys start with this; operators' tags may not.
+pub const TAG_PREFIX: &str = "keyward:";
+/// The tag that carries the Keyward key id on the KMS key: a resumed rotation looks for it
+/// before creating, so it never makes a second key.
+pub const TAG_KEY_ID: &str = "keyward:key-id";
+
+/// Where a customer key is in its life, as Keyward sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyState {
+    /// Generated in the HSM; the rotation that made it has not finished.
+    #[default]
+    Pending,
+    /// The newest key of its group: it carries the alias.
+    Active,
+    /// Replaced by a newer key; still usable in AWS.
+    Previous,
+    /// Replaced and disabled in AWS.
+    Disabled,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Previous => "previous",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A customer key's place in AWS KMS.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CloudBinding {
+    pub group: String,
+    pub state: KeyState,
+    #[serde(default)]
+    pub aws_key_id: Option<String>,
+    #[serde(default)]
+    pub aws_arn: Option<String>,
+    /// The KMS key state as last seen (Enabled, Disabled, PendingImport, …).
+    #[serde(default)]
+    pub aws_key_state: Option<String>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// When the imported material expires in AWS; `None` for never.
+    #[serde(default)]
+    pub valid_to_ms: Option<u64>,
+    /// The job that created the key.
+    #[serde(default)]
+    pub job: u64,
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! tested with plain values.
 
 pub mod audit;
+pub mod credentials;
 pub mod duration;
+pub mod groups;
+pub mod jobs;
 pub mod keys;
 pub mod users;
 

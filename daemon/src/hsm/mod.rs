@@ -144,8 +144,25 @@ pub trait Hsm: Send + Sync {
     fn token_info(&self) -> HsmResult<TokenInfo>;
     /// Recorded by probing at start-up.
     fn capabilities(&self) -> Capabilities;
-    /// Generates a persistent, sensitive key with attributes for `purpose`.
-    fn generate_key(&self, purpose: KeyPurpose, label: &str) -> HsmResult<GeneratedKey>;
+    /// Generates a persistent, sensitive key with attributes for `purpose`, under a random id.
+    fn generate_key(&self, purpose: KeyPurpose, label: &str) -> HsmResult<GeneratedKey> {
+        let raw: [u8; 16] = self
+            .random(16)?
+            .try_into()
+            .map_err(|_| HsmError::Operation {
+                op: "generate key",
+                reason: "the token returned the wrong number of random bytes".into(),
+            })?;
+        self.generate_key_with_id(purpose, label, KeyId(raw))
+    }
+    /// Generates a key under an id the caller chose (and recorded) first, so an interrupted
+    /// job can look for the key it may have made.
+    fn generate_key_with_id(
+        &self,
+        purpose: KeyPurpose,
+        label: &str,
+        id: KeyId,
+    ) -> HsmResult<GeneratedKey>;
     /// The label of the key with this id, or `None` when the token does not hold it.
     fn find_key(&self, id: &KeyId) -> HsmResult<Option<String>>;
     fn destroy_key(&self, id: &KeyId) -> HsmResult<()>;

@@ -512,12 +512,13 @@ impl Hsm for Pkcs11Hsm {
             .clone()
     }
 
-    fn generate_key(&self, purpose: KeyPurpose, label: &str) -> HsmResult<GeneratedKey> {
+    fn generate_key_with_id(
+        &self,
+        purpose: KeyPurpose,
+        label: &str,
+        id: KeyId,
+    ) -> HsmResult<GeneratedKey> {
         self.with_session("generate key", |s| {
-            let mut raw_id = [0u8; 16];
-            s.generate_random_slice(&mut raw_id)
-                .map_err(p11("C_GenerateRandom"))?;
-            let id = KeyId(raw_id);
             let mut template = vec![
                 Attribute::Token(true),
                 Attribute::Private(true),

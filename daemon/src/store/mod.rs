@@ -3,6 +3,9 @@
 //! Nothing stored here is key material: keys are referenced by their HSM id.
 
 pub mod audit;
+pub mod credentials;
+pub mod groups;
+pub mod jobs;
 pub mod keys;
 pub mod settings;
 pub mod users;

@@ -19,6 +19,10 @@ pub enum Command {
     Login(String),
     /// `passwd [USER]`: the passwords are prompted for.
     Passwd(Option<String>),
+    /// `credential add NAME`: the access key id and the secret are prompted for.
+    CredentialAdd(String),
+    /// `job log ID follow`: the log until the job is done.
+    JobFollow(u64),
     Api(Request),
 }
 
@@ -135,6 +139,114 @@ pub const COMMANDS: &[Spec] = &[
         example: "audit verify",
     },
     Spec {
+        name: "credential import",
+        usage: "credential import NAME FILE",
+        summary: "store an AWS access key from the CSV the AWS console gives out (FILE on the appliance)",
+        example: "credential import prod /media/usb/prod_accessKeys.csv",
+    },
+    Spec {
+        name: "credential add",
+        usage: "credential add NAME",
+        summary: "store an AWS access key typed in (prompts for the id, then the secret without echo)",
+        example: "credential add prod",
+    },
+    Spec {
+        name: "credential list",
+        usage: "credential list",
+        summary: "stored credentials: name, masked access key id, created, last used",
+        example: "credential list",
+    },
+    Spec {
+        name: "credential remove",
+        usage: "credential remove NAME",
+        summary: "delete a credential no group uses",
+        example: "credential remove prod",
+    },
+    Spec {
+        name: "group create",
+        usage: "group create NAME FIELD=VALUE…",
+        summary: "create a key group (fields: credential region endpoint alias description active_key_id policy_file disable_previous rotate_every valid_for rotation_mode tags)",
+        example: "group create payments credential=prod region=us-east-1 alias=alias/payments",
+    },
+    Spec {
+        name: "group set",
+        usage: "group set NAME FIELD=VALUE…",
+        summary: "change fields of a key group (quote values with spaces: description=\"Payments key\")",
+        example: "group set payments rotate_every=90d",
+    },
+    Spec {
+        name: "group show",
+        usage: "group show NAME",
+        summary: "every field of a key group",
+        example: "group show payments",
+    },
+    Spec {
+        name: "group list",
+        usage: "group list",
+        summary: "the key groups",
+        example: "group list",
+    },
+    Spec {
+        name: "group remove",
+        usage: "group remove NAME",
+        summary: "delete a key group that holds no keys",
+        example: "group remove payments",
+    },
+    Spec {
+        name: "group test",
+        usage: "group test NAME",
+        summary: "test the group's connection and permissions in AWS KMS",
+        example: "group test payments",
+    },
+    Spec {
+        name: "group rotate",
+        usage: "group rotate NAME",
+        summary: "force-rotate the group now: a job (new HSM key, imported to KMS, alias moved)",
+        example: "group rotate payments",
+    },
+    Spec {
+        name: "key list",
+        usage: "key list [GROUP]",
+        summary: "customer keys: id, group, state, fingerprint, AWS key, alias, valid to",
+        example: "key list",
+    },
+    Spec {
+        name: "key show",
+        usage: "key show KEYID",
+        summary: "one key, with its AWS key state read live",
+        example: "key show 00112233445566778899aabbccddeeff",
+    },
+    Spec {
+        name: "key sync",
+        usage: "key sync KEYID [delete-material] [update-policy] [import-material]",
+        summary: "synchronise a key with AWS: a job (re-import uses the same material from the HSM)",
+        example: "key sync 00112233445566778899aabbccddeeff delete-material import-material",
+    },
+    Spec {
+        name: "job list",
+        usage: "job list",
+        summary: "jobs: id, kind, target, state, progress",
+        example: "job list",
+    },
+    Spec {
+        name: "job show",
+        usage: "job show ID",
+        summary: "one job: its steps, state and error",
+        example: "job show 1",
+    },
+    Spec {
+        name: "job log",
+        usage: "job log ID [from=N] [follow]",
+        summary: "a job's log; 'follow' prints new lines until the job is done",
+        example: "job log 1",
+    },
+    Spec {
+        name: "job wait",
+        usage: "job wait ID [timeout=DURATION]",
+        summary: "return when the job is done (default timeout 10m): OK if it succeeded, ERR job-failed if not",
+        example: "job wait 1 timeout=30s",
+    },
+    Spec {
         name: "firmware install",
         usage: "firmware install PATH [allow-downgrade]",
         summary: "verify a signed firmware image and install it into the inactive slot",
@@ -170,9 +282,72 @@ fn key_value(name: &str, arg: &str, key: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// Splits a line into words at whitespace. Double quotes group words (`description="a b"`);
+/// inside them a backslash escapes a quote or a backslash.
+pub fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            '\\' if quoted => match chars.next() {
+                Some(e @ ('"' | '\\')) => word.push(e),
+                Some(other) => {
+                    word.push('\\');
+                    word.push(other);
+                }
+                None => return Err("a quoted word is not closed".into()),
+            },
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("a quoted word is not closed: add the closing \"".into());
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+fn job_id(name: &str, id: &str) -> Result<u64, String> {
+    id.parse()
+        .map_err(|_| format!("'{id}' is not a job id; {}", usage(name)))
+}
+
+/// `FIELD=VALUE` arguments of `group create` and `group set`.
+fn fields(name: &str, args: &[&str]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for arg in args {
+        let Some((k, v)) = arg.split_once('=') else {
+            return Err(format!("'{arg}' is not FIELD=VALUE; {}", usage(name)));
+        };
+        if out.insert(k.to_owned(), v.to_owned()).is_some() {
+            return Err(format!("field '{k}' is given twice"));
+        }
+    }
+    Ok(out)
+}
+
 /// Parses one line. `Ok(None)` for an empty line.
 pub fn parse(line: &str) -> Result<Option<Command>, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let owned = words(line)?;
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
     let Some((first, rest)) = words.split_first() else {
         return Ok(None);
     };
@@ -238,6 +413,105 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                     ));
                 }
             }
+        }
+        ("credential", ["import", name, path]) => Command::Api(Request::CredentialImport {
+            name: (*name).to_owned(),
+            path: (*path).to_owned(),
+        }),
+        ("credential", ["add", name]) => Command::CredentialAdd((*name).to_owned()),
+        ("credential", ["list"]) => Command::Api(Request::CredentialList),
+        ("credential", ["remove", name]) => Command::Api(Request::CredentialRemove {
+            name: (*name).to_owned(),
+        }),
+        ("group", ["create", name, args @ ..]) => Command::Api(Request::GroupCreate {
+            name: (*name).to_owned(),
+            fields: fields("group create", args)?,
+        }),
+        ("group", ["set", name, args @ ..]) if !args.is_empty() => {
+            Command::Api(Request::GroupSet {
+                name: (*name).to_owned(),
+                fields: fields("group set", args)?,
+            })
+        }
+        ("group", ["show", name]) => Command::Api(Request::GroupShow {
+            name: (*name).to_owned(),
+        }),
+        ("group", ["list"]) => Command::Api(Request::GroupList),
+        ("group", ["remove", name]) => Command::Api(Request::GroupRemove {
+            name: (*name).to_owned(),
+        }),
+        ("group", ["test", name]) => Command::Api(Request::GroupTest {
+            name: (*name).to_owned(),
+        }),
+        ("group", ["rotate", name]) => Command::Api(Request::GroupRotate {
+            name: (*name).to_owned(),
+        }),
+        ("key", ["list"]) => Command::Api(Request::KeyList { group: None }),
+        ("key", ["list", group]) => Command::Api(Request::KeyList {
+            group: Some((*group).to_owned()),
+        }),
+        ("key", ["show", key]) => Command::Api(Request::KeyShow {
+            key: (*key).to_owned(),
+        }),
+        ("key", ["sync", key, options @ ..]) => {
+            let (mut delete_material, mut update_policy, mut import_material) =
+                (false, false, false);
+            for option in options {
+                match *option {
+                    "delete-material" => delete_material = true,
+                    "update-policy" => update_policy = true,
+                    "import-material" => import_material = true,
+                    other => {
+                        return Err(format!("unknown option '{other}'; {}", usage("key sync")));
+                    }
+                }
+            }
+            Command::Api(Request::KeySync {
+                key: (*key).to_owned(),
+                delete_material,
+                update_policy,
+                import_material,
+            })
+        }
+        ("job", ["list"]) => Command::Api(Request::JobList),
+        ("job", ["show", id]) => Command::Api(Request::JobShow {
+            id: job_id("job show", id)?,
+        }),
+        ("job", ["log", id, args @ ..]) => {
+            let id = job_id("job log", id)?;
+            let mut from = None;
+            let mut follow = false;
+            for arg in args {
+                match (*arg, key_value("job log", arg, "from")?) {
+                    ("follow", _) => follow = true,
+                    (_, Some(f)) => from = Some(usize::try_from(f).unwrap_or(usize::MAX)),
+                    _ => return Err(format!("unknown argument '{arg}'; {}", usage("job log"))),
+                }
+            }
+            if follow {
+                Command::JobFollow(id)
+            } else {
+                Command::Api(Request::JobLog { id, from })
+            }
+        }
+        ("job", ["wait", id, args @ ..]) => {
+            let id = job_id("job wait", id)?;
+            let timeout_ms = match args {
+                [] => None,
+                [arg] => match arg.strip_prefix("timeout=") {
+                    Some(text) => Some(
+                        u64::try_from(
+                            crate::domain::duration::parse(text)
+                                .map_err(|e| format!("timeout: {e}"))?
+                                .as_millis(),
+                        )
+                        .unwrap_or(u64::MAX),
+                    ),
+                    None => return Err(usage("job wait")),
+                },
+                _ => return Err(usage("job wait")),
+            };
+            Command::Api(Request::JobWait { id, timeout_ms })
         }
         ("audit", ["verify"]) => Command::Api(Request::AuditVerify),
         ("firmware", ["install", path]) => Command::Api(Request::FirmwareInstall {
@@ -362,7 +636,25 @@ mod tests {
             | Request::Pending
             | Request::AuditList { .. }
             | Request::AuditVerify
-            | Request::FirmwareInstall { .. } => (),
+            | Request::FirmwareInstall { .. }
+            | Request::CredentialImport { .. }
+            | Request::CredentialAdd { .. }
+            | Request::CredentialList
+            | Request::CredentialRemove { .. }
+            | Request::GroupCreate { .. }
+            | Request::GroupSet { .. }
+            | Request::GroupShow { .. }
+            | Request::GroupList
+            | Request::GroupRemove { .. }
+            | Request::GroupTest { .. }
+            | Request::GroupRotate { .. }
+            | Request::KeyList { .. }
+            | Request::KeyShow { .. }
+            | Request::KeySync { .. }
+            | Request::JobList
+            | Request::JobShow { .. }
+            | Request::JobLog { .. }
+            | Request::JobWait { .. } => (),
         };
         let pw = || keyward_proto::Password::new("x");
         let name = || "carol".to_owned();
@@ -404,6 +696,73 @@ mod tests {
                 path: "/tmp/k.img".into(),
                 allow_downgrade: true,
             },
+            Request::CredentialImport {
+                name: "prod".into(),
+                path: "/media/usb stick/keys.csv".into(),
+            },
+            Request::CredentialAdd {
+                name: "prod".into(),
+                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret_access_key: pw(),
+            },
+            Request::CredentialList,
+            Request::CredentialRemove {
+                name: "prod".into(),
+            },
+            Request::GroupCreate {
+                name: "payments".into(),
+                fields: [
+                    ("alias", "alias/payments"),
+                    ("description", "Payments \"main\" key"),
+                    ("tags", ""),
+                ]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            },
+            Request::GroupSet {
+                name: "payments".into(),
+                fields: [("rotate_every".to_owned(), "90d".to_owned())].into(),
+            },
+            Request::GroupShow {
+                name: "payments".into(),
+            },
+            Request::GroupList,
+            Request::GroupRemove {
+                name: "payments".into(),
+            },
+            Request::GroupTest {
+                name: "payments".into(),
+            },
+            Request::GroupRotate {
+                name: "payments".into(),
+            },
+            Request::KeyList { group: None },
+            Request::KeyList {
+                group: Some("payments".into()),
+            },
+            Request::KeyShow { key: "ab".into() },
+            Request::KeySync {
+                key: "ab".into(),
+                delete_material: true,
+                update_policy: true,
+                import_material: true,
+            },
+            Request::JobList,
+            Request::JobShow { id: 4 },
+            Request::JobLog { id: 4, from: None },
+            Request::JobLog {
+                id: 4,
+                from: Some(10),
+            },
+            Request::JobWait {
+                id: 4,
+                timeout_ms: None,
+            },
+            Request::JobWait {
+                id: 4,
+                timeout_ms: Some(30_000),
+            },
         ]
     }
 
@@ -416,6 +775,9 @@ mod tests {
             match (&request, parsed) {
                 (Request::Login { user, .. }, Some(Command::Login(u))) => assert_eq!(user, &u),
                 (Request::Passwd { .. }, Some(Command::Passwd(None))) => {}
+                (Request::CredentialAdd { name, .. }, Some(Command::CredentialAdd(n))) => {
+                    assert_eq!(name, &n)
+                }
                 (_, Some(Command::Api(back))) => assert_eq!(back, request, "{line}"),
                 (_, other) => panic!("{line:?} parsed to {other:?}"),
             }

@@ -89,6 +89,8 @@ enum Prompt {
     PasswdOld(Option<String>),
     PasswdNew(Option<String>, Password),
     PasswdRepeat(Option<String>, Password, Password),
+    CredentialKeyId(String),
+    CredentialSecret(String, String),
 }
 
 struct Port<'a> {
@@ -97,6 +99,8 @@ struct Port<'a> {
     editor: LineEditor,
     format: Format,
     prompt: Prompt,
+    /// `job log ID follow`: the job and the next log line to print.
+    follow: Option<(u64, usize)>,
     out: Vec<u8>,
 }
 
@@ -108,6 +112,7 @@ impl<'a> Port<'a> {
             editor: LineEditor::new(),
             format: Format::Text,
             prompt: Prompt::None,
+            follow: None,
             out: Vec::new(),
         }
     }
@@ -133,7 +138,10 @@ impl<'a> Port<'a> {
             }
             tokio::select! {
                 _ = shutdown.changed() => return true,
-                _ = tick.tick() => self.check_idle().await,
+                _ = tick.tick() => {
+                    self.check_idle().await;
+                    self.follow_tick().await;
+                }
                 read = reader.read(&mut buf) => match read {
                     Ok(0) | Err(_) => return false,
                     Ok(n) => {
@@ -180,6 +188,8 @@ impl<'a> Port<'a> {
             (Prompt::PasswdOld(_), _) => b"Current password: ",
             (Prompt::PasswdNew(..), _) => b"New password: ",
             (Prompt::PasswdRepeat(..), _) => b"Repeat new password: ",
+            (Prompt::CredentialKeyId(_), _) => b"Access key ID: ",
+            (Prompt::CredentialSecret(..), _) => b"Secret access key: ",
         };
         // In JSON mode every prompt is a line of its own (`Password:`), so scripts read lines.
         if self.format == Format::Json && !text.is_empty() {
@@ -226,6 +236,12 @@ impl<'a> Port<'a> {
     }
 
     async fn input(&mut self, input: Input) {
+        if self.follow.take().is_some() {
+            // Any input stops following; the line itself is not a command.
+            self.error(ErrorCode::Invalid, "stopped following the job log");
+            self.write_prompt();
+            return;
+        }
         let prompt = std::mem::replace(&mut self.prompt, Prompt::None);
         // JSON mode is for scripts: no echo, so every line they read is a response or prompt.
         self.editor.echo = self.format == Format::Text;
@@ -238,7 +254,7 @@ impl<'a> Port<'a> {
             Input::Cancelled => {}
             Input::Line(line) => self.line(prompt, line).await,
         }
-        if matches!(self.prompt, Prompt::None) {
+        if matches!(self.prompt, Prompt::None) && self.follow.is_none() {
             self.write_prompt();
         }
     }
@@ -274,6 +290,19 @@ impl<'a> Port<'a> {
                 }
                 return self.request(Request::Passwd { user, old, new }).await;
             }
+            Prompt::CredentialKeyId(name) => {
+                self.editor.echo = false;
+                return self.ask(Prompt::CredentialSecret(name, line.trim().to_owned()));
+            }
+            Prompt::CredentialSecret(name, access_key_id) => {
+                return self
+                    .request(Request::CredentialAdd {
+                        name,
+                        access_key_id,
+                        secret_access_key: Password::new(line.trim()),
+                    })
+                    .await;
+            }
             Prompt::None => {}
         }
         match parse(&line) {
@@ -287,7 +316,69 @@ impl<'a> Port<'a> {
             }
             Ok(Some(Command::Login(user))) => self.ask(Prompt::LoginPassword(user)),
             Ok(Some(Command::Passwd(user))) => self.ask(Prompt::PasswdOld(user)),
+            Ok(Some(Command::CredentialAdd(name))) => {
+                self.ask(Prompt::CredentialKeyId(name));
+                // The access key id is not secret: echo it as it is typed.
+                self.editor.echo = self.format == Format::Text;
+            }
+            Ok(Some(Command::JobFollow(id))) => {
+                self.follow = Some((id, 0));
+                self.follow_tick().await;
+            }
             Ok(Some(Command::Api(request))) => self.request(request).await,
+        }
+    }
+
+    /// Prints new lines of the followed job's log; at the end, OK or ERR and the prompt.
+    async fn follow_tick(&mut self) {
+        let Some((id, from)) = self.follow else {
+            return;
+        };
+        let response = self
+            .api
+            .handle(
+                self.session,
+                Request::JobLog {
+                    id,
+                    from: Some(from),
+                },
+            )
+            .await;
+        let Some(view) = response
+            .data
+            .clone()
+            .and_then(|d| serde_json::from_value::<keyward_proto::JobLogView>(d).ok())
+        else {
+            self.follow = None;
+            self.respond(&response);
+            return self.write_prompt();
+        };
+        for line in &view.lines {
+            match self.format {
+                Format::Text => self.out.extend_from_slice(line.as_bytes()),
+                Format::Json => self.out.extend_from_slice(
+                    serde_json::json!({ "job": id, "log": line })
+                        .to_string()
+                        .as_bytes(),
+                ),
+            }
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.follow = Some((id, view.next));
+        if view.state == "succeeded" || view.state == "failed" {
+            self.follow = None;
+            let done = self
+                .api
+                .handle(
+                    self.session,
+                    Request::JobWait {
+                        id,
+                        timeout_ms: Some(0),
+                    },
+                )
+                .await;
+            self.respond(&done);
+            self.write_prompt();
         }
     }
 

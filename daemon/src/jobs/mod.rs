@@ -1,0 +1,699 @@
+//! The job engine: rotations and synchronisations as resumable step machines.
+//!
+//! A job is stored before it runs. Each step is recorded as started (and flushed) before it
+//! acts, and as done (and flushed) after; a restart resumes every unfinished job at the step
+//! that did not finish, and that step runs again. Steps look before they act (the KMS key is
+//! found by its Keyward tag before one is created; the alias is read before it is moved), so a
+//! second run changes nothing that the first already did.
+//!
+//! Each job runs on its own thread (PKCS#11, sled and the blocking cloud client all block).
+//! Every AWS call is audited: an attempt record before it, the outcome after.
+
+mod steps;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use keyward_proto::{GroupTestCheck, GroupTestReport, JobLogView, JobView, KeyView};
+use tracing::{error, info, warn};
+
+use crate::appliance::Appliance;
+use crate::cloud::{CloudError, CloudKms, Connector, ErrorKind, RetryLog};
+use crate::domain::audit::{Actors, Channel, Outcome};
+use crate::domain::groups::Group;
+use crate::domain::jobs::{Job, JobKind, JobState, Step};
+use crate::domain::keys::KeyState;
+use crate::domain::{format_ms, now_ms};
+use crate::error::{Error, Result};
+
+/// `KEYWARD_JOB_CRASH_AT=before:STEP` or `after:STEP` (step names as in `job show`): the daemon
+/// stops dead there, as a power cut would. For the crash-recovery tests; unset in production.
+pub const CRASH_ENV: &str = "KEYWARD_JOB_CRASH_AT";
+
+/// Longest `job wait`.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+const DEFAULT_WAIT: Duration = Duration::from_secs(600);
+
+pub struct Jobs {
+    app: Arc<Appliance>,
+    connector: Arc<dyn Connector>,
+    /// Bumped on every job change; `job wait` sleeps on it.
+    generation: Mutex<u64>,
+    changed: Condvar,
+    /// Jobs with a thread running them.
+    running: Mutex<BTreeSet<u64>>,
+    /// Serialises submissions (check for a running job of the group, then store the new one).
+    submit: Mutex<()>,
+    stopping: AtomicBool,
+    crash_at: Option<(String, Step)>,
+}
+
+fn crash_point() -> Option<(String, Step)> {
+    let text = std::env::var(CRASH_ENV).ok()?;
+    let (when, step) = text.split_once(':')?;
+    let step = Step::ALL.into_iter().find(|s| s.as_str() == step)?;
+    matches!(when, "before" | "after").then(|| (when.to_owned(), step))
+}
+
+pub fn view(job: &Job) -> JobView {
+    JobView {
+        id: job.id,
+        kind: job.kind.name().into(),
+        target: job.target(),
+        state: job.state.as_str().into(),
+        progress: job.progress(),
+        step: if job.state.is_done() {
+            None
+        } else {
+            job.current_step().map(|s| s.as_str().to_owned())
+        },
+        steps: job.steps.iter().map(|s| s.as_str().to_owned()).collect(),
+        requested_by: job.requested_by.clone(),
+        created: format_ms(job.created_ms),
+        updated: format_ms(job.updated_ms),
+        finished: job.finished_ms.map(format_ms),
+        error: job.error.clone(),
+        key: job.data.key.map(|k| k.to_string()),
+        aws_key_id: job.data.aws_key_id.clone(),
+    }
+}
+
+impl Jobs {
+    pub fn new(app: Arc<Appliance>, connector: Arc<dyn Connector>) -> Arc<Self> {
+        let crash_at = crash_point();
+        if let Some((when, step)) = &crash_at {
+            warn!(
+                when,
+                step = step.as_str(),
+                "test fault point armed: the daemon will stop dead there"
+            );
+        }
+        Arc::new(Self {
+            app,
+            connector,
+            generation: Mutex::new(0),
+            changed: Condvar::new(),
+            running: Mutex::new(BTreeSet::new()),
+            submit: Mutex::new(()),
+            stopping: AtomicBool::new(false),
+            crash_at,
+        })
+    }
+
+    pub fn appliance(&self) -> &Arc<Appliance> {
+        &self.app
+    }
+
+    /// Starts a thread for every job that has not finished (after a restart).
+    pub fn resume_all(self: &Arc<Self>) -> Result<()> {
+        for job in self.app.store.list_jobs()? {
+            if !job.state.is_done() {
+                info!(
+                    job = job.id,
+                    step = job.current_step().map(Step::as_str),
+                    "resuming job"
+                );
+                self.start(job.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks running jobs to stop at their next step boundary, and waits up to `grace` for them.
+    pub fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        let mut generation = self.lock_generation();
+        while !self.lock_running().is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                warn!(
+                    jobs = ?*self.lock_running(),
+                    "jobs still inside a step at shutdown; they resume at that step on the next start"
+                );
+                return;
+            }
+            generation = self
+                .changed
+                .wait_timeout(generation, left.min(Duration::from_millis(200)))
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    fn lock_generation(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.generation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn notify(&self) {
+        *self.lock_generation() += 1;
+        self.changed.notify_all();
+    }
+
+    fn start(self: &Arc<Self>, id: u64) {
+        if !self.lock_running().insert(id) {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{id}"))
+            .spawn(move || {
+                me.run(id);
+                me.lock_running().remove(&id);
+                me.notify();
+            });
+        if let Err(e) = spawned {
+            error!(job = id, error = %e, "cannot start a thread for the job; it runs on the next start");
+            self.lock_running().remove(&id);
+        }
+    }
+
+    /// Saves the job and makes it durable, then wakes waiters.
+    fn save(&self, job: &Job) -> Result<()> {
+        self.app.store.put_job(job)?;
+        self.app.store.flush()?;
+        self.notify();
+        Ok(())
+    }
+
+    fn fault(&self, when: &str, step: Step) {
+        if let Some((w, s)) = &self.crash_at
+            && w == when
+            && *s == step
+        {
+            error!(
+                when,
+                step = step.as_str(),
+                "test fault point reached: stopping dead"
+            );
+            std::process::abort();
+        }
+    }
+
+    fn actors(job: &Job) -> Actors {
+        Actors::new(job.requested_by.clone(), Channel::System)
+    }
+
+    fn run(self: &Arc<Self>, id: u64) {
+        let mut memory = steps::Memory::default();
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut job = match self.app.store.get_job(id) {
+                Ok(Some(job)) => job,
+                Ok(None) => return,
+                Err(e) => {
+                    error!(job = id, error = %e, "cannot read the job; it resumes on the next start");
+                    return;
+                }
+            };
+            if job.state.is_done() {
+                return;
+            }
+            if let Err(e) = self.advance(&mut job, &mut memory) {
+                // The database or the audit trail failed: the job cannot record its progress,
+                // so it stops here and resumes on the next start.
+                error!(job = id, error = %e, "the job cannot record its progress; it stops and resumes on the next start");
+                return;
+            }
+        }
+    }
+
+    /// Runs the job's next step (or finishes it), recording before and after.
+    fn advance(&self, job: &mut Job, memory: &mut steps::Memory) -> Result<()> {
+        let now = now_ms();
+        if job.state == JobState::Queued {
+            job.state = JobState::Running;
+            job.log(now, format!("{} job started", job.kind.name()));
+            self.app.audit.append(
+                Self::actors(job)
+                    .entry(
+                        &format!("job.{}", job.kind.name()),
+                        &job.target(),
+                        Outcome::Attempt,
+                    )
+                    .detail("job", job.id.to_string()),
+            )?;
+            self.save(job)?;
+        }
+        let Some(step) = job.current_step() else {
+            return self.finish(job, None);
+        };
+        let number = job.next_step + 1;
+        let total = job.steps.len();
+        job.log(
+            now_ms(),
+            format!("step {number}/{total} {}: started", step.as_str()),
+        );
+        self.save(job)?;
+        self.fault("before", step);
+        let result = steps::run(self, job, step, memory);
+        match result {
+            Ok(note) => {
+                self.fault("after", step);
+                job.next_step += 1;
+                job.log(
+                    now_ms(),
+                    format!("step {number}/{total} {}: done; {note}", step.as_str()),
+                );
+                self.save(job)
+            }
+            Err(e) => {
+                job.log(
+                    now_ms(),
+                    format!("step {number}/{total} {}: failed: {e}", step.as_str()),
+                );
+                self.finish(job, Some(e.to_string()))
+            }
+        }
+    }
+
+    fn finish(&self, job: &mut Job, error: Option<String>) -> Result<()> {
+        let now = now_ms();
+        job.finished_ms = Some(now);
+        let action = format!("job.{}", job.kind.name());
+        let entry = match &error {
+            None => {
+                job.state = JobState::Succeeded;
+                job.log(now, "job succeeded");
+                Self::actors(job).entry(&action, &job.target(), Outcome::Success)
+            }
+            Some(e) => {
+                job.state = JobState::Failed;
+                job.error = Some(e.clone());
+                job.log(now, format!("job failed: {e}"));
+                Self::actors(job)
+                    .entry(&action, &job.target(), Outcome::Failure)
+                    .detail("error", e.clone())
+            }
+        };
+        self.app
+            .audit
+            .append(entry.detail("job", job.id.to_string()))?;
+        self.save(job)
+    }
+
+    /// A cloud client for the group. Its retries are logged, and kept in `sink` for the job's
+    /// log when there is one.
+    fn connect(
+        &self,
+        group: &Group,
+        sink: Option<Arc<Mutex<Vec<String>>>>,
+    ) -> Result<Box<dyn CloudKms>> {
+        let (target, key) = self.app.cloud_access(group)?;
+        let retries: RetryLog = Arc::new(move |line: String| {
+            warn!("{line}");
+            if let Some(sink) = &sink {
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        Ok(self.connector.connect(&target, key, retries))
+    }
+
+    /// One audited AWS call: the attempt is recorded before, the outcome after.
+    fn aws<T>(
+        &self,
+        by: &Actors,
+        job: Option<u64>,
+        op: &str,
+        on: &str,
+        group: &Group,
+        call: impl FnOnce() -> std::result::Result<T, CloudError>,
+    ) -> Result<T> {
+        let action = format!("kms.{op}");
+        let entry = |outcome| {
+            let mut e = by
+                .entry(&action, on, outcome)
+                .detail("group", group.name.clone())
+                .detail("region", group.region.clone())
+                .detail("credential", group.credential.clone());
+            if let Some(id) = job {
+                e = e.detail("job", id.to_string());
+            }
+            e
+        };
+        self.app.audit.append(entry(Outcome::Attempt))?;
+        let result = call();
+        let outcome = match &result {
+            Ok(_) => entry(Outcome::Success),
+            Err(e) => entry(Outcome::Failure).detail("error", e.to_string()),
+        };
+        self.app.audit.append(outcome)?;
+        Ok(result?)
+    }
+
+    // ---- requests ----
+
+    fn unfinished_for_group(&self, group: &str) -> Result<Option<Job>> {
+        let keys_of_group = self.app.group_keys(group)?;
+        Ok(self.app.store.list_jobs()?.into_iter().find(|j| {
+            !j.state.is_done()
+                && match &j.kind {
+                    JobKind::Rotate { group: g, .. } => g == group,
+                    JobKind::Sync { key, .. } => keys_of_group.iter().any(|k| k.id == *key),
+                }
+        }))
+    }
+
+    fn submit(
+        self: &Arc<Self>,
+        by: &Actors,
+        action: &str,
+        target: &str,
+        kind: JobKind,
+        group: &str,
+        prepare: impl FnOnce(&mut Job) -> Result<()>,
+    ) -> Result<u64> {
+        let _guard = self
+            .submit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(job) = self.unfinished_for_group(group)? {
+            return Err(Error::Invalid(format!(
+                "job {} ({}) is already working on group {group}; 'job wait {}' first",
+                job.id,
+                job.kind.name(),
+                job.id
+            )));
+        }
+        let id = self.app.audited(by, action, target, || {
+            let id = self.app.store.next_job_id()?;
+            let mut job = Job::new(id, kind, by.names.clone(), now_ms());
+            prepare(&mut job)?;
+            job.log(
+                now_ms(),
+                format!(
+                    "queued by {}; steps: {}",
+                    by.names.join(" and "),
+                    job.steps
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            self.save(&job)?;
+            Ok(id)
+        })?;
+        self.start(id);
+        Ok(id)
+    }
+
+    /// `group rotate`: queues a rotation job.
+    pub fn rotate(self: &Arc<Self>, by: &Actors, name: &str) -> Result<u64> {
+        let group = self.app.get_group(name)?;
+        group.check_complete().map_err(Error::Invalid)?;
+        self.app.cloud_access(&group)?;
+        let current = self.app.active_key(name)?;
+        let kind = JobKind::Rotate {
+            group: name.to_owned(),
+            mode: group.rotation_mode,
+            has_current: current.is_some(),
+        };
+        self.submit(by, "group.rotate", name, kind, name, |job| {
+            if let Some(key) = current {
+                job.data.previous_key = Some(key.id);
+                job.data.previous_aws_key_id = key.cloud.and_then(|c| c.aws_key_id);
+            }
+            Ok(())
+        })
+    }
+
+    /// `key sync`: queues a synchronisation job.
+    pub fn sync(
+        self: &Arc<Self>,
+        by: &Actors,
+        key: &str,
+        delete_material: bool,
+        update_policy: bool,
+        import_material: bool,
+    ) -> Result<u64> {
+        let record = self.app.customer_key(key)?;
+        let binding = record.cloud.clone().unwrap_or_default();
+        if binding.aws_key_id.is_none() {
+            return Err(Error::Invalid(format!(
+                "key {key} has no KMS key yet (its rotation did not get that far); rotate the group again"
+            )));
+        }
+        if !(delete_material || update_policy || import_material) {
+            return Err(Error::Invalid(
+                "say what to synchronise: delete-material, update-policy and/or import-material"
+                    .into(),
+            ));
+        }
+        let group = self.app.get_group(&binding.group)?;
+        if update_policy && group.policy.is_none() {
+            return Err(Error::Invalid(format!(
+                "group {} has no policy_file; 'group set {} policy_file=FILE' first",
+                group.name, group.name
+            )));
+        }
+        if self.app.hsm.find_key(&record.id)?.is_none() {
+            return Err(Error::NotFound(format!(
+                "key {key} is not on the HSM token; its material cannot be re-imported"
+            )));
+        }
+        let kind = JobKind::Sync {
+            key: record.id,
+            delete_material,
+            update_policy,
+            import_material,
+        };
+        self.submit(by, "key.sync", key, kind, &group.name, |job| {
+            job.data.key = Some(record.id);
+            job.data.aws_key_id = binding.aws_key_id.clone();
+            job.data.aws_arn = binding.aws_arn.clone();
+            job.data.valid_to_ms = binding.valid_to_ms;
+            Ok(())
+        })
+    }
+
+    pub fn get(&self, id: u64) -> Result<Job> {
+        self.app
+            .store
+            .get_job(id)?
+            .ok_or_else(|| Error::NotFound(format!("no job {id}; 'job list' shows them")))
+    }
+
+    pub fn list(&self) -> Result<Vec<JobView>> {
+        Ok(self.app.store.list_jobs()?.iter().map(view).collect())
+    }
+
+    pub fn log(&self, id: u64, from: usize) -> Result<JobLogView> {
+        let job = self.get(id)?;
+        // `from` counts every line ever written, dropped ones included.
+        let skip = from.saturating_sub(job.log_dropped);
+        let lines: Vec<String> = job
+            .log
+            .iter()
+            .skip(skip)
+            .map(|l| format!("{} {}", format_ms(l.time_ms), l.text))
+            .collect();
+        let start = job.log_dropped + skip.min(job.log.len());
+        Ok(JobLogView {
+            id,
+            state: job.state.as_str().into(),
+            from: start,
+            next: job.log_dropped + job.log.len(),
+            lines,
+        })
+    }
+
+    /// Waits until the job is done. Ok if it succeeded; `JobFailed` if it failed.
+    pub fn wait(&self, id: u64, timeout: Option<Duration>) -> Result<JobView> {
+        let timeout = timeout.unwrap_or(DEFAULT_WAIT).min(MAX_WAIT);
+        let deadline = Instant::now() + timeout;
+        let mut generation = self.lock_generation();
+        loop {
+            let job = self.get(id)?;
+            match job.state {
+                JobState::Succeeded => return Ok(view(&job)),
+                JobState::Failed => {
+                    return Err(Error::JobFailed(format!(
+                        "job {id} failed: {}",
+                        job.error.as_deref().unwrap_or("no reason recorded")
+                    )));
+                }
+                _ => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Invalid(format!(
+                    "job {id} is still {} (step {}) after {}; 'job wait {id}' again or 'job log {id} follow'",
+                    job.state.as_str(),
+                    job.current_step().map_or("-", Step::as_str),
+                    crate::domain::duration::format(timeout)
+                )));
+            }
+            generation = self
+                .changed
+                .wait_timeout(generation, left.min(Duration::from_millis(500)))
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    /// `key show`: the key, with its KMS state read live (the stored one if AWS cannot say).
+    pub fn key_show(&self, by: &Actors, key: &str) -> Result<KeyView> {
+        let mut record = self.app.customer_key(key)?;
+        let Some(mut binding) = record.cloud.clone() else {
+            return Ok(crate::appliance::key_view(&record));
+        };
+        if let (Some(aws_id), Ok(group)) = (
+            binding.aws_key_id.clone(),
+            self.app.get_group(&binding.group),
+        ) {
+            let live = self.connect(&group, None).and_then(|cloud| {
+                self.aws(by, None, "DescribeKey", &aws_id, &group, || {
+                    cloud.describe_key(&aws_id)
+                })
+            });
+            match live {
+                Ok(k) => {
+                    binding.aws_key_state = Some(k.state);
+                    record.cloud = Some(binding);
+                    self.app.store.put_key(&record)?;
+                    self.app.store.flush()?;
+                }
+                Err(e) => {
+                    binding.aws_key_state = Some(format!(
+                        "{} (as last seen; AWS did not answer: {e})",
+                        binding.aws_key_state.as_deref().unwrap_or("unknown")
+                    ));
+                    record.cloud = Some(binding);
+                }
+            }
+        }
+        Ok(crate::appliance::key_view(&record))
+    }
+
+    /// `group test`: can this group's credential reach KMS, and may it do what rotation needs?
+    pub fn group_test(&self, by: &Actors, name: &str) -> Result<GroupTestReport> {
+        let group = self.app.get_group(name)?;
+        let endpoint = group
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://kms.{}.amazonaws.com", group.region));
+        self.app.audited(by, "group.test", name, || {
+            let cloud = self.connect(&group, None)?;
+            let mut checks = Vec::new();
+            let mut check = |permission: &str, result: std::result::Result<String, CloudError>| {
+                let ok = result.is_ok();
+                checks.push(GroupTestCheck {
+                    permission: permission.into(),
+                    ok,
+                    detail: result.unwrap_or_else(|e| e.message),
+                });
+                ok
+            };
+            let audited =
+                |op: &str, on: &str, call: &dyn Fn() -> std::result::Result<String, CloudError>| {
+                    match self.aws(by, None, op, on, &group, call) {
+                        Ok(v) => Ok(v),
+                        Err(Error::Cloud(e)) => Err(e),
+                        Err(other) => Err(CloudError::new(ErrorKind::Other, other.to_string())),
+                    }
+                };
+            let connected = check(
+                "kms:ListKeys",
+                audited("ListKeys", "the account", &|| {
+                    cloud.list_keys_probe().map(|_| "allowed".into())
+                }),
+            );
+            if connected {
+                check(
+                    "kms:ListAliases",
+                    audited("ListAliases", "the account", &|| {
+                        cloud.list_aliases_probe().map(|_| "allowed".into())
+                    }),
+                );
+                match audited("ListAliases", &group.alias, &|| {
+                    cloud
+                        .alias_target(&group.alias)
+                        .map(|t| t.unwrap_or_default())
+                }) {
+                    Ok(target) if !target.is_empty() => {
+                        check(
+                            "kms:DescribeKey",
+                            audited("DescribeKey", &target, &|| {
+                                cloud.describe_key(&target).map(|k| {
+                                    format!("{} carries {} ({})", k.key_id, group.alias, k.state)
+                                })
+                            }),
+                        );
+                    }
+                    _ => {}
+                }
+                if let Some(active) = &group.active_key_id {
+                    check(
+                        "kms:DescribeKey",
+                        audited("DescribeKey", active, &|| {
+                            cloud.describe_key(active).map(|k| {
+                                format!(
+                                    "active_key_id {} is {} (origin {})",
+                                    k.key_id, k.state, k.origin
+                                )
+                            })
+                        }),
+                    );
+                }
+            }
+            Ok(GroupTestReport {
+                group: name.to_owned(),
+                connection: if connected {
+                    "Connected"
+                } else {
+                    "Not connected"
+                }
+                .into(),
+                endpoint: endpoint.clone(),
+                checks,
+            })
+        })
+    }
+}
+
+/// Marks a key's binding after a step, and saves it.
+fn update_key(
+    app: &Appliance,
+    id: &crate::domain::keys::KeyId,
+    change: impl FnOnce(&mut crate::domain::keys::CloudBinding),
+) -> Result<()> {
+    let Some(mut record) = app.store.get_key(id)? else {
+        return Err(Error::Internal(format!(
+            "key {id} vanished from the database"
+        )));
+    };
+    let mut binding = record.cloud.clone().unwrap_or_default();
+    change(&mut binding);
+    record.cloud = Some(binding);
+    app.store.put_key(&record)?;
+    app.store.flush()?;
+    Ok(())
+}
+
+/// Used by the steps: the state a replaced key ends in.
+fn replaced_state(disabled: bool) -> KeyState {
+    if disabled {
+        KeyState::Disabled
+    } else {
+        KeyState::Previous
+    }
+}
+
+/// For steps that log as they go.
+fn log_line(jobs: &Jobs, job: &mut Job, text: impl Into<String>) -> Result<()> {
+    job.log(now_ms(), text);
+    jobs.save(job)
+}

@@ -15,11 +15,14 @@ SERIAL_PIDFILE="$DEMO/serial-line.pid"
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+KMS_PORT="${KEYWARD_DEMO_KMS_PORT:-4566}"
+
 if [ "${1:-}" = "stop" ]; then
   for pf in "$PIDFILE" "$SERIAL_PIDFILE"; do
     if running "$pf"; then kill -TERM "$(cat "$pf")"; echo "stopped pid $(cat "$pf") ($(basename "$pf" .pid))"; fi
     rm -f "$pf"
   done
+  scripts/kms-peer.sh stop "$DEMO/kms"
   exit 0
 fi
 
@@ -59,6 +62,19 @@ if ! running "$SERIAL_PIDFILE"; then
   for _ in $(seq 1 50); do [ -e "$DEMO/tty-appliance" ] && break; sleep 0.1; done
 fi
 
+# The KMS peer: LocalStack's KMS on 127.0.0.1:$KMS_PORT (state is not kept across restarts).
+if running "$DEMO/kms/localstack.pid"; then
+  echo "==> KMS peer already running (pid $(cat "$DEMO/kms/localstack.pid"))"
+else
+  echo "==> starting the KMS peer on 127.0.0.1:$KMS_PORT (first time: pip install into .venv)"
+  scripts/kms-peer.sh start "$KMS_PORT" "$DEMO/kms"
+fi
+# A demo access key, as the AWS console gives it out (the peer accepts any).
+if [ ! -f "$DEMO/demo_accessKeys.csv" ]; then
+  (umask 077; printf 'Access key ID,Secret access key\r\nAKIADEMO0000000KEYWD,%s\r\n' \
+    "$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" > "$DEMO/demo_accessKeys.csv")
+fi
+
 if running "$PIDFILE"; then
   echo "==> keywardd already running (pid $(cat "$PIDFILE"))"
 else
@@ -76,5 +92,11 @@ Keyward demo appliance is running.
                  then 'login alice' with the password in $DEMO/alice.password; 'help' lists the commands
   audit verify:  scripts/demo.sh stop && $BIN/keywardd audit verify --config $DEMO/keyward.toml
   token status:  $BIN/keyward-hsm-sim status --dir $DEMO/hsm
+  AWS KMS:       on the serial port, with alice and bob both logged in:
+                   credential import demo $DEMO/demo_accessKeys.csv
+                   group create demo credential=demo region=us-east-1 endpoint=http://127.0.0.1:$KMS_PORT alias=alias/demo
+                   group rotate demo        (prints the job id)
+                   job log 1 follow
+                   key list demo
   stop:          scripts/demo.sh stop
 MSG

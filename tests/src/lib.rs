@@ -155,6 +155,11 @@ impl Fixture {
 
     /// Starts `keywardd run` and waits until its console socket answers.
     pub fn start(&self) -> Daemon {
+        self.start_with_env(&[])
+    }
+
+    /// As [`Fixture::start`], with extra environment (e.g. a test fault point).
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Daemon {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log_path = self.dir.path().join(format!("keywardd-{run}.log"));
@@ -162,6 +167,7 @@ impl Fixture {
         let child = Command::new(bin("keywardd"))
             .args(["run", "--config", &self.config.display().to_string()])
             .env("KEYWARD_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone"))
             .stderr(log)
@@ -272,6 +278,36 @@ impl Daemon {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A console connection with both standard administrators logged in: two-administrator
+    /// requests run directly.
+    pub fn admins(&self) -> Console {
+        let mut c = self.console();
+        c.login(ADMINS[1].0, ADMINS[1].1)
+            .into_result()
+            .expect("bob logs in on the console");
+        c
+    }
+
+    /// Waits for the daemon to exit on its own (a fault point stopped it).
+    pub fn wait_exit(mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "keywardd did not stop within {timeout:?}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGTERM, then wait for the exit status.
@@ -555,4 +591,179 @@ pub fn one_time_password(text: &str) -> String {
         .and_then(|s| s.split("\r\n").next())
         .unwrap_or_else(|| panic!("no one-time password in {text:?}"))
         .to_owned()
+}
+
+/// The KMS peer (LocalStack's KMS on loopback) shared by the tests of one test binary.
+/// `KEYWARD_TEST_KMS_ENDPOINT` names one that is running already (scripts/test.sh starts one);
+/// otherwise one is started with scripts/kms-peer.sh, and a watchdog stops it by its process id
+/// when this test process ends.
+pub fn kms_endpoint() -> String {
+    static PEER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEER.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("KEYWARD_TEST_KMS_ENDPOINT") {
+            return endpoint;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root")
+            .to_path_buf();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("keyward-kms-peer-{}", std::process::id()));
+        let script = root.join("scripts/kms-peer.sh");
+        let out = Command::new(&script)
+            .args(["start", &port.to_string(), &dir.display().to_string()])
+            .output()
+            .expect("run scripts/kms-peer.sh");
+        assert!(
+            out.status.success(),
+            "the KMS peer did not start (run scripts/kms-peer.sh install first): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Stops the peer by its pid once this test process is gone.
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "while kill -0 {} 2>/dev/null; do sleep 1; done; {} stop {}; rm -rf {}",
+                std::process::id(),
+                script.display(),
+                dir.display(),
+                dir.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("peer watchdog");
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+/// An aws-sdk-kms client of the peer, for checking what AWS would observe, in `region` (each
+/// test uses its own region, so tests never see each other's keys).
+pub struct Kms {
+    pub client: aws_sdk_kms::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// The access key the tests load into Keyward (the peer accepts any).
+pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+impl Kms {
+    pub fn new(region: &str) -> Self {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+            .endpoint_url(kms_endpoint())
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "tests",
+            ))
+            .build();
+        Self {
+            client: aws_sdk_kms::Client::from_conf(config),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        }
+    }
+
+    pub fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    pub fn describe(&self, key: &str) -> aws_sdk_kms::types::KeyMetadata {
+        self.run(self.client.describe_key().key_id(key).send())
+            .expect("DescribeKey")
+            .key_metadata
+            .expect("metadata")
+    }
+
+    /// Every key id in the region.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.run(self.client.list_keys().limit(1000).send())
+            .expect("ListKeys")
+            .keys()
+            .iter()
+            .filter_map(|k| k.key_id().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn alias_target(&self, alias: &str) -> Option<String> {
+        self.run(self.client.list_aliases().limit(100).send())
+            .expect("ListAliases")
+            .aliases()
+            .iter()
+            .find(|a| a.alias_name() == Some(alias))
+            .and_then(|a| a.target_key_id().map(str::to_owned))
+    }
+
+    pub fn policy(&self, key: &str) -> serde_json::Value {
+        let text = self
+            .run(
+                self.client
+                    .get_key_policy()
+                    .key_id(key)
+                    .policy_name("default")
+                    .send(),
+            )
+            .expect("GetKeyPolicy")
+            .policy
+            .expect("policy");
+        serde_json::from_str(&text).expect("policy JSON")
+    }
+
+    /// A key with origin EXTERNAL and no material (PendingImport), as an operator makes one.
+    pub fn create_external_key(&self) -> String {
+        self.run(
+            self.client
+                .create_key()
+                .origin(aws_sdk_kms::types::OriginType::External)
+                .send(),
+        )
+        .expect("CreateKey")
+        .key_metadata
+        .expect("metadata")
+        .key_id
+    }
+}
+
+impl Fixture {
+    /// The AWS console's CSV for the test access key, in the fixture directory.
+    pub fn credentials_csv(&self) -> PathBuf {
+        let path = self.dir.path().join("prod_accessKeys.csv");
+        write_private(
+            &path,
+            &format!(
+                "\u{feff}Access key ID,Secret access key\r\n{ACCESS_KEY_ID},{SECRET_ACCESS_KEY}\r\n"
+            ),
+        );
+        path
+    }
+}
+
+impl Console {
+    /// A request that must succeed; returns its data.
+    pub fn ok(&mut self, request: &Request) -> serde_json::Value {
+        self.request(request)
+            .into_result()
+            .unwrap_or_else(|e| panic!("{request:?} failed: {e}"))
+    }
+
+    /// A request that must fail; returns the error.
+    pub fn fails(&mut self, request: &Request) -> keyward_proto::ApiError {
+        match self.request(request).into_result() {
+            Ok(data) => panic!("{request:?} should have failed, got {data}"),
+            Err(e) => e,
+        }
+    }
 }

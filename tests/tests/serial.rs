@@ -308,6 +308,14 @@ const SENSITIVE: &[&str] = &[
     "user reset",
     "user remove",
     "firmware install",
+    "credential import",
+    "credential add",
+    "credential remove",
+    "group create",
+    "group set",
+    "group remove",
+    "group rotate",
+    "key sync",
 ];
 
 #[test]
@@ -341,9 +349,24 @@ fn every_sensitive_command_is_refused_for_a_single_administrator() {
         let line = match *command {
             "user add" => "user add zed administrator".to_owned(),
             "firmware install" => "firmware install /nonexistent/keyward.img".to_owned(),
+            "credential import" => "credential import prod /nonexistent/keys.csv".to_owned(),
+            "group create" => {
+                "group create g credential=prod region=us-east-1 alias=alias/g".to_owned()
+            }
+            "group set" => "group set g rotate_every=90d".to_owned(),
+            "key sync" => format!("key sync {} delete-material", "ab".repeat(16)),
             other => format!("{other} bob"),
         };
-        let r = port.json(&line);
+        let r = if *command == "credential add" {
+            // The access key id and the secret are prompted for, each on a line of its own.
+            port.send(format!("{line}\r").as_bytes());
+            port.expect("Access key ID:\r\n", WAIT);
+            port.send(b"AKIAIOSFODNN7EXAMPLE\r");
+            port.expect("Secret access key:\r\n", WAIT);
+            port.json("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        } else {
+            port.json(&line)
+        };
         assert_eq!(r["ok"], false, "{line}: {r}");
         assert_eq!(r["error"]["code"], "dual-control", "{line}: {r}");
         let _ = i;

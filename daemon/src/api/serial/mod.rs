@@ -396,6 +396,8 @@ impl<'a> Port<'a> {
                 let needs = match parse(s.example) {
                     Ok(Some(Command::Api(r))) => needs(requirement(&r)),
                     Ok(Some(Command::Passwd(_))) => needs(requirement(&Request::Passwd { user: None, old: Password::new(""), new: Password::new("") })),
+                    Ok(Some(Command::CredentialAdd(name))) => needs(requirement(&Request::CredentialAdd { name, access_key_id: String::new(), secret_access_key: Password::new("") })),
+                    Ok(Some(Command::JobFollow(id))) => needs(requirement(&Request::JobLog { id, from: None })),
                     _ => "anyone",
                 };
                 serde_json::json!({ "command": s.name, "usage": s.usage, "summary": s.summary, "needs": needs })

@@ -623,7 +623,12 @@ pub fn kms_endpoint() -> String {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        // Stops the peer by its pid once this test process is gone.
+        // Stops the peer by its pid once this test process is gone. The watchdog outlives this
+        // process on purpose, so it is never waited for.
+        #[allow(
+            clippy::zombie_processes,
+            reason = "the watchdog must outlive the test process"
+        )]
         Command::new("sh")
             .arg("-c")
             .arg(format!(

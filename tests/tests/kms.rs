@@ -155,7 +155,7 @@ impl Setup {
             .filter(|r| {
                 r["action"] == action
                     && r["outcome"] == "success"
-                    && r["details"]["job"] == job.to_string()
+                    && r["details"]["job"].as_str() == Some(job.to_string().as_str())
             })
             .count()
     }
@@ -398,14 +398,17 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
         .expect("Encrypt")
         .ciphertext_blob
         .expect("ciphertext");
-    let decrypt = |s: &Setup| {
-        s.kms.run(
-            s.kms
-                .client
-                .decrypt()
-                .ciphertext_blob(ciphertext.clone())
-                .send(),
-        )
+    let decrypt = |s: &Setup| -> Result<Vec<u8>, String> {
+        s.kms
+            .run(
+                s.kms
+                    .client
+                    .decrypt()
+                    .ciphertext_blob(ciphertext.clone())
+                    .send(),
+            )
+            .map(|out| out.plaintext.map(|p| p.into_inner()).unwrap_or_default())
+            .map_err(|e| e.to_string())
     };
 
     let job = s.console().ok(&Request::KeySync {
@@ -440,7 +443,7 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
         "Enabled"
     );
     let back = decrypt(&s).expect("the old ciphertext decrypts again");
-    assert_eq!(back.plaintext.unwrap().as_ref(), plaintext.as_slice());
+    assert_eq!(back, plaintext);
 
     let shown = s.console().ok(&Request::KeyShow { key: keyward_id });
     assert_eq!(shown["aws_key_state"], "Enabled", "{shown}");

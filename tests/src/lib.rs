@@ -772,3 +772,43 @@ impl Console {
         }
     }
 }
+
+/// The fields issue 4 documents for `group show` / `group list` objects.
+pub const GROUP_FIELDS: [&str; 12] = [
+    "credential",
+    "region",
+    "endpoint",
+    "alias",
+    "description",
+    "active_key_id",
+    "policy_file",
+    "disable_previous",
+    "rotate_every",
+    "valid_for",
+    "rotation_mode",
+    "tags",
+];
+
+/// The fields issue 4 documents for `key list` objects.
+pub const KEY_FIELDS: [&str; 10] = [
+    "id",
+    "group",
+    "state",
+    "fingerprint",
+    "aws_key_id",
+    "aws_arn",
+    "aws_key_state",
+    "alias",
+    "created",
+    "valid_to",
+];
+
+/// Asserts that a JSON object has every documented field (`what` names it in the failure).
+pub fn assert_fields(object: &serde_json::Value, fields: &[&str], what: &str) {
+    for field in fields {
+        assert!(
+            object.get(*field).is_some(),
+            "{what} lacks {field}: {object}"
+        );
+    }
+}

@@ -204,25 +204,7 @@ fn first_rotation_fills_the_active_key_then_the_next_makes_a_new_key_and_moves_t
     let shown = s.console().ok(&Request::GroupShow {
         name: "payments".into(),
     });
-    for field in [
-        "credential",
-        "region",
-        "endpoint",
-        "alias",
-        "description",
-        "active_key_id",
-        "policy_file",
-        "disable_previous",
-        "rotate_every",
-        "valid_for",
-        "rotation_mode",
-        "tags",
-    ] {
-        assert!(
-            shown.get(field).is_some(),
-            "group show lacks {field}: {shown}"
-        );
-    }
+    keyward_tests::assert_fields(&shown, &keyward_tests::GROUP_FIELDS, "group show");
     assert!(!shown.to_string().contains("wJalrXUtnFEMI"));
 
     // First rotation: the material goes into the operator's PendingImport key.
@@ -279,20 +261,7 @@ fn first_rotation_fills_the_active_key_then_the_next_makes_a_new_key_and_moves_t
     let keys = s.keys("payments");
     assert_eq!(keys.len(), 2);
     for k in &keys {
-        for field in [
-            "id",
-            "group",
-            "state",
-            "fingerprint",
-            "aws_key_id",
-            "aws_arn",
-            "aws_key_state",
-            "alias",
-            "created",
-            "valid_to",
-        ] {
-            assert!(k.get(field).is_some(), "key list lacks {field}: {k}");
-        }
+        keyward_tests::assert_fields(k, &keyward_tests::KEY_FIELDS, "key list");
     }
     assert_eq!(keys[0]["aws_key_id"], active.as_str());
     assert_eq!(keys[0]["state"], "disabled");

@@ -191,25 +191,7 @@ fn json_mode_rotation_answers_a_job_id_and_aws_holds_what_key_list_says() {
 
     create_group(&port, "orders", region, "valid_for=30d tags=env=serial");
     let shown = json_ok(&port, "group show orders");
-    for field in [
-        "credential",
-        "region",
-        "endpoint",
-        "alias",
-        "description",
-        "active_key_id",
-        "policy_file",
-        "disable_previous",
-        "rotate_every",
-        "valid_for",
-        "rotation_mode",
-        "tags",
-    ] {
-        assert!(
-            shown.get(field).is_some(),
-            "group show lacks {field}: {shown}"
-        );
-    }
+    keyward_tests::assert_fields(&shown, &keyward_tests::GROUP_FIELDS, "group show");
     assert_eq!(shown["credential"], "prod", "{shown}");
     assert_eq!(shown["region"], region, "{shown}");
     assert_eq!(shown["endpoint"], kms_endpoint().as_str(), "{shown}");
@@ -227,20 +209,7 @@ fn json_mode_rotation_answers_a_job_id_and_aws_holds_what_key_list_says() {
     let keys = keys.as_array().expect("key list is a list");
     assert_eq!(keys.len(), 1, "{keys:?}");
     for k in keys {
-        for field in [
-            "id",
-            "group",
-            "state",
-            "fingerprint",
-            "aws_key_id",
-            "aws_arn",
-            "aws_key_state",
-            "alias",
-            "created",
-            "valid_to",
-        ] {
-            assert!(k.get(field).is_some(), "key list lacks {field}: {k}");
-        }
+        keyward_tests::assert_fields(k, &keyward_tests::KEY_FIELDS, "key list");
     }
     let key = &keys[0];
     assert_eq!(key["group"], "orders", "{key}");

@@ -764,6 +764,50 @@ impl Console {
             .unwrap_or_else(|e| panic!("{request:?} failed: {e}"))
     }
 
+    /// `group rotate`: queues a rotation and returns its job id.
+    pub fn rotate(&mut self, group: &str) -> u64 {
+        self.ok(&Request::GroupRotate { name: group.into() })["job"]
+            .as_u64()
+            .expect("job id")
+    }
+
+    /// `job wait` with a two-minute timeout.
+    pub fn wait(&mut self, job: u64) -> Result<serde_json::Value, keyward_proto::ApiError> {
+        self.request(&Request::JobWait {
+            id: job,
+            timeout_ms: Some(120_000),
+        })
+        .into_result()
+    }
+
+    /// Every line of a job's log.
+    pub fn job_log(&mut self, job: u64) -> Vec<String> {
+        self.ok(&Request::JobLog {
+            id: job,
+            from: None,
+        })["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The outcomes of the audit records of `action` made by job `job`, in order.
+    pub fn audit_outcomes(&mut self, action: &str, job: u64) -> Vec<String> {
+        let job = job.to_string();
+        self.ok(&Request::AuditList {
+            from: Some(1),
+            limit: Some(100_000),
+        })
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["action"] == action && r["details"]["job"].as_str() == Some(job.as_str()))
+        .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect()
+    }
+
     /// A request that must fail; returns the error.
     pub fn fails(&mut self, request: &Request) -> keyward_proto::ApiError {
         match self.request(request).into_result() {
@@ -811,4 +855,12 @@ pub fn assert_fields(object: &serde_json::Value, fields: &[&str], what: &str) {
             "{what} lacks {field}: {object}"
         );
     }
+}
+
+/// `key=value` pairs for `group create` and `group set`.
+pub fn fields(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }

@@ -9,20 +9,12 @@
 //! Keyward's own bookkeeping. Each test works in its own region, so tests never see each
 //! other's keys.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use keyward_proto::Request;
-use keyward_tests::{Console, Daemon, Fixture, Kms, kms_endpoint, write_private};
+use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint, write_private};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Id":"keyward-test","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"}]}"#;
-
-fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 struct Setup {
     fx: Fixture,
@@ -30,6 +22,8 @@ struct Setup {
     console: Option<Console>,
     kms: Kms,
     region: &'static str,
+    /// Objects on the token after first boot (system keys and the audit anchor).
+    token_objects: usize,
 }
 
 impl Setup {
@@ -38,6 +32,7 @@ impl Setup {
         let kms = Kms::new(region);
         let fx = Fixture::new();
         fx.init_ok();
+        let token_objects = fx.token_objects();
         let daemon = fx.start();
         let mut console = daemon.admins();
         let csv = fx.credentials_csv();
@@ -52,6 +47,7 @@ impl Setup {
             console: Some(console),
             kms,
             region,
+            token_objects,
         }
     }
 
@@ -83,42 +79,14 @@ impl Setup {
         });
     }
 
-    /// Queues a rotation; returns the job id.
-    fn rotate(&mut self, group: &str) -> u64 {
-        let data = self
-            .console()
-            .ok(&Request::GroupRotate { name: group.into() });
-        data["job"].as_u64().expect("job id")
-    }
-
-    fn wait(&mut self, job: u64) -> Result<serde_json::Value, keyward_proto::ApiError> {
-        self.console()
-            .request(&Request::JobWait {
-                id: job,
-                timeout_ms: Some(120_000),
-            })
-            .into_result()
-    }
-
-    fn job_log(&mut self, job: u64) -> String {
-        let data = self.console().ok(&Request::JobLog {
-            id: job,
-            from: None,
-        });
-        data["lines"]
-            .as_array()
-            .expect("lines")
-            .iter()
-            .map(|l| l.as_str().unwrap_or_default().to_owned())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
     fn rotate_ok(&mut self, group: &str) -> serde_json::Value {
-        let job = self.rotate(group);
-        match self.wait(job) {
+        let job = self.console().rotate(group);
+        match self.console().wait(job) {
             Ok(view) => view,
-            Err(e) => panic!("job {job} failed: {e}\n{}", self.job_log(job)),
+            Err(e) => panic!(
+                "job {job} failed: {e}\n{}",
+                self.console().job_log(job).join("\n")
+            ),
         }
     }
 
@@ -140,24 +108,6 @@ impl Setup {
         let d = self.fx.start_with_env(env);
         self.console = Some(d.admins());
         self.daemon = Some(d);
-    }
-
-    /// Audit records with this action whose `job` detail is `job` and that succeeded.
-    fn audit_successes(&mut self, action: &str, job: u64) -> usize {
-        let records = self.console().ok(&Request::AuditList {
-            from: Some(1),
-            limit: Some(100_000),
-        });
-        records
-            .as_array()
-            .expect("records")
-            .iter()
-            .filter(|r| {
-                r["action"] == action
-                    && r["outcome"] == "success"
-                    && r["details"]["job"].as_str() == Some(job.to_string().as_str())
-            })
-            .count()
     }
 }
 
@@ -310,8 +260,8 @@ fn new_material_mode_keeps_the_key_id_and_the_alias() {
         .alias_target("alias/ledger")
         .expect("alias after the first rotation");
     let before = s.kms.key_ids().len();
-    let job = s.rotate("ledger");
-    let outcome = s.wait(job);
+    let job = s.console().rotate("ledger");
+    let outcome = s.console().wait(job);
     assert_eq!(
         s.kms.key_ids().len(),
         before,
@@ -388,7 +338,7 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
     })["job"]
         .as_u64()
         .unwrap();
-    s.wait(job).expect("delete-material job");
+    s.console().wait(job).expect("delete-material job");
     assert_eq!(
         s.kms.describe(&aws_id).key_state().unwrap().as_str(),
         "PendingImport"
@@ -406,7 +356,7 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
     })["job"]
         .as_u64()
         .unwrap();
-    s.wait(job).expect("import-material job");
+    s.console().wait(job).expect("import-material job");
     assert_eq!(
         s.kms.describe(&aws_id).key_state().unwrap().as_str(),
         "Enabled"
@@ -445,7 +395,7 @@ fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() 
             let previous = s.kms.alias_target("alias/crash").expect("alias");
 
             s.restart_with_env(&[("KEYWARD_JOB_CRASH_AT", &point)]);
-            let job = s.rotate("crash");
+            let job = s.console().rotate("crash");
             s.console = None;
             let status = s.daemon.take().unwrap().wait_exit(Duration::from_secs(120));
             assert!(
@@ -454,10 +404,10 @@ fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() 
             );
 
             s.restart_with_env(&[]);
-            if let Err(e) = s.wait(job) {
+            if let Err(e) = s.console().wait(job) {
                 panic!(
                     "{point}: job {job} failed after the restart: {e}\n{}",
-                    s.job_log(job)
+                    s.console().job_log(job).join("\n")
                 );
             }
             assert_eq!(
@@ -474,7 +424,11 @@ fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() 
                 "{point}: to the job's key"
             );
             assert_eq!(
-                s.audit_successes("kms.UpdateAlias", job),
+                s.console()
+                    .audit_outcomes("kms.UpdateAlias", job)
+                    .iter()
+                    .filter(|o| *o == "success")
+                    .count(),
                 1,
                 "{point}: one alias move"
             );
@@ -493,6 +447,18 @@ fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() 
     }
     let verify = s.console().ok(&Request::AuditVerify);
     assert_eq!(verify["intact"], true, "{verify}");
+    // The token itself: every key the database knows is on it, and nothing else was made
+    // (no orphan from a generate-key that ran twice).
+    let status = s.daemon.as_ref().unwrap().status();
+    assert!(status.hsm.missing_keys.is_empty(), "{:?}", status.hsm);
+    let customer_keys = s.keys("crash").len();
+    s.console = None;
+    s.daemon.take().unwrap().stop();
+    assert_eq!(
+        s.fx.token_objects(),
+        s.token_objects + customer_keys,
+        "one token object per customer key, no more"
+    );
 }
 
 #[test]

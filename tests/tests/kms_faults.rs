@@ -12,7 +12,6 @@
 //! aws-sdk-kms directly against the real peer, never through the proxy or Keyward's own
 //! bookkeeping. Each test works in its own region, so tests never see each other's keys.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorCode, Request};
-use keyward_tests::{Console, Daemon, Fixture, Kms, kms_endpoint};
+use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint};
 
 // ---- the fault-injecting proxy ----
 
@@ -330,13 +329,6 @@ fn forward(peer: &str, head: &Head, body: &[u8]) -> std::io::Result<Vec<u8>> {
 
 // ---- the appliance ----
 
-fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 struct Setup {
     _fx: Fixture,
     _daemon: Daemon,
@@ -383,53 +375,6 @@ impl Setup {
                 ("alias", alias),
             ]),
         });
-    }
-
-    fn rotate(&mut self, group: &str) -> u64 {
-        let data = self
-            .console
-            .ok(&Request::GroupRotate { name: group.into() });
-        data["job"].as_u64().expect("job id")
-    }
-
-    fn wait(&mut self, job: u64) -> Result<serde_json::Value, keyward_proto::ApiError> {
-        self.console
-            .request(&Request::JobWait {
-                id: job,
-                timeout_ms: Some(120_000),
-            })
-            .into_result()
-    }
-
-    fn job_log(&mut self, job: u64) -> Vec<String> {
-        let data = self.console.ok(&Request::JobLog {
-            id: job,
-            from: None,
-        });
-        data["lines"]
-            .as_array()
-            .expect("lines")
-            .iter()
-            .map(|l| l.as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    /// Audit records of this action for this job, by outcome.
-    fn audit_outcomes(&mut self, action: &str, job: u64) -> Vec<String> {
-        let records = self.console.ok(&Request::AuditList {
-            from: Some(1),
-            limit: Some(100_000),
-        });
-        records
-            .as_array()
-            .expect("records")
-            .iter()
-            .filter(|r| {
-                r["action"] == action
-                    && r["details"]["job"].as_str() == Some(job.to_string().as_str())
-            })
-            .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
-            .collect()
     }
 }
 
@@ -545,11 +490,11 @@ fn throttling_that_eases_is_retried_with_backoff_and_the_rotation_makes_one_key(
     s.create_group("throttled", "alias/throttled");
     let before = s.kms.key_ids();
 
-    let job = s.rotate("throttled");
+    let job = s.console.rotate("throttled");
     let started = Instant::now();
-    let outcome = s.wait(job);
+    let outcome = s.console.wait(job);
     let took = started.elapsed();
-    let log = s.job_log(job);
+    let log = s.console.job_log(job);
     let view = outcome.unwrap_or_else(|e| {
         panic!(
             "job {job} failed: {e}\n{}\nproxy saw:\n{}",
@@ -623,7 +568,7 @@ fn throttling_that_eases_is_retried_with_backoff_and_the_rotation_makes_one_key(
 
     // One audited CreateKey call (its retries are not separate calls), and it succeeded.
     assert_eq!(
-        s.audit_outcomes("kms.CreateKey", job),
+        s.console.audit_outcomes("kms.CreateKey", job),
         ["attempt", "success"],
         "one CreateKey call in the audit trail"
     );
@@ -646,11 +591,11 @@ fn a_5xx_that_never_eases_fails_the_job_after_five_retries_and_says_why() {
     s.create_group("outage", "alias/outage");
     let before = s.kms.key_ids();
 
-    let job = s.rotate("outage");
+    let job = s.console.rotate("outage");
     let started = Instant::now();
-    let outcome = s.wait(job);
+    let outcome = s.console.wait(job);
     let took = started.elapsed();
-    let log = s.job_log(job);
+    let log = s.console.job_log(job);
     let Err(e) = outcome else {
         panic!(
             "job {job} should have failed:\n{}\nproxy saw:\n{}",

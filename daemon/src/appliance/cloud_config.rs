@@ -172,7 +172,7 @@ impl Appliance {
         })
     }
 
-    fn get_credential(&self, name: &str) -> Result<Credential> {
+    pub fn get_credential(&self, name: &str) -> Result<Credential> {
         self.store.get_credential(name)?.ok_or_else(|| {
             Error::NotFound(format!(
                 "no credential {name}; 'credential list' shows them, 'credential import {name} FILE' adds one"
@@ -338,10 +338,7 @@ impl Appliance {
                 keys.len()
             )));
         }
-        if let Some(job) = self.store.list_jobs()?.into_iter().find(|j| {
-            !j.state.is_done()
-                && matches!(&j.kind, crate::domain::jobs::JobKind::Rotate { group, .. } if group == name)
-        }) {
+        if let Some(job) = self.unfinished_job(name)? {
             return Err(Error::Invalid(format!(
                 "job {} is working on group {name}; wait for it first",
                 job.id
@@ -390,6 +387,19 @@ impl Appliance {
             .iter()
             .map(|g| self.group_view(g))
             .collect()
+    }
+
+    /// The job that is working on a group (a rotation of it, or a sync of one of its keys).
+    pub fn unfinished_job(&self, group: &str) -> Result<Option<crate::domain::jobs::Job>> {
+        use crate::domain::jobs::JobKind;
+        let keys = self.group_keys(group)?;
+        Ok(self.store.list_jobs()?.into_iter().find(|j| {
+            !j.state.is_done()
+                && match &j.kind {
+                    JobKind::Rotate { group: g, .. } => g == group,
+                    JobKind::Sync { key, .. } => keys.iter().any(|k| k.id == *key),
+                }
+        }))
     }
 
     // ---- keys ----

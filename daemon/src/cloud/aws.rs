@@ -92,28 +92,33 @@ const THROTTLING: [&str; 5] = [
     "SlowDown",
 ];
 
-/// Whether to retry, and the failure if not.
+/// Whether to retry (and what the failure is if the retries run out), or fail at once.
 enum Verdict {
-    Retry(String),
+    Retry(ErrorKind, String),
     Fail(ErrorKind, String),
 }
 
-fn classify<E, R>(err: &SdkError<E, R>) -> Verdict
+type HttpResponse = aws_smithy_runtime_api::http::Response;
+
+fn classify<E>(err: &SdkError<E, HttpResponse>) -> Verdict
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
 {
+    use ErrorKind::{Throttled, Unavailable};
     let detail = || DisplayErrorContext(err).to_string();
     match err {
-        SdkError::TimeoutError(_) => Verdict::Retry("timed out".into()),
-        SdkError::DispatchFailure(e) => Verdict::Retry(match e.as_connector_error() {
-            Some(c) => DisplayErrorContext(c).to_string(),
-            None => detail(),
-        }),
+        SdkError::TimeoutError(_) => Verdict::Retry(Unavailable, "timed out".into()),
+        SdkError::DispatchFailure(e) => Verdict::Retry(
+            Unavailable,
+            match e.as_connector_error() {
+                Some(c) => DisplayErrorContext(c).to_string(),
+                None => detail(),
+            },
+        ),
         SdkError::ResponseError(r) => {
-            let status = r.raw().status_code();
+            let status = r.raw().status().as_u16();
             if status >= 500 {
-                Verdict::Retry(format!("HTTP {status}"))
+                Verdict::Retry(Unavailable, format!("HTTP {status}"))
             } else {
                 Verdict::Fail(ErrorKind::Other, detail())
             }
@@ -123,10 +128,10 @@ where
             let message = err
                 .message()
                 .map_or_else(|| code.to_owned(), ToOwned::to_owned);
-            let status = service.raw().status_code();
+            let status = service.raw().status().as_u16();
             let lowered = message.to_ascii_lowercase();
             if THROTTLING.contains(&code) || status == 429 {
-                return Verdict::Retry(format!("throttled ({code})"));
+                return Verdict::Retry(Throttled, format!("throttled ({code})"));
             }
             match code {
                 "AccessDeniedException" | "AccessDenied" => {
@@ -157,9 +162,11 @@ where
                     Verdict::Fail(ErrorKind::Unsupported, message)
                 }
                 "KMSInternalException" | "DependencyTimeoutException" => {
-                    Verdict::Retry(format!("{code}: {message}"))
+                    Verdict::Retry(Unavailable, format!("{code}: {message}"))
                 }
-                _ if status >= 500 => Verdict::Retry(format!("HTTP {status} {code}: {message}")),
+                _ if status >= 500 => {
+                    Verdict::Retry(Unavailable, format!("HTTP {status} {code}: {message}"))
+                }
                 _ => Verdict::Fail(
                     ErrorKind::Other,
                     if code.is_empty() {
@@ -171,17 +178,6 @@ where
             }
         }
         _ => Verdict::Fail(ErrorKind::Other, detail()),
-    }
-}
-
-/// The HTTP status of a raw response.
-trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 
@@ -200,7 +196,7 @@ impl AwsKms {
     fn call<T, E, F, Fut>(&self, op: &'static str, on: &str, attempt_call: F) -> CloudResult<T>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let mut attempt = 1;
@@ -211,7 +207,7 @@ impl AwsKms {
                 Err(e) => e,
             };
             match classify(&err) {
-                Verdict::Retry(why) if attempt < MAX_ATTEMPTS => {
+                Verdict::Retry(_, why) if attempt < MAX_ATTEMPTS => {
                     let wait = backoff(attempt);
                     (self.retries)(format!(
                         "kms:{op} on {on}: {why}; retry {attempt} of {} in {} ms",
@@ -221,15 +217,9 @@ impl AwsKms {
                     std::thread::sleep(wait);
                     attempt += 1;
                 }
-                Verdict::Retry(why) => {
-                    let kind = if why.starts_with("throttled") {
-                        ErrorKind::Throttled
-                    } else {
-                        ErrorKind::Unavailable
-                    };
+                Verdict::Retry(kind, why) | Verdict::Fail(kind, why) => {
                     return Err(self.error(kind, op, on, &why, attempt));
                 }
-                Verdict::Fail(kind, why) => return Err(self.error(kind, op, on, &why, attempt)),
             }
         }
     }
@@ -538,13 +528,6 @@ impl CloudKms for AwsKms {
             self.client.list_keys().limit(1).send()
         })?;
         Ok(out.keys().len())
-    }
-
-    fn list_aliases_probe(&self) -> CloudResult<usize> {
-        let out = self.call("ListAliases", "the account", || {
-            self.client.list_aliases().limit(1).send()
-        })?;
-        Ok(out.aliases().len())
     }
 }
 

@@ -133,8 +133,6 @@ pub trait CloudKms: Send + Sync {
     fn rotate_key_on_demand(&self, key: &str) -> CloudResult<()>;
     /// ListKeys with a limit of 1: the cheapest call that proves the connection.
     fn list_keys_probe(&self) -> CloudResult<usize>;
-    /// ListAliases with a limit of 1.
-    fn list_aliases_probe(&self) -> CloudResult<usize>;
 }
 
 /// Receives a line for each retry (the job log shows them).

@@ -3,6 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// A stored credential. `sealed_secret` is AES-256-GCM under the HSM storage key, bound to the
 /// credential's name; nothing else here is secret.
@@ -65,9 +66,11 @@ pub fn validate_secret(secret: &SecretString) -> Result<(), String> {
 pub const MAX_CSV: usize = 16 * 1024;
 
 /// Splits one CSV line into fields; double quotes may enclose a field (with `""` for a quote).
-fn split_csv(line: &str, number: usize) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
+/// The fields may hold the secret: they are zeroized on drop, and each is allocated once at the
+/// line's length so no copy is left behind by a reallocation.
+fn split_csv(line: &str, number: usize) -> Result<Zeroizing<Vec<String>>, String> {
+    let mut fields = Zeroizing::new(Vec::with_capacity(line.matches(',').count() + 1));
+    let mut field = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
     let mut quoted = false;
     let mut was_quoted = false;
@@ -84,7 +87,10 @@ fn split_csv(line: &str, number: usize) -> Result<Vec<String>, String> {
             ('"', true) => quoted = false,
             ('"', false) => return Err(format!("line {number}: a stray quote inside a field")),
             (',', false) => {
-                fields.push(std::mem::take(&mut field));
+                fields.push(std::mem::replace(
+                    &mut field,
+                    String::with_capacity(line.len()),
+                ));
                 was_quoted = false;
             }
             (c, _) => field.push(c),

@@ -112,6 +112,18 @@ impl JobKind {
         }
     }
 
+    /// A new-material rotation: new material goes into the group's current KMS key.
+    pub fn replaces_material(&self) -> bool {
+        matches!(
+            self,
+            Self::Rotate {
+                mode: RotationMode::NewMaterial,
+                has_current: true,
+                ..
+            }
+        )
+    }
+
     /// The steps, in order.
     pub fn plan(&self) -> Vec<Step> {
         match self {

@@ -20,11 +20,10 @@ use keyward_proto::{GroupTestCheck, GroupTestReport, JobLogView, JobView, KeyVie
 use tracing::{error, info, warn};
 
 use crate::appliance::Appliance;
-use crate::cloud::{CloudError, CloudKms, Connector, ErrorKind, RetryLog};
+use crate::cloud::{CloudError, CloudKms, Connector, RetryLog};
 use crate::domain::audit::{Actors, Channel, Outcome};
 use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, JobState, Step};
-use crate::domain::keys::KeyState;
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
 
@@ -356,17 +355,6 @@ impl Jobs {
 
     // ---- requests ----
 
-    fn unfinished_for_group(&self, group: &str) -> Result<Option<Job>> {
-        let keys_of_group = self.app.group_keys(group)?;
-        Ok(self.app.store.list_jobs()?.into_iter().find(|j| {
-            !j.state.is_done()
-                && match &j.kind {
-                    JobKind::Rotate { group: g, .. } => g == group,
-                    JobKind::Sync { key, .. } => keys_of_group.iter().any(|k| k.id == *key),
-                }
-        }))
-    }
-
     fn submit(
         self: &Arc<Self>,
         by: &Actors,
@@ -380,7 +368,7 @@ impl Jobs {
             .submit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(job) = self.unfinished_for_group(group)? {
+        if let Some(job) = self.app.unfinished_job(group)? {
             return Err(Error::Invalid(format!(
                 "job {} ({}) is already working on group {group}; 'job wait {}' first",
                 job.id,
@@ -415,7 +403,7 @@ impl Jobs {
     pub fn rotate(self: &Arc<Self>, by: &Actors, name: &str) -> Result<u64> {
         let group = self.app.get_group(name)?;
         group.check_complete().map_err(Error::Invalid)?;
-        self.app.cloud_access(&group)?;
+        self.app.get_credential(&group.credential)?;
         let current = self.app.active_key(name)?;
         let kind = JobKind::Rotate {
             group: name.to_owned(),
@@ -579,74 +567,50 @@ impl Jobs {
     }
 
     /// `group test`: can this group's credential reach KMS, and may it do what rotation needs?
+    /// Each check is one audited call; a failed check records the AWS error as its detail.
     pub fn group_test(&self, by: &Actors, name: &str) -> Result<GroupTestReport> {
         let group = self.app.get_group(name)?;
-        let endpoint = group
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| format!("https://kms.{}.amazonaws.com", group.region));
         self.app.audited(by, "group.test", name, || {
             let cloud = self.connect(&group, None)?;
             let mut checks = Vec::new();
-            let mut check = |permission: &str, result: std::result::Result<String, CloudError>| {
-                let ok = result.is_ok();
+            let mut check = |permission: &str,
+                             op: &str,
+                             on: &str,
+                             call: &dyn Fn() -> crate::cloud::CloudResult<String>|
+             -> Result<bool> {
+                let (ok, detail) = match self.aws(by, None, op, on, &group, call) {
+                    Ok(detail) => (true, detail),
+                    Err(Error::Cloud(e)) => (false, e.message),
+                    Err(other) => return Err(other),
+                };
                 checks.push(GroupTestCheck {
                     permission: permission.into(),
                     ok,
-                    detail: result.unwrap_or_else(|e| e.message),
+                    detail,
                 });
-                ok
+                Ok(ok)
             };
-            let audited =
-                |op: &str, on: &str, call: &dyn Fn() -> std::result::Result<String, CloudError>| {
-                    match self.aws(by, None, op, on, &group, call) {
-                        Ok(v) => Ok(v),
-                        Err(Error::Cloud(e)) => Err(e),
-                        Err(other) => Err(CloudError::new(ErrorKind::Other, other.to_string())),
-                    }
-                };
-            let connected = check(
-                "kms:ListKeys",
-                audited("ListKeys", "the account", &|| {
-                    cloud.list_keys_probe().map(|_| "allowed".into())
-                }),
-            );
+            let connected = check("kms:ListKeys", "ListKeys", "the account", &|| {
+                cloud.list_keys_probe().map(|_| "allowed".into())
+            })?;
             if connected {
-                check(
-                    "kms:ListAliases",
-                    audited("ListAliases", "the account", &|| {
-                        cloud.list_aliases_probe().map(|_| "allowed".into())
-                    }),
-                );
-                match audited("ListAliases", &group.alias, &|| {
-                    cloud
-                        .alias_target(&group.alias)
-                        .map(|t| t.unwrap_or_default())
-                }) {
-                    Ok(target) if !target.is_empty() => {
-                        check(
-                            "kms:DescribeKey",
-                            audited("DescribeKey", &target, &|| {
-                                cloud.describe_key(&target).map(|k| {
-                                    format!("{} carries {} ({})", k.key_id, group.alias, k.state)
-                                })
-                            }),
-                        );
-                    }
-                    _ => {}
-                }
-                if let Some(active) = &group.active_key_id {
-                    check(
-                        "kms:DescribeKey",
-                        audited("DescribeKey", active, &|| {
-                            cloud.describe_key(active).map(|k| {
-                                format!(
-                                    "active_key_id {} is {} (origin {})",
-                                    k.key_id, k.state, k.origin
-                                )
-                            })
-                        }),
-                    );
+                let target = std::cell::RefCell::new(None);
+                check("kms:ListAliases", "ListAliases", &group.alias, &|| {
+                    let found = cloud.alias_target(&group.alias)?;
+                    let detail = match &found {
+                        Some(key) => format!("{} points at {key}", group.alias),
+                        None => format!("{} does not exist yet", group.alias),
+                    };
+                    *target.borrow_mut() = found;
+                    Ok(detail)
+                })?;
+                let target = target.into_inner();
+                for key in target.iter().chain(group.active_key_id.iter()) {
+                    check("kms:DescribeKey", "DescribeKey", key, &|| {
+                        cloud
+                            .describe_key(key)
+                            .map(|k| format!("{} is {} (origin {})", k.key_id, k.state, k.origin))
+                    })?;
                 }
             }
             Ok(GroupTestReport {
@@ -657,43 +621,12 @@ impl Jobs {
                     "Not connected"
                 }
                 .into(),
-                endpoint: endpoint.clone(),
+                endpoint: group
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("https://kms.{}.amazonaws.com", group.region)),
                 checks,
             })
         })
     }
-}
-
-/// Marks a key's binding after a step, and saves it.
-fn update_key(
-    app: &Appliance,
-    id: &crate::domain::keys::KeyId,
-    change: impl FnOnce(&mut crate::domain::keys::CloudBinding),
-) -> Result<()> {
-    let Some(mut record) = app.store.get_key(id)? else {
-        return Err(Error::Internal(format!(
-            "key {id} vanished from the database"
-        )));
-    };
-    let mut binding = record.cloud.clone().unwrap_or_default();
-    change(&mut binding);
-    record.cloud = Some(binding);
-    app.store.put_key(&record)?;
-    app.store.flush()?;
-    Ok(())
-}
-
-/// Used by the steps: the state a replaced key ends in.
-fn replaced_state(disabled: bool) -> KeyState {
-    if disabled {
-        KeyState::Disabled
-    } else {
-        KeyState::Previous
-    }
-}
-
-/// For steps that log as they go.
-fn log_line(jobs: &Jobs, job: &mut Job, text: impl Into<String>) -> Result<()> {
-    job.log(now_ms(), text);
-    jobs.save(job)
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Jobs, log_line, replaced_state, update_key};
+use super::Jobs;
 use crate::cloud::{CloudKms, ErrorKind, ImportParameters, KmsKey};
 use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, Step};
@@ -34,18 +34,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn cloud(&mut self) -> Result<&dyn CloudKms> {
-        if self.memory.cloud.is_none() {
-            let sink = self.memory.retries.clone();
-            self.memory.cloud = Some(self.jobs.connect(&self.group, Some(sink))?);
-        }
-        self.memory
-            .cloud
-            .as_deref()
-            .ok_or_else(|| Error::Internal("no cloud connection".into()))
-    }
-
-    /// One audited AWS call; retries it needed go into the job log.
+    /// One audited AWS call (connecting on the first); retries it needed go into the job log.
     fn aws<T>(
         &mut self,
         op: &str,
@@ -54,12 +43,13 @@ impl Ctx<'_> {
     ) -> Result<T> {
         let by = Jobs::actors(self.job);
         let id = self.job.id;
-        self.cloud()?;
-        let cloud = self
-            .memory
-            .cloud
-            .as_deref()
-            .ok_or_else(|| Error::Internal("no cloud connection".into()))?;
+        if self.memory.cloud.is_none() {
+            let sink = self.memory.retries.clone();
+            self.memory.cloud = Some(self.jobs.connect(&self.group, Some(sink))?);
+        }
+        let Some(cloud) = self.memory.cloud.as_deref() else {
+            return Err(Error::Internal("no cloud connection".into()));
+        };
         let result = self
             .jobs
             .aws(&by, Some(id), op, on, &self.group, || call(cloud));
@@ -77,7 +67,8 @@ impl Ctx<'_> {
     }
 
     fn log(&mut self, text: impl Into<String>) -> Result<()> {
-        log_line(self.jobs, self.job, text)
+        self.job.log(now_ms(), text);
+        self.jobs.save(self.job)
     }
 
     fn key_id(&self) -> Result<KeyId> {
@@ -123,8 +114,8 @@ pub fn run(jobs: &Jobs, job: &mut Job, step: Step, memory: &mut Memory) -> Resul
         Step::GenerateKey => generate_key(&mut ctx),
         Step::CreateKey => create_key(&mut ctx),
         Step::UseCurrentKey => use_current_key(&mut ctx),
-        Step::GetImportParameters => get_import_parameters(&mut ctx),
-        Step::WrapKey => wrap_key(&mut ctx),
+        Step::GetImportParameters => fetch_parameters(&mut ctx),
+        Step::WrapKey => wrap(&mut ctx),
         Step::ImportMaterial => import_material(&mut ctx),
         Step::PutPolicy => put_policy(&mut ctx),
         Step::MoveAlias => move_alias(&mut ctx),
@@ -311,10 +302,6 @@ fn fetch_parameters(ctx: &mut Ctx<'_>) -> Result<String> {
     )))
 }
 
-fn get_import_parameters(ctx: &mut Ctx<'_>) -> Result<String> {
-    fetch_parameters(ctx)
-}
-
 fn wrap(ctx: &mut Ctx<'_>) -> Result<String> {
     if ctx.memory.params.is_none() {
         ctx.log("import parameters are not kept across a restart; fetching new ones")?;
@@ -340,20 +327,9 @@ fn wrap(ctx: &mut Ctx<'_>) -> Result<String> {
     Ok(note)
 }
 
-fn wrap_key(ctx: &mut Ctx<'_>) -> Result<String> {
-    wrap(ctx)
-}
-
 fn import_material(ctx: &mut Ctx<'_>) -> Result<String> {
     let aws_key = ctx.aws_key()?;
-    let new_material = matches!(
-        ctx.job.kind,
-        JobKind::Rotate {
-            mode: crate::domain::groups::RotationMode::NewMaterial,
-            has_current: true,
-            ..
-        }
-    );
+    let new_material = ctx.job.kind.replaces_material();
     if !ctx.is_sync() && !new_material {
         // A rotation's key is new: if it has material, this job imported it before a restart.
         let key = ctx.aws("DescribeKey", &aws_key, |c| c.describe_key(&aws_key))?;
@@ -366,9 +342,6 @@ fn import_material(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     if ctx.memory.wrapped.is_none() {
         ctx.log("wrapped material is not kept across a restart; wrapping again")?;
-        if ctx.memory.params.is_none() {
-            fetch_parameters(ctx)?;
-        }
         wrap(ctx)?;
     }
     let valid_to_ms = match (ctx.is_sync(), ctx.job.data.valid_to_ms) {
@@ -483,15 +456,8 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
     let app = ctx.jobs.app.clone();
     let id = ctx.key_id()?;
     let alias = ctx.group.alias.clone();
-    let disabled = ctx.group.disable_previous;
-    let same_kms_key = matches!(
-        ctx.job.kind,
-        JobKind::Rotate {
-            mode: crate::domain::groups::RotationMode::NewMaterial,
-            has_current: true,
-            ..
-        }
-    );
+    // new-material keeps the KMS key: the old material is replaced, not disabled.
+    let disables = ctx.group.disable_previous && !ctx.job.kind.replaces_material();
     for other in app.group_keys(&ctx.group.name)? {
         if other.id == id {
             continue;
@@ -502,11 +468,12 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
             .is_some_and(|c| c.state == KeyState::Active)
         {
             update_key(&app, &other.id, |b| {
-                // new-material keeps the KMS key: the old material is replaced, not disabled.
-                b.state = replaced_state(disabled && !same_kms_key);
                 b.alias = None;
-                if disabled && !same_kms_key {
+                if disables {
+                    b.state = KeyState::Disabled;
                     b.aws_key_state = Some("Disabled".into());
+                } else {
+                    b.state = KeyState::Previous;
                 }
             })?;
         }
@@ -541,4 +508,23 @@ fn delete_material(ctx: &mut Ctx<'_>) -> Result<String> {
         "material deleted from {aws_key}; the key is {} (the HSM still holds it)",
         after.state
     ))
+}
+
+/// Marks a key's binding after a step, and saves it.
+fn update_key(
+    app: &crate::appliance::Appliance,
+    id: &KeyId,
+    change: impl FnOnce(&mut CloudBinding),
+) -> Result<()> {
+    let Some(mut record) = app.store.get_key(id)? else {
+        return Err(Error::Internal(format!(
+            "key {id} vanished from the database"
+        )));
+    };
+    let mut binding = record.cloud.clone().unwrap_or_default();
+    change(&mut binding);
+    record.cloud = Some(binding);
+    app.store.put_key(&record)?;
+    app.store.flush()?;
+    Ok(())
 }

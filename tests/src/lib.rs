@@ -310,6 +310,47 @@ impl Daemon {
         }
     }
 
+    /// Waits until the armed job fault point (`KEYWARD_JOB_CRASH_AT`) is reached, then kills
+    /// the daemon with SIGKILL, as a power cut would, and reaps it.
+    pub fn kill_at_fault_point(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self
+            .log_text()
+            .contains(keyward_daemon::jobs::FAULT_REACHED)
+        {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "keywardd exited ({status}) before the fault point: {}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fault point was not reached within {timeout:?}: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+    }
+
+    /// SIGKILL now (no clean stop, nothing flushed), and reap the process.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "killed by SIGKILL"
+        );
+    }
+
     /// SIGTERM, then wait for the exit status.
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");

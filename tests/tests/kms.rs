@@ -397,11 +397,10 @@ fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() 
             s.restart_with_env(&[("KEYWARD_JOB_CRASH_AT", &point)]);
             let job = s.console().rotate("crash");
             s.console = None;
-            let status = s.daemon.take().unwrap().wait_exit(Duration::from_secs(120));
-            assert!(
-                !status.success(),
-                "{point}: the fault point stops the daemon"
-            );
+            s.daemon
+                .take()
+                .unwrap()
+                .kill_at_fault_point(Duration::from_secs(120));
 
             s.restart_with_env(&[]);
             if let Err(e) = s.console().wait(job) {

@@ -27,9 +27,12 @@ use crate::domain::jobs::{Job, JobKind, JobState, Step};
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
 
-/// `KEYWARD_JOB_CRASH_AT=before:STEP` or `after:STEP` (step names as in `job show`): the daemon
-/// stops dead there, as a power cut would. For the crash-recovery tests; unset in production.
+/// `KEYWARD_JOB_CRASH_AT=before:STEP` or `after:STEP` (step names as in `job show`): the job
+/// stops dead there and the test kills the daemon with SIGKILL, as a power cut would. For the
+/// crash-recovery tests; unset in production.
 pub const CRASH_ENV: &str = "KEYWARD_JOB_CRASH_AT";
+/// Logged when the armed fault point is reached; the thread then stops for good.
+pub const FAULT_REACHED: &str = "test fault point reached";
 
 /// Longest `job wait`.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
@@ -189,12 +192,16 @@ impl Jobs {
             && w == when
             && *s == step
         {
+            // The test that armed this sends SIGKILL when it reads the line; until then
+            // nothing more happens here (no flush, no clean stop), as in a power cut.
             error!(
                 when,
                 step = step.as_str(),
-                "test fault point reached: stopping dead"
+                "{FAULT_REACHED}: waiting to be killed"
             );
-            std::process::abort();
+            loop {
+                std::thread::park();
+            }
         }
     }
 

@@ -29,6 +29,12 @@ pub struct Config {
     /// Where firmware images are installed from the daemon (`firmware install`).
     #[serde(default)]
     pub firmware: Option<FirmwareConfig>,
+    /// Scheduled rotation, expiry warnings and the rotation concurrency limit.
+    #[serde(default)]
+    pub rotation: RotationConfig,
+    /// How the daemon calls AWS KMS: timeouts, attempts, and per-quota pacing.
+    #[serde(default)]
+    pub aws: AwsConfig,
     #[serde(skip)]
     pub source: ConfigSource,
 }
@@ -98,6 +104,106 @@ impl Default for AuthConfig {
         }
     }
 }
+
+/// The scheduler. `designated` only seeds the `rotation.designated` setting on the first start;
+/// after that `settings set` changes it and the database holds it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationConfig {
+    /// Whether this appliance runs scheduled rotations (the designated rotator).
+    pub designated: bool,
+    /// How often the scheduler looks for due groups, expiring keys and HSM faults.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub check_every: Duration,
+    /// How long before a key's material expires a warning is audited.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub expiry_warning: Duration,
+    /// The first wait after a failed scheduled rotation; it doubles on each failure.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub retry_after: Duration,
+    /// The longest wait between retries of a failed scheduled rotation.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub retry_max: Duration,
+    /// Rotation jobs that run at once (scheduled or forced); the rest wait for a slot.
+    pub concurrency: usize,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        Self {
+            designated: true,
+            check_every: Duration::from_secs(5),
+            expiry_warning: Duration::from_secs(14 * 86_400),
+            retry_after: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            concurrency: 4,
+        }
+    }
+}
+
+/// AWS KMS calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub connect_timeout: Duration,
+    /// One attempt of one call; a stalled answer counts as a failed attempt after this.
+    #[serde(with = "crate::domain::duration::serde_text")]
+    pub call_timeout: Duration,
+    /// Attempts per call, the first included (throttling, 5xx, timeouts and dropped
+    /// connections are retried with exponential backoff and full jitter).
+    pub attempts: u32,
+    /// Calls per (credential, region), as `N/DURATION` or `off`.
+    pub quotas: Quotas,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
+            attempts: 6,
+            quotas: Quotas::default(),
+        }
+    }
+}
+
+/// Pacing per (credential, region). The defaults are AWS's published request quotas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    pub get_parameters_for_import: Rate,
+    pub import_key_material: Rate,
+    pub create_key: Rate,
+    /// CreateAlias, UpdateAlias, DeleteAlias.
+    pub alias: Rate,
+    /// PutKeyPolicy.
+    pub policy: Rate,
+    /// Every other KMS call (off by default: AWS's quotas for them are far above a rotation's).
+    pub other: Rate,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        let per_second = |n| Rate::Limit {
+            calls: n,
+            per: Duration::from_secs(1),
+        };
+        Self {
+            get_parameters_for_import: Rate::Limit {
+                calls: 1,
+                per: Duration::from_secs(4),
+            },
+            import_key_material: per_second(5),
+            create_key: per_second(5),
+            alias: per_second(5),
+            policy: per_second(5),
+            other: Rate::Off,
+        }
+    }
+}
+
+pub use crate::domain::schedule::Rate;
 
 /// Firmware installation through the daemon.
 #[derive(Debug, Clone, Deserialize)]

@@ -192,6 +192,7 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
             appliance,
             frontends,
             config.auth.clone(),
+            config.aws.clone(),
             shutdown,
         )
         .await;

@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::api::{Api, console, serial};
 use crate::appliance::Appliance;
-use crate::config::{AuthConfig, SerialConfig};
+use crate::config::{AuthConfig, AwsConfig, SerialConfig};
 use crate::error::Result;
 use crate::jobs::Jobs;
 
@@ -31,6 +31,7 @@ pub async fn run(
     appliance: Arc<Appliance>,
     frontends: Frontends,
     policy: AuthConfig,
+    aws: AwsConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let status = tokio::task::block_in_place(|| appliance.status())?;
@@ -48,9 +49,13 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let connector = Arc::new(crate::cloud::aws::AwsConnector::new(
         tokio::runtime::Handle::current(),
+        aws,
     ));
     let jobs = Jobs::new(appliance.clone(), connector);
-    tokio::task::block_in_place(|| jobs.resume_all())?;
+    tokio::task::block_in_place(|| {
+        jobs.resume_all()?;
+        jobs.start_scheduler()
+    })?;
     let api = Api::new(jobs.clone(), policy);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(console::serve(

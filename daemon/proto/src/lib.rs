@@ -185,6 +185,17 @@ pub enum Request {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
+    /// Runs a failed job again from the step that failed.
+    JobRetry {
+        id: u64,
+    },
+    /// Each scheduled group: next due time, last result, and why it waits.
+    ScheduleList,
+    SettingsShow,
+    SettingsSet {
+        name: String,
+        value: String,
+    },
 }
 
 /// Stable error codes; front ends show them beside the message.
@@ -304,6 +315,8 @@ pub struct StatusReport {
     /// Each process-hardening measure and its state (`ok: …`, `degraded: …`, `failed: …`).
     #[serde(default)]
     pub hardening: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub scheduler: SchedulerStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -440,7 +453,7 @@ pub struct KeyView {
     /// The Keyward key id (the HSM's CKA_ID, hex).
     pub id: String,
     pub group: String,
-    /// pending, active, previous or disabled.
+    /// pending, active, previous, disabled or expired.
     pub state: String,
     pub fingerprint: String,
     pub aws_key_id: Option<String>,
@@ -451,6 +464,45 @@ pub struct KeyView {
     pub created: String,
     /// When the material expires in AWS, or `forever`.
     pub valid_to: String,
+    /// The material expires within the warning time (`rotation.expiry_warning`), or has.
+    #[serde(default)]
+    pub expires_soon: bool,
+}
+
+/// `schedule list`: one scheduled key group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    pub group: String,
+    pub rotate_every: String,
+    /// RFC 3339, `now` when overdue, or `-` when the group has no schedule.
+    pub next_due: String,
+    pub last_success: Option<String>,
+    /// How the latest rotation job ended (`job 7 succeeded`, `job 8 failed: …`).
+    pub last_result: Option<String>,
+    /// Why the group is not rotating now although it is due (not the designated rotator, HSM
+    /// fault, a job running, waiting to retry), or `None`.
+    pub delay: Option<String>,
+}
+
+/// The scheduler, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerStatus {
+    /// `running`, or `paused: WHY`.
+    pub state: String,
+    pub designated: bool,
+    pub scheduled_groups: usize,
+    /// The earliest next due time of any group, RFC 3339.
+    pub next_due: Option<String>,
+    pub running_rotations: usize,
+    pub concurrency: usize,
+}
+
+/// `settings show`: one setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingView {
+    pub name: String,
+    pub value: String,
+    pub description: String,
 }
 
 /// `group test`.

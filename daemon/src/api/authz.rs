@@ -44,7 +44,9 @@ pub fn requirement(request: &Request) -> Requirement {
         | Request::JobList
         | Request::JobShow { .. }
         | Request::JobLog { .. }
-        | Request::JobWait { .. } => Requirement::OneUser,
+        | Request::JobWait { .. }
+        | Request::ScheduleList
+        | Request::SettingsShow => Requirement::OneUser,
         // Uses a credential against AWS, changes nothing.
         Request::GroupTest { .. } => Requirement::OneAdministrator,
         Request::CredentialImport { .. }
@@ -54,7 +56,9 @@ pub fn requirement(request: &Request) -> Requirement {
         | Request::GroupSet { .. }
         | Request::GroupRemove { .. }
         | Request::GroupRotate { .. }
-        | Request::KeySync { .. } => Requirement::TwoAdministrators,
+        | Request::KeySync { .. }
+        | Request::JobRetry { .. }
+        | Request::SettingsSet { .. } => Requirement::TwoAdministrators,
     }
 }
 
@@ -156,6 +160,12 @@ pub fn describe(request: &Request) -> String {
         }
         Request::JobList => "job list".into(),
         Request::JobShow { id } => format!("job show {id}"),
+        Request::JobRetry { id } => format!("job retry {id}"),
+        Request::ScheduleList => "schedule list".into(),
+        Request::SettingsShow => "settings show".into(),
+        Request::SettingsSet { name, value } => {
+            format!("settings set {} {}", quote(name), quote(value))
+        }
         Request::JobLog { id, from } => match from {
             Some(f) => format!("job log {id} from={f}"),
             None => format!("job log {id}"),

@@ -252,7 +252,13 @@ impl Api {
                 }
                 Ok(json(session.info()))
             }
-            Request::Status => Ok(json(app.status()?)),
+            Request::Status => {
+                let mut status = app.status()?;
+                status.scheduler = self.jobs.scheduler_status();
+                Ok(json(status))
+            }
+            Request::ScheduleList => Ok(json(self.jobs.schedule_list()?)),
+            Request::SettingsShow => Ok(json(self.jobs.settings_show())),
             Request::AuditList { from, limit } => Ok(json(
                 app.audit_list(from.unwrap_or(1), limit.unwrap_or(50))?,
             )),
@@ -362,6 +368,10 @@ impl Api {
             } => Ok(serde_json::json!({
                 "job": self.jobs.sync(by, &key, delete_material, update_policy, import_material)?
             })),
+            Request::JobRetry { id } => Ok(json(self.jobs.retry(by, id)?)),
+            Request::SettingsSet { name, value } => {
+                Ok(json(self.jobs.settings_set(by, &name, &value)?))
+            }
             other => Err(Error::Internal(format!(
                 "'{}' is not a two-administrator operation",
                 describe(&other)

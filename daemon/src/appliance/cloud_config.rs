@@ -17,6 +17,7 @@ use crate::domain::credentials::{
 };
 use crate::domain::groups::{self, FieldChange, Group, parse_fields, validate_policy};
 use crate::domain::keys::{KeyId, KeyPurpose, KeyRecord, KeyState};
+use crate::domain::schedule::{Expiry, expiry};
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
 use crate::store::settings::STORAGE_KEY;
@@ -44,9 +45,13 @@ fn read_small_file(what: &str, path: &str, limit: usize) -> Result<Zeroizing<Vec
     Ok(buf)
 }
 
-pub(crate) fn key_view(key: &KeyRecord) -> KeyView {
+/// A key for people to read; `warning` is how long before expiry a key counts as expiring.
+pub(crate) fn key_view(key: &KeyRecord, warning: std::time::Duration) -> KeyView {
     let cloud = key.cloud.clone().unwrap_or_default();
+    let expires_soon = cloud.state != KeyState::Expired
+        && !matches!(expiry(cloud.valid_to_ms, now_ms(), warning), Expiry::Fine);
     KeyView {
+        expires_soon,
         id: key.id.to_string(),
         group: cloud.group,
         state: cloud.state.as_str().into(),
@@ -346,6 +351,7 @@ impl Appliance {
         }
         self.audited(by, "group.remove", name, || {
             self.store.remove_group(name)?;
+            self.store.remove_schedule(name)?;
             self.store.flush()?;
             Ok(())
         })
@@ -440,7 +446,10 @@ impl Appliance {
             .filter(|k| group.is_none_or(|g| k.cloud.as_ref().is_some_and(|c| c.group == g)))
             .collect();
         keys.sort_by_key(|k| k.created_ms);
-        Ok(keys.iter().map(key_view).collect())
+        Ok(keys
+            .iter()
+            .map(|k| key_view(k, self.rotation.expiry_warning))
+            .collect())
     }
 
     /// A customer key by its Keyward id (hex).

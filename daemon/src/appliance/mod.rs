@@ -10,6 +10,7 @@
 mod audit_ops;
 mod cloud_config;
 mod firmware;
+mod health;
 mod users;
 
 pub(crate) use cloud_config::key_view;
@@ -59,6 +60,13 @@ pub struct Appliance {
     user_changes: Mutex<()>,
     /// Serialises credential and group changes (check, then change).
     config_changes: Mutex<()>,
+    /// The scheduler's settings (the expiry warning is also used by key views).
+    pub rotation: crate::config::RotationConfig,
+    /// The HSM fault the health check found, until the HSM is healthy again. While set, the
+    /// daemon fails closed: sensitive operations are refused and jobs and the scheduler wait.
+    hsm_fault: Mutex<Option<String>>,
+    /// Serialises health checks, so a fault is recorded once.
+    health: Mutex<()>,
 }
 
 /// Checks the first administrators before anything is created.
@@ -213,6 +221,9 @@ impl Appliance {
             hardening: Mutex::new(Default::default()),
             user_changes: Mutex::new(()),
             config_changes: Mutex::new(()),
+            rotation: config.rotation.clone(),
+            hsm_fault: Mutex::new(None),
+            health: Mutex::new(()),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
@@ -244,6 +255,7 @@ impl Appliance {
         target: &str,
         operation: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.require_hsm()?;
         self.audit
             .append(by.entry(action, target, Outcome::Attempt))?;
         let result = operation();
@@ -295,10 +307,13 @@ impl Appliance {
 
     /// HSM, store and audit status. The HSM part is read live, so a fault shows here.
     pub fn status(&self) -> Result<StatusReport> {
-        let (state, token) = match self.hsm.token_info() {
+        let (mut state, token) = match self.hsm.token_info() {
             Ok(t) => ("ok".to_owned(), Some(t)),
             Err(e) => (format!("fault: {e}"), None),
         };
+        if let Some(fault) = self.hsm_fault() {
+            state = format!("fault: {fault}");
+        }
         let token = token.unwrap_or_default();
         let head = self.audit.head();
         Ok(StatusReport {
@@ -339,6 +354,7 @@ impl Appliance {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+            scheduler: Default::default(),
         })
     }
 }

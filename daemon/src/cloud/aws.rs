@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kms::Client;
@@ -18,27 +19,31 @@ use aws_sdk_kms::types::{
 use rand::Rng;
 use secrecy::ExposeSecret;
 
+use super::pacing::Pacer;
 use super::{
     AccessKey, CloudError, CloudKms, CloudResult, Connector, ErrorKind, ImportParameters, KmsKey,
     RetryLog, Target,
 };
+use crate::config::AwsConfig;
 use crate::hsm::WrapAlgorithm;
 
-/// Attempts per call, the first included.
-const MAX_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connects with aws-sdk-kms, driving it on the daemon's runtime.
+/// Connects with aws-sdk-kms, driving it on the daemon's runtime. All clients share one pacer.
 pub struct AwsConnector {
     runtime: tokio::runtime::Handle,
+    config: AwsConfig,
+    pacer: Arc<Pacer>,
 }
 
 impl AwsConnector {
-    pub fn new(runtime: tokio::runtime::Handle) -> Self {
-        Self { runtime }
+    pub fn new(runtime: tokio::runtime::Handle, config: AwsConfig) -> Self {
+        Self {
+            runtime,
+            pacer: Arc::new(Pacer::new(config.quotas.clone())),
+            config,
+        }
     }
 }
 
@@ -60,8 +65,8 @@ impl Connector for AwsConnector {
             .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
             .timeout_config(
                 aws_sdk_kms::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(CALL_TIMEOUT)
+                    .connect_timeout(self.config.connect_timeout)
+                    .operation_attempt_timeout(self.config.call_timeout)
                     .build(),
             );
         if let Some(endpoint) = &target.endpoint {
@@ -72,6 +77,8 @@ impl Connector for AwsConnector {
             runtime: self.runtime.clone(),
             target: target.clone(),
             retries,
+            pacer: self.pacer.clone(),
+            attempts: self.config.attempts.max(1),
         })
     }
 }
@@ -81,6 +88,9 @@ struct AwsKms {
     runtime: tokio::runtime::Handle,
     target: Target,
     retries: RetryLog,
+    pacer: Arc<Pacer>,
+    /// Attempts per call, the first included.
+    attempts: u32,
 }
 
 /// The AWS error codes that mean "slow down".
@@ -201,17 +211,21 @@ impl AwsKms {
     {
         let mut attempt = 1;
         loop {
+            self.pacer
+                .admit(&self.target.credential, &self.target.region, op, |line| {
+                    (self.retries)(line)
+                });
             let result = self.runtime.block_on(attempt_call());
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
             match classify(&err) {
-                Verdict::Retry(_, why) if attempt < MAX_ATTEMPTS => {
+                Verdict::Retry(_, why) if attempt < self.attempts => {
                     let wait = backoff(attempt);
                     (self.retries)(format!(
                         "kms:{op} on {on}: {why}; retry {attempt} of {} in {} ms",
-                        MAX_ATTEMPTS - 1,
+                        self.attempts - 1,
                         wait.as_millis()
                     ));
                     std::thread::sleep(wait);

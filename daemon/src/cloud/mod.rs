@@ -7,6 +7,7 @@
 //! only for faults the real peer cannot produce (throttling, dropped connections).
 
 pub mod aws;
+pub mod pacing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

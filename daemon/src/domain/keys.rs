@@ -106,6 +106,9 @@ pub enum KeyState {
     Previous,
     /// Replaced and disabled in AWS.
     Disabled,
+    /// Its material passed its ValidTo: AWS deleted it, and the key cannot be used until it is
+    /// synchronised (re-imported with a new expiry).
+    Expired,
 }
 
 impl KeyState {
@@ -115,6 +118,7 @@ impl KeyState {
             Self::Active => "active",
             Self::Previous => "previous",
             Self::Disabled => "disabled",
+            Self::Expired => "expired",
         }
     }
 }
@@ -139,6 +143,9 @@ pub struct CloudBinding {
     /// The job that created the key.
     #[serde(default)]
     pub job: u64,
+    /// The expiry warning for the current `valid_to_ms` has been audited.
+    #[serde(default)]
+    pub expiry_warned: bool,
 }
 
 #[cfg(test)]

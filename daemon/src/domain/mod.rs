@@ -7,6 +7,7 @@ pub mod duration;
 pub mod groups;
 pub mod jobs;
 pub mod keys;
+pub mod schedule;
 pub mod users;
 
 /// Milliseconds since the Unix epoch; the appliance's one clock reading.

@@ -188,4 +188,7 @@ pub trait Hsm: Send + Sync {
     fn remove_anchors(&self, name: &str) -> HsmResult<()>;
     /// The last device fault seen, if the HSM has not recovered since.
     fn fault(&self) -> Option<String>;
+    /// Drops every session and the module's view of the token, so the next call finds the
+    /// token afresh (one that was removed, replaced or restored).
+    fn reset(&self);
 }

@@ -779,4 +779,15 @@ impl Hsm for Pkcs11Hsm {
     fn fault(&self) -> Option<String> {
         lock(&self.fault).clone()
     }
+
+    fn reset(&self) {
+        let mut slot = self
+            .context
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(ctx) = slot.take() {
+            lock(&ctx.idle).clear();
+            let _ = ctx.pkcs11.clone().finalize();
+        }
+    }
 }

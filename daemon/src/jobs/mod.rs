@@ -9,6 +9,7 @@
 //! Each job runs on its own thread (PKCS#11, sled and the blocking cloud client all block).
 //! Every AWS call is audited: an attempt record before it, the outcome after.
 
+mod scheduler;
 mod steps;
 
 use std::collections::BTreeSet;
@@ -50,6 +51,22 @@ pub struct Jobs {
     submit: Mutex<()>,
     stopping: AtomicBool,
     crash_at: Option<(String, Step)>,
+    /// Rotation jobs holding one of the `rotation.concurrency` slots.
+    rotating: Mutex<usize>,
+    slot_free: Condvar,
+    /// What the scheduler last found, for `status`.
+    scheduler: Mutex<keyward_proto::SchedulerStatus>,
+}
+
+/// A rotation slot, given back when dropped.
+struct Slot<'a>(&'a Jobs);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.lock_rotating();
+        *n = n.saturating_sub(1);
+        self.0.slot_free.notify_all();
+    }
 }
 
 fn crash_point() -> Option<(String, Step)> {
@@ -101,6 +118,9 @@ impl Jobs {
             submit: Mutex::new(()),
             stopping: AtomicBool::new(false),
             crash_at,
+            rotating: Mutex::new(0),
+            slot_free: Condvar::new(),
+            scheduler: Mutex::new(Default::default()),
         })
     }
 
@@ -148,6 +168,75 @@ impl Jobs {
         self.generation
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_rotating(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.rotating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for one of the `rotation.concurrency` slots; `None` when the daemon is stopping.
+    fn rotation_slot(&self, job: &mut Job) -> Option<Slot<'_>> {
+        let limit = self.app.rotation.concurrency.max(1);
+        let mut n = self.lock_rotating();
+        let mut logged = false;
+        while *n >= limit {
+            if self.stopping.load(Ordering::SeqCst) {
+                return None;
+            }
+            if !logged {
+                logged = true;
+                let busy = *n;
+                drop(n);
+                job.log(
+                    now_ms(),
+                    format!("waiting for a rotation slot ({busy} rotations running; rotation.concurrency = {limit})"),
+                );
+                if let Err(e) = self.save(job) {
+                    warn!(job = job.id, error = %e, "cannot record that the job waits");
+                }
+                n = self.lock_rotating();
+                continue;
+            }
+            n = self
+                .slot_free
+                .wait_timeout(n, Duration::from_millis(500))
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        *n += 1;
+        Some(Slot(self))
+    }
+
+    /// Rotations running now (holding a slot).
+    pub fn rotations_running(&self) -> usize {
+        *self.lock_rotating()
+    }
+
+    /// Waits while the HSM is faulted (the scheduler's health check clears it). Logged once
+    /// in the job's log. Returns false when the daemon is stopping.
+    fn wait_for_hsm(&self, job: &mut Job) -> bool {
+        let Some(fault) = self.app.hsm_fault() else {
+            return true;
+        };
+        job.log(
+            now_ms(),
+            format!("paused: the HSM is faulted ({fault}); no step runs until it is healthy again"),
+        );
+        if let Err(e) = self.save(job) {
+            warn!(job = job.id, error = %e, "cannot record that the job waits for the HSM");
+        }
+        while self.app.hsm_fault().is_some() {
+            if self.stopping.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        job.log(now_ms(), "the HSM is healthy again: resuming");
+        if let Err(e) = self.save(job) {
+            warn!(job = job.id, error = %e, "cannot record that the job resumes");
+        }
+        true
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
@@ -211,6 +300,7 @@ impl Jobs {
 
     fn run(self: &Arc<Self>, id: u64) {
         let mut memory = steps::Memory::default();
+        let mut slot = None;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
@@ -226,7 +316,22 @@ impl Jobs {
             if job.state.is_done() {
                 return;
             }
+            if slot.is_none() && matches!(job.kind, JobKind::Rotate { .. }) {
+                slot = self.rotation_slot(&mut job);
+                if slot.is_none() {
+                    return;
+                }
+                continue;
+            }
+            if !self.wait_for_hsm(&mut job) {
+                return;
+            }
             if let Err(e) = self.advance(&mut job, &mut memory) {
+                if self.app.check_hsm().is_some() {
+                    // The HSM failed under the step or its audit record: wait for it, then
+                    // run the step again.
+                    continue;
+                }
                 // The database or the audit trail failed: the job cannot record its progress,
                 // so it stops here and resumes on the next start.
                 error!(job = id, error = %e, "the job cannot record its progress; it stops and resumes on the next start");
@@ -275,6 +380,16 @@ impl Jobs {
                 self.save(job)
             }
             Err(e) => {
+                if let Some(fault) = self.app.check_hsm() {
+                    job.log(
+                        now_ms(),
+                        format!(
+                            "step {number}/{total} {}: the HSM failed under it ({fault}); the step runs again when the HSM is back",
+                            step.as_str()
+                        ),
+                    );
+                    return self.save(job);
+                }
                 job.log(
                     now_ms(),
                     format!("step {number}/{total} {}: failed: {e}", step.as_str()),
@@ -306,6 +421,14 @@ impl Jobs {
         self.app
             .audit
             .append(entry.detail("job", job.id.to_string()))?;
+        if let JobKind::Rotate { group, .. } = &job.kind {
+            let mut state = self.app.store.get_schedule(group)?;
+            match &error {
+                None => state.succeeded(job.id, now),
+                Some(e) => state.failed(job.id, e, now, &scheduler::backoff(&self.app.rotation)),
+            }
+            self.app.store.put_schedule(group, &state)?;
+        }
         self.save(job)
     }
 
@@ -543,7 +666,10 @@ impl Jobs {
     pub fn key_show(&self, by: &Actors, key: &str) -> Result<KeyView> {
         let mut record = self.app.customer_key(key)?;
         let Some(mut binding) = record.cloud.clone() else {
-            return Ok(crate::appliance::key_view(&record));
+            return Ok(crate::appliance::key_view(
+                &record,
+                self.app.rotation.expiry_warning,
+            ));
         };
         if let (Some(aws_id), Ok(group)) = (
             binding.aws_key_id.clone(),
@@ -570,7 +696,10 @@ impl Jobs {
                 }
             }
         }
-        Ok(crate::appliance::key_view(&record))
+        Ok(crate::appliance::key_view(
+            &record,
+            self.app.rotation.expiry_warning,
+        ))
     }
 
     /// `group test`: can this group's credential reach KMS, and may it do what rotation needs?

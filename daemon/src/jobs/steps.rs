@@ -369,7 +369,18 @@ fn import_material(ctx: &mut Ctx<'_>) -> Result<String> {
     let id = ctx.key_id()?;
     update_key(&ctx.jobs.app, &id, |b| {
         b.aws_key_state = Some(key.state.clone());
+        if b.valid_to_ms != valid_to_ms {
+            b.expiry_warned = false;
+        }
         b.valid_to_ms = valid_to_ms;
+        if b.state == KeyState::Expired {
+            // Re-imported with a new expiry: usable again, in the place it had.
+            b.state = if b.alias.is_some() {
+                KeyState::Active
+            } else {
+                KeyState::Previous
+            };
+        }
     })?;
     Ok(format!(
         "material imported into {aws_key}{}; the key is {}",
@@ -465,6 +476,13 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
         if other
             .cloud
             .as_ref()
+            .is_some_and(|c| c.state == KeyState::Expired && c.alias.is_some())
+        {
+            update_key(&app, &other.id, |b| b.alias = None)?;
+        }
+        if other
+            .cloud
+            .as_ref()
             .is_some_and(|c| c.state == KeyState::Active)
         {
             update_key(&app, &other.id, |b| {
@@ -511,7 +529,7 @@ fn delete_material(ctx: &mut Ctx<'_>) -> Result<String> {
 }
 
 /// Marks a key's binding after a step, and saves it.
-fn update_key(
+pub(super) fn update_key(
     app: &crate::appliance::Appliance,
     id: &KeyId,
     change: impl FnOnce(&mut CloudBinding),

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod groups;
 pub mod jobs;
 pub mod keys;
+pub mod schedule;
 pub mod settings;
 pub mod users;
 
@@ -62,6 +63,7 @@ pub struct Store {
     pub groups: sled::Tree,
     pub keys: sled::Tree,
     pub jobs: sled::Tree,
+    pub schedule: sled::Tree,
     pub audit: sled::Tree,
 }
 
@@ -114,6 +116,7 @@ impl Store {
             groups: db.open_tree("groups")?,
             keys: db.open_tree("keys")?,
             jobs: db.open_tree("jobs")?,
+            schedule: db.open_tree("schedule")?,
             audit: db.open_tree("audit")?,
             db,
             path,
@@ -138,6 +141,7 @@ impl Store {
             &self.groups,
             &self.keys,
             &self.jobs,
+            &self.schedule,
             &self.audit,
         ] {
             tree.clear()?;

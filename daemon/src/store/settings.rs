@@ -25,3 +25,20 @@ impl Store {
         Ok(self.settings.contains_key(AUDIT_KEY)? && self.settings.contains_key(STORAGE_KEY)?)
     }
 }
+
+/// Whether this appliance runs scheduled rotations.
+pub const ROTATION_DESIGNATED: &str = "rotation.designated";
+
+impl Store {
+    pub fn get_bool_setting(&self, name: &str) -> StoreResult<Option<bool>> {
+        self.settings
+            .get(name)?
+            .map(|raw| decode("settings", name.as_bytes(), &raw))
+            .transpose()
+    }
+
+    pub fn put_bool_setting(&self, name: &str, value: bool) -> StoreResult<()> {
+        self.settings.insert(name, encode(&value))?;
+        Ok(())
+    }
+}

@@ -247,6 +247,30 @@ pub const COMMANDS: &[Spec] = &[
         example: "job wait 1 timeout=30s",
     },
     Spec {
+        name: "job retry",
+        usage: "job retry ID",
+        summary: "run a failed job again from the step that failed",
+        example: "job retry 7",
+    },
+    Spec {
+        name: "schedule list",
+        usage: "schedule list",
+        summary: "scheduled rotation per group: next due, last result, and why it waits",
+        example: "schedule list",
+    },
+    Spec {
+        name: "settings show",
+        usage: "settings show",
+        summary: "the appliance settings (rotation.designated)",
+        example: "settings show",
+    },
+    Spec {
+        name: "settings set",
+        usage: "settings set NAME VALUE",
+        summary: "change a setting (two administrators; audited)",
+        example: "settings set rotation.designated false",
+    },
+    Spec {
         name: "firmware install",
         usage: "firmware install PATH [allow-downgrade]",
         summary: "verify a signed firmware image and install it into the inactive slot",
@@ -513,6 +537,15 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             };
             Command::Api(Request::JobWait { id, timeout_ms })
         }
+        ("job", ["retry", id]) => Command::Api(Request::JobRetry {
+            id: job_id("job retry", id)?,
+        }),
+        ("schedule", ["list"]) => Command::Api(Request::ScheduleList),
+        ("settings", ["show"]) => Command::Api(Request::SettingsShow),
+        ("settings", ["set", name, value]) => Command::Api(Request::SettingsSet {
+            name: (*name).to_owned(),
+            value: (*value).to_owned(),
+        }),
         ("audit", ["verify"]) => Command::Api(Request::AuditVerify),
         ("firmware", ["install", path]) => Command::Api(Request::FirmwareInstall {
             path: (*path).to_owned(),
@@ -654,7 +687,11 @@ mod tests {
             | Request::JobList
             | Request::JobShow { .. }
             | Request::JobLog { .. }
-            | Request::JobWait { .. } => (),
+            | Request::JobWait { .. }
+            | Request::JobRetry { .. }
+            | Request::ScheduleList
+            | Request::SettingsShow
+            | Request::SettingsSet { .. } => (),
         };
         let pw = || keyward_proto::Password::new("x");
         let name = || "carol".to_owned();
@@ -762,6 +799,13 @@ mod tests {
             Request::JobWait {
                 id: 4,
                 timeout_ms: Some(30_000),
+            },
+            Request::JobRetry { id: 4 },
+            Request::ScheduleList,
+            Request::SettingsShow,
+            Request::SettingsSet {
+                name: "rotation.designated".into(),
+                value: "false".into(),
             },
         ]
     }

@@ -16,10 +16,16 @@ use std::time::{Duration, Instant};
 
 use keyward_proto::{Request, Response, StatusReport};
 
-/// A workspace binary, next to the test executable's `deps/` directory.
+/// A workspace binary: next to this executable (a bench binary), or next to the test
+/// executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let here = exe.parent().expect("target dir");
+    let dir = if here.join(name).exists() {
+        here
+    } else {
+        here.parent().expect("target dir")
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -32,6 +32,8 @@ pub const CONF_FILE: &str = "softhsm2.conf";
 pub const USER_PIN_FILE: &str = "user.pin";
 pub const SO_PIN_FILE: &str = "so.pin";
 pub const TOKENS_DIR: &str = "tokens";
+/// Where [`detach`] moves the token directory while the token is unplugged.
+pub const DETACHED_DIR: &str = "tokens.detached";
 pub const HSM_TABLE_FILE: &str = "hsm.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,16 @@ pub enum SimError {
         "{dir} holds no provisioned token (no {CONF_FILE}); run 'keyward-hsm-sim init --dir {dir}' first"
     )]
     NotProvisioned { dir: PathBuf },
+    #[error(
+        "the token in {dir} is already detached ({DETACHED_DIR} exists); run 'keyward-hsm-sim attach --dir {dir}' to plug it back"
+    )]
+    AlreadyDetached { dir: PathBuf },
+    #[error("the token in {dir} is not detached (no {DETACHED_DIR}); nothing to attach")]
+    NotDetached { dir: PathBuf },
+    #[error(
+        "{dir} already has a non-empty {TOKENS_DIR} directory; move it away before attaching the detached token"
+    )]
+    TokenDirInTheWay { dir: PathBuf },
     #[error("no token labelled '{label}' in {dir}")]
     TokenNotFound { label: String, dir: PathBuf },
     #[error("SoftHSM offers no free slot to initialise a token in")]
@@ -411,4 +423,56 @@ pub fn tamper(dir: &Path) -> Result<usize> {
         .and_then(|d| d.sync_all())
         .map_err(io(format!("sync {}", tokens.display())))?;
     Ok(n)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("sync {}", dir.display())))
+}
+
+/// Unplugs the token in `dir`, as pulling a USB token out would: its token directory is moved
+/// aside to [`DETACHED_DIR`], intact, so [`attach`] can plug the same token back.
+pub fn detach(dir: &Path) -> Result<PathBuf> {
+    let dir = absolute(dir)?;
+    if !dir.join(CONF_FILE).exists() {
+        return Err(SimError::NotProvisioned { dir });
+    }
+    let detached = dir.join(DETACHED_DIR);
+    if detached.exists() {
+        return Err(SimError::AlreadyDetached { dir });
+    }
+    let tokens = dir.join(TOKENS_DIR);
+    fs::rename(&tokens, &detached).map_err(io(format!(
+        "move {} to {}",
+        tokens.display(),
+        detached.display()
+    )))?;
+    sync_dir(&dir)?;
+    Ok(detached)
+}
+
+/// Plugs a token [`detach`]ed from `dir` back in: its directory is moved back into place.
+pub fn attach(dir: &Path) -> Result<PathBuf> {
+    let dir = absolute(dir)?;
+    if !dir.join(CONF_FILE).exists() {
+        return Err(SimError::NotProvisioned { dir });
+    }
+    let detached = dir.join(DETACHED_DIR);
+    if !detached.is_dir() {
+        return Err(SimError::NotDetached { dir });
+    }
+    let tokens = dir.join(TOKENS_DIR);
+    if tokens.exists() {
+        // An empty directory left in its place (e.g. by a tool that recreated it) is removed;
+        // anything with contents is left for the operator to sort out.
+        fs::remove_dir(&tokens).map_err(|_| SimError::TokenDirInTheWay { dir: dir.clone() })?;
+    }
+    fs::rename(&detached, &tokens).map_err(io(format!(
+        "move {} to {}",
+        detached.display(),
+        tokens.display()
+    )))?;
+    sync_dir(&dir)?;
+    Ok(tokens)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keyward_hsm_sim::{ProvisionOptions, provision, status, tamper};
+use keyward_hsm_sim::{ProvisionOptions, attach, detach, provision, status, tamper};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,16 @@ enum Command {
     },
     /// Zeroize the token in DIR, the way a tamper event would on real hardware.
     Tamper {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Unplug the token in DIR: its token directory is moved aside, intact.
+    Detach {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Plug a detached token in DIR back in.
+    Attach {
         #[arg(long)]
         dir: PathBuf,
     },
@@ -81,6 +91,16 @@ fn main() -> ExitCode {
                 "token zeroized: {n} token files overwritten and removed in {}",
                 dir.display()
             );
+        }),
+        Command::Detach { dir } => detach(&dir).map(|moved| {
+            println!(
+                "token detached from {}: its files are kept in {}",
+                dir.display(),
+                moved.display()
+            );
+        }),
+        Command::Attach { dir } => attach(&dir).map(|tokens| {
+            println!("token attached again in {}", tokens.display());
         }),
     };
     match result {

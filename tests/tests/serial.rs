@@ -316,6 +316,8 @@ const SENSITIVE: &[&str] = &[
     "group remove",
     "group rotate",
     "key sync",
+    "job retry",
+    "settings set",
 ];
 
 #[test]
@@ -355,6 +357,8 @@ fn every_sensitive_command_is_refused_for_a_single_administrator() {
             }
             "group set" => "group set g rotate_every=90d".to_owned(),
             "key sync" => format!("key sync {} delete-material", "ab".repeat(16)),
+            "job retry" => "job retry 1".to_owned(),
+            "settings set" => "settings set rotation.designated false".to_owned(),
             other => format!("{other} bob"),
         };
         let r = if *command == "credential add" {

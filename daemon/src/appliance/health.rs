@@ -50,15 +50,30 @@ impl Appliance {
                 self.set_fault(found.clone());
                 let entry = AuditEntry::new(Channel::System, "hsm.fault", "hsm", Outcome::Failure)
                     .detail("fault", fault.clone());
-                if let Err(e) = self.audit.append(entry) {
+                let audited = self.audit.append(entry);
+                if let Err(e) = &audited {
                     error!(%fault, error = %e, "the HSM fault cannot be recorded in the audit trail (its key is not usable); sensitive operations are refused");
                 }
+                self.fault_audited
+                    .store(audited.is_ok(), std::sync::atomic::Ordering::SeqCst);
             }
-            (Some(_), None) => {
+            (Some(old), None) => {
                 self.set_fault(None);
                 info!("HSM healthy again: resuming");
+                // The recovery record names the fault: when the audit key was unreachable it is
+                // the trail's only record of it.
+                let recorded = self.fault_audited.load(std::sync::atomic::Ordering::SeqCst);
                 let entry =
-                    AuditEntry::new(Channel::System, "hsm.recovered", "hsm", Outcome::Notice);
+                    AuditEntry::new(Channel::System, "hsm.recovered", "hsm", Outcome::Notice)
+                        .detail("fault", old.clone())
+                        .detail(
+                            "fault_recorded",
+                            if recorded {
+                                "yes (hsm.fault)"
+                            } else {
+                                "no: the audit key was unreachable"
+                            },
+                        );
                 if let Err(e) = self.audit.append(entry) {
                     warn!(error = %e, "the HSM recovery cannot be recorded in the audit trail");
                 }

@@ -67,6 +67,8 @@ pub struct Appliance {
     hsm_fault: Mutex<Option<String>>,
     /// Serialises health checks, so a fault is recorded once.
     health: Mutex<()>,
+    /// Whether the held fault made it into the audit trail (not when the audit key was gone).
+    fault_audited: std::sync::atomic::AtomicBool,
 }
 
 /// Checks the first administrators before anything is created.
@@ -224,6 +226,7 @@ impl Appliance {
             rotation: config.rotation.clone(),
             hsm_fault: Mutex::new(None),
             health: Mutex::new(()),
+            fault_audited: std::sync::atomic::AtomicBool::new(false),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");

@@ -166,9 +166,14 @@ impl Pkcs11Hsm {
         match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => {
-                return Err(HsmError::Module {
-                    module,
-                    reason: short(&e),
+                // The library loaded; it could not start. For a token that was working, that is
+                // usually its token store gone (SoftHSM: the tokens directory).
+                return Err(HsmError::Device {
+                    op: "C_Initialize",
+                    reason: format!(
+                        "{module} loaded but could not initialise ({}); is the token connected and its store readable?",
+                        short(&e)
+                    ),
                 });
             }
         }

@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Log in and print HSM, store and audit status.
+    /// Log in and print HSM, store, audit and scheduler status.
     Status {
         /// The user to log in as.
         #[arg(long)]
@@ -111,6 +111,16 @@ fn print_status(s: &StatusReport) {
     println!(
         "Audit    {} records, head {} {}",
         s.audit.records, s.audit.head_seq, s.audit.head_hash
+    );
+    let sc = &s.scheduler;
+    println!(
+        "Schedule {} — designated rotator: {}, {} scheduled group(s), next due {}, {} of {} rotation slot(s) busy",
+        sc.state,
+        if sc.designated { "yes" } else { "no" },
+        sc.scheduled_groups,
+        sc.next_due.as_deref().unwrap_or("-"),
+        sc.running_rotations,
+        sc.concurrency
     );
 }
 

@@ -356,10 +356,18 @@ impl Jobs {
 
     /// Every group with its schedule state and next due time.
     fn plans(&self) -> Result<Vec<Plan>> {
+        // One pass over the keys: the newest active key's creation time per group.
+        let mut active: BTreeMap<String, u64> = BTreeMap::new();
+        for key in self.app.store.list_keys()? {
+            if let Some(c) = key.cloud.as_ref().filter(|c| c.state == KeyState::Active) {
+                let newest = active.entry(c.group.clone()).or_insert(key.created_ms);
+                *newest = (*newest).max(key.created_ms);
+            }
+        }
         let mut plans = Vec::new();
         for group in self.app.store.list_groups()? {
             let state = self.app.store.get_schedule(&group.name)?;
-            let active = self.app.active_key(&group.name)?.map(|k| k.created_ms);
+            let active = active.get(&group.name).copied();
             plans.push(Plan {
                 due_ms: next_due_ms(&group, &state, active),
                 every: group.rotate_every_s,

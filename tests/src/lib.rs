@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use keyward_proto::{Request, Response, StatusReport};
 
+pub mod proxy;
+
 /// A workspace binary: next to this executable (a bench binary), or next to the test
 /// executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
@@ -902,6 +904,26 @@ pub fn assert_fields(object: &serde_json::Value, fields: &[&str], what: &str) {
             "{what} lacks {field}: {object}"
         );
     }
+}
+
+/// The fields of a key group on the KMS peer: credential `prod`, `region`, the peer's endpoint,
+/// `alias`, and `extra` on top (which may override any of them).
+pub fn group_fields(
+    region: &str,
+    alias: &str,
+    extra: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, String> {
+    let endpoint = kms_endpoint();
+    let mut f = fields(&[
+        ("credential", "prod"),
+        ("region", region),
+        ("endpoint", &endpoint),
+        ("alias", alias),
+    ]);
+    for (k, v) in extra {
+        f.insert((*k).to_owned(), (*v).to_owned());
+    }
+    f
 }
 
 /// `key=value` pairs for `group create` and `group set`.

@@ -115,7 +115,7 @@ fn user_names(console: &mut Console) -> Vec<String> {
 }
 
 /// Every audit record's action, in order.
-fn audit_actions(console: &mut Console) -> Vec<String> {
+fn audit_records(console: &mut Console) -> Vec<serde_json::Value> {
     console
         .ok(&Request::AuditList {
             from: Some(1),
@@ -123,6 +123,11 @@ fn audit_actions(console: &mut Console) -> Vec<String> {
         })
         .as_array()
         .expect("records")
+        .clone()
+}
+
+fn audit_actions(console: &mut Console) -> Vec<String> {
+    audit_records(console)
         .iter()
         .map(|r| r["action"].as_str().unwrap_or_default().to_owned())
         .collect()
@@ -130,16 +135,9 @@ fn audit_actions(console: &mut Console) -> Vec<String> {
 
 /// The `hsm.recovered` audit record.
 fn recovery_record(console: &mut Console) -> serde_json::Value {
-    console
-        .ok(&Request::AuditList {
-            from: Some(1),
-            limit: Some(100_000),
-        })
-        .as_array()
-        .expect("records")
-        .iter()
+    audit_records(console)
+        .into_iter()
         .find(|r| r["action"] == "hsm.recovered")
-        .cloned()
         .expect("an hsm.recovered record")
 }
 

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use keyward_proto::Request;
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint, write_private};
+use keyward_tests::{Console, Daemon, Fixture, Kms, fields, group_fields, write_private};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Id":"keyward-test","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"}]}"#;
 
@@ -62,20 +62,12 @@ impl Setup {
     }
 
     fn create_group(&mut self, name: &str, extra: &[(&str, &str)]) {
-        let endpoint = kms_endpoint();
-        let mut f = fields(&[
-            ("credential", "prod"),
-            ("region", self.region),
-            ("endpoint", &endpoint),
-            ("alias", "alias/payments"),
-            ("description", "Payments key"),
-        ]);
-        for (k, v) in extra {
-            f.insert((*k).to_owned(), (*v).to_owned());
-        }
+        let mut f = vec![("description", "Payments key")];
+        f.extend_from_slice(extra);
+        let fields = group_fields(self.region, "alias/payments", &f);
         self.console().ok(&Request::GroupCreate {
             name: name.into(),
-            fields: f,
+            fields,
         });
     }
 

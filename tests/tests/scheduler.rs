@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorCode, Request};
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint};
+use keyward_tests::{Console, Daemon, Fixture, Kms, fields, group_fields, kms_endpoint};
 use serde_json::{Value, json};
 
 /// The scheduler wakes every second in every test here.
@@ -69,20 +69,12 @@ impl Setup {
     }
 
     fn create_group(&mut self, name: &str, alias: &str, extra: &[(&str, &str)]) {
-        let endpoint = kms_endpoint();
-        let mut f = fields(&[
-            ("credential", "prod"),
-            ("region", self.region),
-            ("endpoint", &endpoint),
-            ("alias", alias),
-            ("description", "Scheduled test key"),
-        ]);
-        for (k, v) in extra {
-            f.insert((*k).to_owned(), (*v).to_owned());
-        }
+        let mut f = vec![("description", "Scheduled test key")];
+        f.extend_from_slice(extra);
+        let fields = group_fields(self.region, alias, &f);
         self.console().ok(&Request::GroupCreate {
             name: name.into(),
-            fields: f,
+            fields,
         });
     }
 

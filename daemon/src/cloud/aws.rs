@@ -25,6 +25,7 @@ use super::{
     RetryLog, Target,
 };
 use crate::config::AwsConfig;
+use crate::domain::keys::TAG_KEY_ID;
 use crate::hsm::WrapAlgorithm;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -121,7 +122,7 @@ where
         SdkError::DispatchFailure(e) => Verdict::Retry(
             Unavailable,
             match e.as_connector_error() {
-                Some(c) => DisplayErrorContext(c).to_string(),
+                Some(c) => connection_failure(c),
                 None => detail(),
             },
         ),
@@ -191,6 +192,23 @@ where
     }
 }
 
+/// A connection failure in words: what kind, and the innermost cause ("connection refused
+/// (os error 111)"), without the chain of wrapper types.
+fn connection_failure(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> String {
+    let kind = if e.is_timeout() {
+        "connection timed out"
+    } else if e.is_io() {
+        "connection failed"
+    } else {
+        "connection error"
+    };
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    format!("{kind}: {cause}")
+}
+
 /// Full jitter: a random wait up to the exponential bound.
 fn backoff(attempt: u32) -> Duration {
     let bound = BACKOFF_BASE
@@ -204,6 +222,25 @@ impl AwsKms {
     /// Runs one AWS call with retries. `op` is the API name (`ImportKeyMaterial`); `on` names
     /// the key or alias for messages.
     fn call<T, E, F, Fut>(&self, op: &'static str, on: &str, attempt_call: F) -> CloudResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.call_checked(op, on, attempt_call, || Ok(None))
+    }
+
+    /// As `call`, for a call that is not idempotent: before each retry, `already_done` looks
+    /// whether the failed attempt took effect after all (AWS acted, the answer was lost), and
+    /// its answer is taken instead of a second call. If it cannot look, the call fails rather
+    /// than risk doing the thing twice.
+    fn call_checked<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        on: &str,
+        attempt_call: F,
+        already_done: impl Fn() -> CloudResult<Option<T>>,
+    ) -> CloudResult<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -229,6 +266,24 @@ impl AwsKms {
                         wait.as_millis()
                     ));
                     std::thread::sleep(wait);
+                    match already_done() {
+                        Ok(Some(done)) => {
+                            (self.retries)(format!(
+                                "kms:{op} on {on}: the failed attempt took effect after all; not calling again"
+                            ));
+                            return Ok(done);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Err(CloudError::new(
+                                e.kind,
+                                format!(
+                                    "kms:{op} on {on}: {why}, and whether it took effect cannot be checked ({}); it is not repeated blindly",
+                                    e.message
+                                ),
+                            ));
+                        }
+                    }
                     attempt += 1;
                 }
                 Verdict::Retry(kind, why) | Verdict::Fail(kind, why) => {
@@ -367,17 +422,29 @@ impl CloudKms for AwsKms {
         tag_map: &BTreeMap<String, String>,
     ) -> CloudResult<KmsKey> {
         let tag_list = tags(tag_map)?;
-        let out = self.call("CreateKey", "a new key", || {
-            self.client
-                .create_key()
-                .origin(OriginType::External)
-                .key_spec(KeySpec::SymmetricDefault)
-                .key_usage(KeyUsageType::EncryptDecrypt)
-                .description(description)
-                .set_tags(Some(tag_list.clone()))
-                .send()
-        })?;
-        key_from(out.key_metadata(), "the new key")
+        let marker = tag_map.get(TAG_KEY_ID);
+        self.call_checked(
+            "CreateKey",
+            "a new key",
+            || async {
+                let out = self
+                    .client
+                    .create_key()
+                    .origin(OriginType::External)
+                    .key_spec(KeySpec::SymmetricDefault)
+                    .key_usage(KeyUsageType::EncryptDecrypt)
+                    .description(description)
+                    .set_tags(Some(tag_list.clone()))
+                    .send()
+                    .await?;
+                Ok(key_from(out.key_metadata(), "the new key"))
+            },
+            // A key is created with its Keyward tag in the same call: find it by that.
+            || match marker {
+                Some(value) => self.find_key_by_tag(TAG_KEY_ID, value).map(|k| k.map(Ok)),
+                None => Ok(None),
+            },
+        )?
     }
 
     fn tag_key(&self, key: &str, tag_map: &BTreeMap<String, String>) -> CloudResult<()> {

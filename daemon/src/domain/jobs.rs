@@ -205,6 +205,15 @@ pub struct JobData {
     pub alias_was: Option<String>,
     #[serde(default)]
     pub valid_to_ms: Option<u64>,
+    /// The create-key step has called AWS (recorded before the call). Only then can a KMS key
+    /// with this job's tag exist, so only then does a rerun search for one (the search reads
+    /// every key's tags in the region). Jobs stored before this field existed count as sent.
+    #[serde(default = "sent_before_recorded")]
+    pub create_key_sent: bool,
+}
+
+fn sent_before_recorded() -> bool {
+    true
 }
 
 /// The most log lines a job keeps (retries of a long outage must not grow it without end).

@@ -12,7 +12,7 @@
 mod scheduler;
 mod steps;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -56,6 +56,11 @@ pub struct Jobs {
     slot_free: Condvar,
     /// What the scheduler last found, for `status`.
     scheduler: Mutex<keyward_proto::SchedulerStatus>,
+    /// Log lines of AWS calls still running, by job: `job log` shows them before the call
+    /// ends and they are written into the job.
+    live: Mutex<BTreeMap<u64, Vec<(u64, String)>>>,
+    /// This engine, for callbacks that outlive a borrow (a cloud client's retry log).
+    me: std::sync::Weak<Jobs>,
 }
 
 /// A rotation slot, given back when dropped.
@@ -109,7 +114,8 @@ impl Jobs {
                 "test fault point armed: the daemon will stop dead there"
             );
         }
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             app,
             connector,
             generation: Mutex::new(0),
@@ -121,6 +127,7 @@ impl Jobs {
             rotating: Mutex::new(0),
             slot_free: Condvar::new(),
             scheduler: Mutex::new(Default::default()),
+            live: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -434,21 +441,31 @@ impl Jobs {
 
     /// A cloud client for the group. Its retries are logged, and kept in `sink` for the job's
     /// log when there is one.
-    fn connect(
-        &self,
-        group: &Group,
-        sink: Option<Arc<Mutex<Vec<String>>>>,
-    ) -> Result<Box<dyn CloudKms>> {
+    fn connect(&self, group: &Group, job: Option<u64>) -> Result<Box<dyn CloudKms>> {
         let (target, key) = self.app.cloud_access(group)?;
+        let me = self.me.clone();
         let retries: RetryLog = Arc::new(move |line: String| {
             warn!("{line}");
-            if let Some(sink) = &sink {
-                sink.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(line);
+            if let (Some(job), Some(jobs)) = (job, me.upgrade()) {
+                jobs.lock_live()
+                    .entry(job)
+                    .or_default()
+                    .push((now_ms(), line));
+                jobs.notify();
             }
         });
         Ok(self.connector.connect(&target, key, retries))
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Vec<(u64, String)>>> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lines a job's running AWS call has reported so far (retries, waits for quota).
+    fn take_live(&self, job: u64) -> Vec<(u64, String)> {
+        self.lock_live().remove(&job).unwrap_or_default()
     }
 
     /// One audited AWS call: the attempt is recorded before, the outcome after.
@@ -613,18 +630,21 @@ impl Jobs {
         let job = self.get(id)?;
         // `from` counts every line ever written, dropped ones included.
         let skip = from.saturating_sub(job.log_dropped);
-        let lines: Vec<String> = job
-            .log
+        let live = self.lock_live().get(&id).cloned().unwrap_or_default();
+        let stored = job.log.iter().map(|l| (l.time_ms, l.text.as_str()));
+        let pending = live.iter().map(|(t, text)| (*t, text.as_str()));
+        let all: Vec<(u64, &str)> = stored.chain(pending).collect();
+        let lines: Vec<String> = all
             .iter()
             .skip(skip)
-            .map(|l| format!("{} {}", format_ms(l.time_ms), l.text))
+            .map(|(t, text)| format!("{} {text}", format_ms(*t)))
             .collect();
-        let start = job.log_dropped + skip.min(job.log.len());
+        let start = job.log_dropped + skip.min(all.len());
         Ok(JobLogView {
             id,
             state: job.state.as_str().into(),
             from: start,
-            next: job.log_dropped + job.log.len(),
+            next: job.log_dropped + all.len(),
             lines,
         })
     }

@@ -187,7 +187,8 @@ impl Jobs {
         Ok(view(&job))
     }
 
-    fn job_group(&self, job: &Job) -> Result<String> {
+    /// The group a job works on (a synchronisation's: its key's group).
+    pub(super) fn job_group(&self, job: &Job) -> Result<String> {
         match &job.kind {
             JobKind::Rotate { group, .. } => Ok(group.clone()),
             JobKind::Sync { key, .. } => self

@@ -5,7 +5,6 @@
 //! steps fetch fresh parameters and wrap again (AWS lets the unused token expire).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use super::Jobs;
 use crate::cloud::{CloudKms, ErrorKind, ImportParameters, KmsKey};
@@ -23,7 +22,6 @@ pub struct Memory {
     cloud: Option<Box<dyn CloudKms>>,
     params: Option<ImportParameters>,
     wrapped: Option<Vec<u8>>,
-    retries: Arc<Mutex<Vec<String>>>,
 }
 
 struct Ctx<'a> {
@@ -44,8 +42,7 @@ impl Ctx<'_> {
         let by = Jobs::actors(self.job);
         let id = self.job.id;
         if self.memory.cloud.is_none() {
-            let sink = self.memory.retries.clone();
-            self.memory.cloud = Some(self.jobs.connect(&self.group, Some(sink))?);
+            self.memory.cloud = Some(self.jobs.connect(&self.group, Some(id))?);
         }
         let Some(cloud) = self.memory.cloud.as_deref() else {
             return Err(Error::Internal("no cloud connection".into()));
@@ -53,15 +50,10 @@ impl Ctx<'_> {
         let result = self
             .jobs
             .aws(&by, Some(id), op, on, &self.group, || call(cloud));
-        let retries: Vec<String> = std::mem::take(
-            &mut *self
-                .memory
-                .retries
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for line in retries {
-            self.job.log(now_ms(), line);
+        // Retry and pacing lines were shown live while the call ran; now they join the log,
+        // with the times they happened.
+        for (time, line) in self.jobs.take_live(id) {
+            self.job.log(time, line);
         }
         result
     }
@@ -93,17 +85,7 @@ impl Ctx<'_> {
 
 /// Runs one step; returns a note for the log.
 pub fn run(jobs: &Jobs, job: &mut Job, step: Step, memory: &mut Memory) -> Result<String> {
-    let group_name = match &job.kind {
-        JobKind::Rotate { group, .. } => group.clone(),
-        JobKind::Sync { key, .. } => jobs
-            .app
-            .store
-            .get_key(key)?
-            .and_then(|k| k.cloud)
-            .map(|c| c.group)
-            .ok_or_else(|| Error::NotFound(format!("key {key} is no longer in the database")))?,
-    };
-    let group = jobs.app.get_group(&group_name)?;
+    let group = jobs.app.get_group(&jobs.job_group(job)?)?;
     let mut ctx = Ctx {
         jobs,
         job,
@@ -184,17 +166,23 @@ fn record_aws_key(ctx: &mut Ctx<'_>, key: &KmsKey) -> Result<()> {
 fn create_key(ctx: &mut Ctx<'_>) -> Result<String> {
     let id = ctx.key_id()?;
     let tag_value = id.to_string();
-    // A key this job made (or adopted) before a restart carries the tag: use it.
-    if let Some(found) = ctx.aws(
-        "ListResourceTags",
-        &format!("tag {TAG_KEY_ID}={tag_value}"),
-        |c| c.find_key_by_tag(TAG_KEY_ID, &tag_value),
-    )? {
-        record_aws_key(ctx, &found)?;
-        return Ok(format!(
-            "KMS key {} already carries this key's tag (found, not created again)",
-            found.key_id
-        ));
+    if ctx.job.data.create_key_sent {
+        // A key this job made (or adopted) before a restart carries the tag: use it.
+        if let Some(found) = ctx.aws(
+            "ListResourceTags",
+            &format!("tag {TAG_KEY_ID}={tag_value}"),
+            |c| c.find_key_by_tag(TAG_KEY_ID, &tag_value),
+        )? {
+            record_aws_key(ctx, &found)?;
+            return Ok(format!(
+                "KMS key {} already carries this key's tag (found, not created again)",
+                found.key_id
+            ));
+        }
+    } else {
+        // Recorded before AWS is called: from here on a tagged key may exist.
+        ctx.job.data.create_key_sent = true;
+        ctx.jobs.save(ctx.job)?;
     }
     if let Some(active) = ctx.group.active_key_id.clone() {
         let used = ctx.jobs.app.group_keys(&ctx.group.name)?.iter().any(|k| {

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use keyward_proto::Request;
+use keyward_tests::proxy::{FaultProxy, Quota};
 use keyward_tests::{Console, Daemon, Fixture, fields, kms_endpoint};
 
 const REGION: &str = "us-west-1";
@@ -268,6 +269,58 @@ fn scheduler(endpoint: &str) {
     }
 }
 
+/// `groups` groups rotated by the scheduler under the default pacing, through a proxy that
+/// enforces AWS's published quotas: prints the wall time, the calls forwarded, the throttling
+/// errors the proxy gave (the goal is zero) and the jobs that waited for quota.
+fn quotas(endpoint: &str, groups: usize) {
+    let proxy = FaultProxy::start(endpoint, Vec::new());
+    proxy.set_quotas(Quota::aws_published());
+    let config = "[rotation]\ndesignated = false\ncheck_every = \"1s\"\n";
+    let mut b = Bench::start(config, &proxy.url());
+    for i in 0..groups {
+        b.group(&format!("q{i:02}"), &[("rotate_every", "1d")]);
+    }
+    let started = Instant::now();
+    b.console.ok(&Request::SettingsSet {
+        name: "rotation.designated".into(),
+        value: "true".into(),
+    });
+    let deadline = started + Duration::from_secs(1800);
+    let jobs = loop {
+        let jobs = b.jobs();
+        if jobs.iter().filter(|j| j["state"] == "succeeded").count() >= groups {
+            break jobs;
+        }
+        assert!(Instant::now() < deadline, "not done after 30 minutes");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let mut waited = 0;
+    let mut retried = 0;
+    for job in &jobs {
+        let log = b.console.job_log(job["id"].as_u64().unwrap());
+        waited += usize::from(log.iter().any(|l| l.contains("waiting for quota")));
+        retried += usize::from(log.iter().any(|l| l.contains("; retry ")));
+    }
+    let forwarded = proxy
+        .all_seen()
+        .iter()
+        .filter(|s| s.fault.is_none())
+        .count();
+    println!(
+        "\n### {groups} groups under the default quotas, through a proxy that enforces AWS's published quotas\n"
+    );
+    println!(
+        "| wall time s | calls forwarded | throttling errors | jobs that waited for quota | jobs that retried |\n|---:|---:|---:|---:|---:|"
+    );
+    println!(
+        "| {wall:.1} | {forwarded} | {} | {waited} | {retried} |",
+        proxy.throttled()
+    );
+    assert_eq!(proxy.throttled(), 0, "throttled: {}", proxy.summary());
+    b.daemon.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let want = |part: &str| args.is_empty() || args.iter().any(|a| a == part);
@@ -278,5 +331,8 @@ fn main() {
     }
     if want("scheduler") {
         scheduler(&endpoint);
+    }
+    if want("quotas") {
+        quotas(&endpoint, 20);
     }
 }

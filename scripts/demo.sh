@@ -98,5 +98,9 @@ Keyward demo appliance is running.
                    group rotate demo        (prints the job id)
                    job log 1 follow
                    key list demo
+                 scheduled rotation (docs/scheduler.md):
+                   group set demo rotate_every=2m valid_for=30d
+                   schedule list            (next due, last result, why it waits)
+                   settings show            (rotation.designated)
   stop:          scripts/demo.sh stop
 MSG

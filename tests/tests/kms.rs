@@ -9,8 +9,6 @@
 //! Keyward's own bookkeeping. Each test works in its own region, so tests never see each
 //! other's keys.
 
-use std::time::Duration;
-
 use keyward_proto::Request;
 use keyward_tests::{Console, Daemon, Fixture, Kms, fields, group_fields, write_private};
 
@@ -22,8 +20,6 @@ struct Setup {
     console: Option<Console>,
     kms: Kms,
     region: &'static str,
-    /// Objects on the token after first boot (system keys and the audit anchor).
-    token_objects: usize,
 }
 
 impl Setup {
@@ -32,7 +28,6 @@ impl Setup {
         let kms = Kms::new(region);
         let fx = Fixture::new();
         fx.init_ok();
-        let token_objects = fx.token_objects();
         let daemon = fx.start();
         let mut console = daemon.admins();
         let csv = fx.credentials_csv();
@@ -47,7 +42,6 @@ impl Setup {
             console: Some(console),
             kms,
             region,
-            token_objects,
         }
     }
 
@@ -90,16 +84,6 @@ impl Setup {
             .as_array()
             .expect("list")
             .clone()
-    }
-
-    fn restart_with_env(&mut self, env: &[(&str, &str)]) {
-        self.console = None;
-        if let Some(d) = self.daemon.take() {
-            d.stop();
-        }
-        let d = self.fx.start_with_env(env);
-        self.console = Some(d.admins());
-        self.daemon = Some(d);
     }
 }
 
@@ -358,98 +342,6 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
 
     let shown = s.console().ok(&Request::KeyShow { key: keyward_id });
     assert_eq!(shown["aws_key_state"], "Enabled", "{shown}");
-}
-
-#[test]
-fn a_crash_at_every_step_boundary_resumes_with_one_new_key_and_one_alias_move() {
-    let mut s = Setup::new("ap-southeast-2");
-    s.create_group(
-        "crash",
-        &[("alias", "alias/crash"), ("disable_previous", "yes")],
-    );
-    s.rotate_ok("crash");
-    let steps = [
-        "generate-key",
-        "create-key",
-        "get-import-parameters",
-        "wrap-key",
-        "import-material",
-        "put-policy",
-        "move-alias",
-        "disable-previous",
-        "mark-active",
-    ];
-    for step in steps {
-        for when in ["before", "after"] {
-            let point = format!("{when}:{step}");
-            let keys_before = s.kms.key_ids().len();
-            let hsm_keys_before = s.keys("crash").len();
-            let previous = s.kms.alias_target("alias/crash").expect("alias");
-
-            s.restart_with_env(&[("KEYWARD_JOB_CRASH_AT", &point)]);
-            let job = s.console().rotate("crash");
-            s.console = None;
-            s.daemon
-                .take()
-                .unwrap()
-                .kill_at_fault_point(Duration::from_secs(120));
-
-            s.restart_with_env(&[]);
-            if let Err(e) = s.console().wait(job) {
-                panic!(
-                    "{point}: job {job} failed after the restart: {e}\n{}",
-                    s.console().job_log(job).join("\n")
-                );
-            }
-            assert_eq!(
-                s.kms.key_ids().len(),
-                keys_before + 1,
-                "{point}: exactly one new KMS key"
-            );
-            let now = s.kms.alias_target("alias/crash").expect("alias");
-            assert_ne!(now, previous, "{point}: the alias moved");
-            let view = s.console().ok(&Request::JobShow { id: job });
-            assert_eq!(
-                view["aws_key_id"],
-                now.as_str(),
-                "{point}: to the job's key"
-            );
-            assert_eq!(
-                s.console()
-                    .audit_outcomes("kms.UpdateAlias", job)
-                    .iter()
-                    .filter(|o| *o == "success")
-                    .count(),
-                1,
-                "{point}: one alias move"
-            );
-            assert_eq!(
-                s.kms.describe(&previous).key_state().unwrap().as_str(),
-                "Disabled"
-            );
-            let keys = s.keys("crash");
-            assert_eq!(keys.len(), hsm_keys_before + 1, "{point}: one new HSM key");
-            assert_eq!(
-                keys.iter().filter(|k| k["state"] == "active").count(),
-                1,
-                "{point}: one active key"
-            );
-        }
-    }
-    let verify = s.console().ok(&Request::AuditVerify);
-    assert_eq!(verify["intact"], true, "{verify}");
-    // The token itself: every key the database knows is on it, and nothing else was made
-    // (no orphan from a generate-key that ran twice).
-    let status = s.daemon.as_ref().unwrap().status();
-    assert!(status.hsm.missing_keys.is_empty(), "{:?}", status.hsm);
-    let customer_keys = s.keys("crash").len();
-    s.console = None;
-    s.daemon.take().unwrap().stop();
-    assert_eq!(
-        s.fx.token_objects(),
-        s.token_objects + customer_keys,
-        "one token object per customer key, no more"
-    );
 }
 
 #[test]

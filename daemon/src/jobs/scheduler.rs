@@ -113,6 +113,7 @@ impl Jobs {
             )));
         }
         let new = parse_bool(name, value)?;
+        self.app.require_hsm()?;
         let old = self.designated();
         self.app.audit.append(
             by.entry("settings.set", name, Outcome::Attempt)

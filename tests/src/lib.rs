@@ -792,6 +792,20 @@ impl Kms {
 }
 
 impl Fixture {
+    /// Starts the daemon and, as both administrators, imports the test access key as
+    /// credential `prod` (from the AWS console's CSV).
+    pub fn start_with_credential(&self) -> (Daemon, Console) {
+        let daemon = self.start();
+        let mut console = daemon.admins();
+        let csv = self.credentials_csv();
+        let view = console.ok(&Request::CredentialImport {
+            name: "prod".into(),
+            path: csv.display().to_string(),
+        });
+        assert_eq!(view["access_key_id"], "****************MPLE", "{view}");
+        (daemon, console)
+    }
+
     /// The AWS console's CSV for the test access key, in the fixture directory.
     pub fn credentials_csv(&self) -> PathBuf {
         let path = self.dir.path().join("prod_accessKeys.csv");
@@ -845,16 +859,22 @@ impl Console {
     /// The outcomes of the audit records of `action` made by job `job`, in order.
     pub fn audit_outcomes(&mut self, action: &str, job: u64) -> Vec<String> {
         let job = job.to_string();
+        self.audit_records()
+            .iter()
+            .filter(|r| r["action"] == action && r["details"]["job"].as_str() == Some(job.as_str()))
+            .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Every audit record (`audit list` from the first).
+    pub fn audit_records(&mut self) -> Vec<serde_json::Value> {
         self.ok(&Request::AuditList {
             from: Some(1),
             limit: Some(100_000),
         })
         .as_array()
         .expect("records")
-        .iter()
-        .filter(|r| r["action"] == action && r["details"]["job"].as_str() == Some(job.as_str()))
-        .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
-        .collect()
+        .clone()
     }
 
     /// A request that must fail; returns the error.

@@ -50,13 +50,7 @@ impl Setup {
         let fx = Fixture::new();
         fx.init_ok();
         let token_objects = fx.token_objects();
-        let daemon = fx.start();
-        let mut console = daemon.admins();
-        let csv = fx.credentials_csv();
-        console.ok(&Request::CredentialImport {
-            name: "prod".into(),
-            path: csv.display().to_string(),
-        });
+        let (daemon, console) = fx.start_with_credential();
         Self {
             fx,
             daemon: Some(daemon),
@@ -178,14 +172,7 @@ impl Setup {
 
     /// Every audit record.
     fn audit(&mut self) -> Vec<Value> {
-        self.console()
-            .ok(&Request::AuditList {
-                from: Some(1),
-                limit: Some(100_000),
-            })
-            .as_array()
-            .expect("records")
-            .clone()
+        self.console().audit_records()
     }
 
     /// The job's audit records, counted by (action, outcome). Also checks the whole trail for

@@ -115,19 +115,9 @@ fn user_names(console: &mut Console) -> Vec<String> {
 }
 
 /// Every audit record's action, in order.
-fn audit_records(console: &mut Console) -> Vec<serde_json::Value> {
-    console
-        .ok(&Request::AuditList {
-            from: Some(1),
-            limit: Some(100_000),
-        })
-        .as_array()
-        .expect("records")
-        .clone()
-}
-
 fn audit_actions(console: &mut Console) -> Vec<String> {
-    audit_records(console)
+    console
+        .audit_records()
         .iter()
         .map(|r| r["action"].as_str().unwrap_or_default().to_owned())
         .collect()
@@ -135,7 +125,8 @@ fn audit_actions(console: &mut Console) -> Vec<String> {
 
 /// The `hsm.recovered` audit record.
 fn recovery_record(console: &mut Console) -> serde_json::Value {
-    audit_records(console)
+    console
+        .audit_records()
         .into_iter()
         .find(|r| r["action"] == "hsm.recovered")
         .expect("an hsm.recovered record")

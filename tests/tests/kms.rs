@@ -28,14 +28,7 @@ impl Setup {
         let kms = Kms::new(region);
         let fx = Fixture::new();
         fx.init_ok();
-        let daemon = fx.start();
-        let mut console = daemon.admins();
-        let csv = fx.credentials_csv();
-        let view = console.ok(&Request::CredentialImport {
-            name: "prod".into(),
-            path: csv.display().to_string(),
-        });
-        assert_eq!(view["access_key_id"], "****************MPLE", "{view}");
+        let (daemon, console) = fx.start_with_credential();
         Self {
             fx,
             daemon: Some(daemon),

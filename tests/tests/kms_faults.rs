@@ -66,13 +66,7 @@ impl Setup {
         if !config.is_empty() {
             fx.append_config(config);
         }
-        let daemon = fx.start();
-        let mut console = daemon.admins();
-        let csv = fx.credentials_csv();
-        console.ok(&Request::CredentialImport {
-            name: "prod".into(),
-            path: csv.display().to_string(),
-        });
+        let (daemon, console) = fx.start_with_credential();
         Self {
             console,
             daemon,

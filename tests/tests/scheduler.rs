@@ -44,13 +44,7 @@ impl Setup {
         let fx = Fixture::new();
         fx.init_ok();
         fx.append_config(config);
-        let daemon = fx.start();
-        let mut console = daemon.admins();
-        let csv = fx.credentials_csv();
-        console.ok(&Request::CredentialImport {
-            name: "prod".into(),
-            path: csv.display().to_string(),
-        });
+        let (daemon, console) = fx.start_with_credential();
         Self {
             fx,
             daemon: Some(daemon),

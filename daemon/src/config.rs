@@ -305,6 +305,28 @@ impl Config {
                 message: "auth.max_failed_logins must be at least 1".into(),
             });
         }
+        let r = &config.rotation;
+        let rotation_problem = if r.concurrency == 0 {
+            Some("rotation.concurrency must be at least 1")
+        } else if r.retry_after > r.retry_max {
+            Some("rotation.retry_after must not be longer than rotation.retry_max")
+        } else if r.check_every < Duration::from_secs(1) {
+            Some("rotation.check_every must be at least 1s")
+        } else if r.retry_after.is_zero() {
+            Some("rotation.retry_after must be longer than 0s")
+        } else if config.aws.attempts == 0 {
+            Some("aws.attempts must be at least 1")
+        } else if config.aws.call_timeout.is_zero() || config.aws.connect_timeout.is_zero() {
+            Some("aws.call_timeout and aws.connect_timeout must be longer than 0s")
+        } else {
+            None
+        };
+        if let Some(message) = rotation_problem {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                message: message.into(),
+            });
+        }
         if config.hsm.sessions == 0 {
             return Err(ConfigError::Parse {
                 path: path.display().to_string(),
@@ -424,6 +446,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no unit") && err.contains("line 9"), "{err}");
+    }
+
+    #[test]
+    fn rotation_and_aws_tables_parse_and_bad_values_are_named() {
+        let text = format!(
+            "{GOOD}\n[rotation]\nconcurrency = 16\ncheck_every = \"1s\"\n\n[aws]\ncall_timeout = \"2s\"\n\n[aws.quotas]\nget_parameters_for_import = \"off\"\ncreate_key = \"10/1s\"\n"
+        );
+        let config = Config::parse(&text, Path::new("k.toml")).unwrap();
+        assert_eq!(config.rotation.concurrency, 16);
+        assert_eq!(config.aws.call_timeout, Duration::from_secs(2));
+        assert_eq!(config.aws.quotas.get_parameters_for_import, Rate::Off);
+        assert_eq!(config.aws.quotas.create_key.to_string(), "10/1s");
+        assert_eq!(config.aws.quotas.alias.to_string(), "5/1s");
+        for (table, problem) in [
+            ("[rotation]\nconcurrency = 0\n", "rotation.concurrency"),
+            (
+                "[rotation]\nretry_after = \"2h\"\n",
+                "rotation.retry_after must not be longer",
+            ),
+            ("[aws]\nattempts = 0\n", "aws.attempts"),
+            ("[aws.quotas]\nalias = \"5\"\n", "CALLS/DURATION"),
+        ] {
+            let err = Config::parse(&format!("{GOOD}\n{table}"), Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(problem), "{table}: {err}");
+        }
     }
 
     #[test]

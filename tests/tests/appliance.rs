@@ -39,8 +39,8 @@ fn init_run_stop_restart_keeps_everything() {
     assert_eq!(first.store.users, 2);
     assert_eq!(first.store.keys, 2);
     assert_eq!(
-        first.audit.head_seq, 3,
-        "init, daemon.start, and the status call's login"
+        first.audit.head_seq, 4,
+        "init, daemon.start, settings.seed (rotation.designated from the config), and the status call's login"
     );
     let (code, out) = fx.verify();
     assert_eq!(
@@ -56,8 +56,8 @@ fn init_run_stop_restart_keeps_everything() {
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("5 records"),
-        "init, start, login, logout, stop: {out}"
+        out.contains("6 records"),
+        "init, start, settings.seed, login, logout, stop: {out}"
     );
 
     let daemon = fx.start();
@@ -66,8 +66,8 @@ fn init_run_stop_restart_keeps_everything() {
     assert_eq!(second.store.users, 2);
     assert_eq!(second.store.keys, 2);
     assert_eq!(
-        second.audit.head_seq, 7,
-        "the trail continues where it stopped: start and login"
+        second.audit.head_seq, 8,
+        "the trail continues where it stopped: start and login (the setting is seeded once)"
     );
     assert!(daemon.stop().success());
     assert_eq!(
@@ -77,7 +77,7 @@ fn init_run_stop_restart_keeps_everything() {
     );
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("9 records"), "{out}");
+    assert!(out.contains("10 records"), "{out}");
 }
 
 #[test]

@@ -309,8 +309,15 @@ impl Appliance {
         }
         group.check_complete().map_err(Error::Invalid)?;
         self.check_alias_unique(&group)?;
+        group.updated_ms = now_ms();
         self.audited(by, "group.set", name, || {
             self.store.put_group(&group)?;
+            // A changed group gets a fresh start from the scheduler: no backoff left over from
+            // failures under the old fields.
+            self.update_schedule(name, |state| {
+                state.failures = 0;
+                state.retry_at_ms = None;
+            })?;
             self.store.flush()?;
             self.group_view(&group)
         })

@@ -80,8 +80,18 @@ impl Appliance {
             }
             (Some(old), Some(fault)) => {
                 if old != fault {
-                    warn!(%fault, "HSM still faulted");
+                    warn!(%fault, was = %old, "HSM still faulted, differently");
                     self.set_fault(found.clone());
+                    // Each new fault is recorded when it can be (say, a token came back with
+                    // the audit key but without the storage key).
+                    let entry =
+                        AuditEntry::new(Channel::System, "hsm.fault", "hsm", Outcome::Failure)
+                            .detail("fault", fault.clone())
+                            .detail("was", old.clone());
+                    if self.audit.append(entry).is_ok() {
+                        self.fault_audited
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
             }
         }
@@ -98,8 +108,18 @@ impl Appliance {
     fn probe_hsm(&self) -> std::result::Result<(), String> {
         self.hsm.token_info().map_err(|e| e.to_string())?;
         for (what, setting) in [("audit", AUDIT_KEY), ("storage", STORAGE_KEY)] {
-            let Ok(Some(id)) = self.store.get_key_setting(setting) else {
-                return Err(format!("the database does not name the HSM {what} key"));
+            let id = match self.store.get_key_setting(setting) {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    return Err(format!(
+                        "the database does not name the HSM {what} key (was it initialised with 'keywardd init'?)"
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "the HSM {what} key cannot be looked up: the database failed ({e})"
+                    ));
+                }
             };
             match self.hsm.find_key(&id) {
                 Ok(Some(_)) => {}

@@ -69,6 +69,9 @@ pub struct Appliance {
     health: Mutex<()>,
     /// Whether the held fault made it into the audit trail (not when the audit key was gone).
     fault_audited: std::sync::atomic::AtomicBool,
+    /// Serialises read-modify-write of key and schedule records (job steps and the scheduler
+    /// both update them).
+    records: Mutex<()>,
 }
 
 /// Checks the first administrators before anything is created.
@@ -227,6 +230,7 @@ impl Appliance {
             hsm_fault: Mutex::new(None),
             health: Mutex::new(()),
             fault_audited: std::sync::atomic::AtomicBool::new(false),
+            records: Mutex::new(()),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");
@@ -283,6 +287,30 @@ impl Appliance {
             AuditEntry::new(Channel::System, action, "keywardd", Outcome::Notice)
                 .detail("version", VERSION),
         )?)
+    }
+
+    /// Held while a key or schedule record is read, changed and written back.
+    pub fn lock_records(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes a group's schedule record (read, change, write; not flushed).
+    pub fn update_schedule(
+        &self,
+        group: &str,
+        change: impl FnOnce(&mut crate::domain::schedule::ScheduleState),
+    ) -> Result<()> {
+        let _one_at_a_time = self.lock_records();
+        if self.store.get_group(group)?.is_none() {
+            // Removed meanwhile: a later group of the same name starts afresh.
+            return Ok(());
+        }
+        let mut state = self.store.get_schedule(group)?;
+        change(&mut state);
+        self.store.put_schedule(group, &state)?;
+        Ok(())
     }
 
     fn lock_user_changes(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -192,6 +192,42 @@ where
     }
 }
 
+/// How long AWS's listings may take to show a key just made, between two looks.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Whether a failed attempt may have reached AWS and taken effect: a timeout after sending, a
+/// connection lost after sending, a 5xx. Not throttling, not a refused connection, not a
+/// connect timeout: those never acted.
+fn may_have_acted<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(e) => match e.as_connector_error() {
+            Some(c) => {
+                let mut cause: Option<&dyn std::error::Error> = Some(c);
+                while let Some(next) = cause {
+                    if let Some(io) = next.downcast_ref::<std::io::Error>()
+                        && io.kind() == std::io::ErrorKind::ConnectionRefused
+                    {
+                        return false;
+                    }
+                    cause = next.source();
+                }
+                !(c.is_timeout() && c.to_string().to_lowercase().contains("connect"))
+            }
+            None => true,
+        },
+        SdkError::ResponseError(r) => r.raw().status().as_u16() >= 500,
+        SdkError::ServiceError(e) => {
+            e.raw().status().as_u16() >= 500
+                && !matches!(err.code(), Some(c) if THROTTLING.contains(&c))
+        }
+        _ => false,
+    }
+}
+
 /// A connection failure in words: what kind, and the innermost cause ("connection refused
 /// (os error 111)"), without the chain of wrapper types.
 fn connection_failure(e: &aws_smithy_runtime_api::client::result::ConnectorError) -> String {
@@ -248,11 +284,13 @@ impl AwsKms {
     {
         let mut attempt = 1;
         loop {
-            self.pacer
+            let slot = self
+                .pacer
                 .admit(&self.target.credential, &self.target.region, op, |line| {
                     (self.retries)(line)
                 });
             let result = self.runtime.block_on(attempt_call());
+            drop(slot);
             let err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -266,22 +304,31 @@ impl AwsKms {
                         wait.as_millis()
                     ));
                     std::thread::sleep(wait);
-                    match already_done() {
-                        Ok(Some(done)) => {
-                            (self.retries)(format!(
-                                "kms:{op} on {on}: the failed attempt took effect after all; not calling again"
-                            ));
-                            return Ok(done);
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            return Err(CloudError::new(
-                                e.kind,
-                                format!(
-                                    "kms:{op} on {on}: {why}, and whether it took effect cannot be checked ({}); it is not repeated blindly",
-                                    e.message
-                                ),
-                            ));
+                    if may_have_acted(&err) {
+                        // AWS may have acted and the answer was lost. Its listings are
+                        // eventually consistent: look twice, a moment apart, before calling again.
+                        for look in 0..2 {
+                            if look > 0 {
+                                std::thread::sleep(SETTLE);
+                            }
+                            match already_done() {
+                                Ok(Some(done)) => {
+                                    (self.retries)(format!(
+                                        "kms:{op} on {on}: the failed attempt took effect after all; not calling again"
+                                    ));
+                                    return Ok(done);
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    return Err(CloudError::new(
+                                        e.kind,
+                                        format!(
+                                            "kms:{op} on {on}: {why}, and whether it took effect cannot be checked ({}), so it is not repeated blindly. 'job retry' looks for the key by its keyward:key-id tag before creating one",
+                                            e.message
+                                        ),
+                                    ));
+                                }
+                            }
                         }
                     }
                     attempt += 1;

@@ -16,7 +16,7 @@ const MARGIN: Duration = Duration::from_millis(25);
 
 pub struct Pacer {
     quotas: Quotas,
-    windows: Mutex<HashMap<(String, String, &'static str), Window>>,
+    windows: Mutex<HashMap<WindowKey, Window>>,
 }
 
 impl Pacer {
@@ -40,26 +40,30 @@ impl Pacer {
         }
     }
 
-    /// Blocks until the call may go; `waiting` is told once, before the first wait.
-    pub fn admit(&self, credential: &str, region: &str, op: &str, waiting: impl FnOnce(String)) {
+    /// Blocks until the call may go; `waiting` is told once, before the first wait. The
+    /// returned ticket is the call's slot: drop it when the attempt has ended.
+    pub fn admit(
+        &self,
+        credential: &str,
+        region: &str,
+        op: &str,
+        waiting: impl FnOnce(String),
+    ) -> Ticket<'_> {
         let (quota, rate) = self.quota(op);
         if rate == Rate::Off {
-            return;
+            return Ticket(self, None);
         }
         let key = (credential.to_owned(), region.to_owned(), quota);
         let mut waiting = Some(waiting);
         loop {
             let wait = {
-                let mut windows = self
-                    .windows
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut windows = self.lock();
                 match windows
                     .entry(key.clone())
                     .or_default()
                     .take(rate, Instant::now(), MARGIN)
                 {
-                    Ok(()) => return,
+                    Ok(()) => return Ticket(self, Some(key)),
                     Err(wait) => wait,
                 }
             };
@@ -70,6 +74,27 @@ impl Pacer {
                 ));
             }
             std::thread::sleep(wait);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WindowKey, Window>> {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+type WindowKey = (String, String, &'static str);
+
+/// A call's slot in its quota; the quota counts from when it is dropped.
+pub struct Ticket<'a>(&'a Pacer, Option<WindowKey>);
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.1.take()
+            && let Some(window) = self.0.lock().get_mut(&key)
+        {
+            window.end(Instant::now());
         }
     }
 }
@@ -90,7 +115,7 @@ mod tests {
         let start = Instant::now();
         let mut told = Vec::new();
         for _ in 0..3 {
-            pacer.admit("prod", "eu-west-1", "GetParametersForImport", |m| {
+            let _call = pacer.admit("prod", "eu-west-1", "GetParametersForImport", |m| {
                 told.push(m)
             });
         }
@@ -100,10 +125,10 @@ mod tests {
         assert!(told[0].contains("waiting for quota"), "{told:?}");
         // Another region, and an unpaced call, go at once.
         let start = Instant::now();
-        pacer.admit("prod", "us-east-1", "GetParametersForImport", |_| {
+        let _a = pacer.admit("prod", "us-east-1", "GetParametersForImport", |_| {
             panic!("no wait")
         });
-        pacer.admit("prod", "eu-west-1", "DescribeKey", |_| panic!("no wait"));
+        let _b = pacer.admit("prod", "eu-west-1", "DescribeKey", |_| panic!("no wait"));
         assert!(start.elapsed() < Duration::from_millis(100));
     }
 }

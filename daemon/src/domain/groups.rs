@@ -60,6 +60,9 @@ pub struct Group {
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub created_ms: u64,
+    /// The last `group set`; a failed rotation planned before it is not retried as it was.
+    #[serde(default)]
+    pub updated_ms: u64,
 }
 
 /// The fields `group create` and `group set` accept, in the order `group show` lists them.
@@ -317,6 +320,7 @@ impl Group {
             rotation_mode: RotationMode::NewKey,
             tags: BTreeMap::new(),
             created_ms: now_ms,
+            updated_ms: now_ms,
         }
     }
 

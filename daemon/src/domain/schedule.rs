@@ -152,33 +152,47 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
-/// The calls made in the last window, for one rate: a sliding-window limiter.
+/// The calls of one rate: those in flight, and when the recent ones ended. A sliding-window
+/// limiter that measures from the end of each call: AWS counts a call when it arrives, which is
+/// after it was sent and before its answer, so calls spaced from their answers are spaced at
+/// AWS too, however long the connection took.
 #[derive(Debug, Default)]
 pub struct Window {
-    calls: VecDeque<Instant>,
+    in_flight: usize,
+    ended: VecDeque<Instant>,
 }
+
+/// How often a caller looks again while every slot is held by a call in flight.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(50);
 
 impl Window {
     /// Takes a call slot at `now` if the rate allows one; otherwise says how long to wait.
-    /// `margin` is added to every wait, so a server that measures arrival times (slightly
-    /// later, slightly jittered) never sees the rate exceeded.
+    /// `margin` is added to every wait. A slot taken must be given back with [`Window::end`].
     pub fn take(&mut self, rate: Rate, now: Instant, margin: Duration) -> Result<(), Duration> {
         let Rate::Limit { calls, per } = rate else {
             return Ok(());
         };
         while self
-            .calls
+            .ended
             .front()
             .is_some_and(|t| now.saturating_duration_since(*t) >= per + margin)
         {
-            self.calls.pop_front();
+            self.ended.pop_front();
         }
-        if self.calls.len() < calls as usize {
-            self.calls.push_back(now);
+        if self.in_flight + self.ended.len() < calls as usize {
+            self.in_flight += 1;
             return Ok(());
         }
-        let oldest = self.calls.front().copied().unwrap_or(now);
-        Err((oldest + per + margin).saturating_duration_since(now))
+        Err(match self.ended.front() {
+            Some(oldest) => (*oldest + per + margin).saturating_duration_since(now),
+            None => IN_FLIGHT_POLL,
+        })
+    }
+
+    /// The call that took a slot has ended (answered, failed or timed out) at `now`.
+    pub fn end(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.ended.push_back(now);
     }
 }
 
@@ -289,15 +303,18 @@ mod tests {
     fn the_window_admits_calls_up_to_the_rate_then_says_how_long_to_wait() {
         let rate = Rate::parse("2/1s").unwrap();
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut w = Window::default();
-        let m = Duration::from_millis(10);
+        let m = ms(10);
         assert_eq!(w.take(rate, t0, m), Ok(()));
-        assert_eq!(w.take(rate, t0 + Duration::from_millis(100), m), Ok(()));
-        let wait = w
-            .take(rate, t0 + Duration::from_millis(200), m)
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_millis(810));
-        assert_eq!(w.take(rate, t0 + Duration::from_millis(1010), m), Ok(()));
+        assert_eq!(w.take(rate, t0 + ms(100), m), Ok(()));
+        // Both in flight: nothing to count down from yet, so look again shortly.
+        assert_eq!(w.take(rate, t0 + ms(150), m), Err(IN_FLIGHT_POLL));
+        // They end at 300 ms and 400 ms: the next slot is a period (plus margin) after 300.
+        w.end(t0 + ms(300));
+        w.end(t0 + ms(400));
+        assert_eq!(w.take(rate, t0 + ms(500), m), Err(ms(810)));
+        assert_eq!(w.take(rate, t0 + ms(1310), m), Ok(()));
         assert_eq!(w.take(Rate::Off, t0, m), Ok(()));
     }
 }

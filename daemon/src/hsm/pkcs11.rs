@@ -70,7 +70,8 @@ struct Permit<'a>(&'a Pkcs11Hsm);
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         *lock(&self.0.in_flight) -= 1;
-        self.0.slot_free.notify_one();
+        // All: a `reset` waiting for no call in flight must wake too.
+        self.0.slot_free.notify_all();
     }
 }
 
@@ -786,6 +787,15 @@ impl Hsm for Pkcs11Hsm {
     }
 
     fn reset(&self) {
+        // C_Finalize must not run while another call is inside the module: wait until no call
+        // is in flight, and hold the count's lock so that none starts until the context is gone.
+        let mut in_flight = lock(&self.in_flight);
+        while *in_flight > 0 {
+            in_flight = self
+                .slot_free
+                .wait(in_flight)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
         let mut slot = self
             .context
             .write()
@@ -794,5 +804,7 @@ impl Hsm for Pkcs11Hsm {
             lock(&ctx.idle).clear();
             let _ = ctx.pkcs11.clone().finalize();
         }
+        drop(slot);
+        drop(in_flight);
     }
 }

@@ -61,6 +61,7 @@ pub struct Jobs {
     live: Mutex<BTreeMap<u64, Vec<(u64, String)>>>,
     /// This engine, for callbacks that outlive a borrow (a cloud client's retry log).
     me: std::sync::Weak<Jobs>,
+    scheduler_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// A rotation slot, given back when dropped.
@@ -128,6 +129,7 @@ impl Jobs {
             slot_free: Condvar::new(),
             scheduler: Mutex::new(Default::default()),
             live: Mutex::new(BTreeMap::new()),
+            scheduler_thread: Mutex::new(None),
         })
     }
 
@@ -153,6 +155,17 @@ impl Jobs {
     /// Asks running jobs to stop at their next step boundary, and waits up to `grace` for them.
     pub fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
+        // The scheduler first: once it has stopped, nothing starts a job or writes a record.
+        let scheduler = self
+            .scheduler_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = scheduler
+            && thread.join().is_err()
+        {
+            error!("the scheduler thread panicked");
+        }
         let deadline = Instant::now() + grace;
         let mut generation = self.lock_generation();
         while !self.lock_running().is_empty() {
@@ -265,8 +278,19 @@ impl Jobs {
         let spawned = std::thread::Builder::new()
             .name(format!("job-{id}"))
             .spawn(move || {
-                me.run(id);
-                me.lock_running().remove(&id);
+                loop {
+                    let finished = me.run(id);
+                    let mut running = me.lock_running();
+                    // A `job retry` may have requeued the job after this thread last read it
+                    // (and found the id still running): look again before giving the id up.
+                    let requeued = finished
+                        && !me.stopping.load(Ordering::SeqCst)
+                        && matches!(me.app.store.get_job(id), Ok(Some(j)) if !j.state.is_done());
+                    if !requeued {
+                        running.remove(&id);
+                        break;
+                    }
+                }
                 me.notify();
             });
         if let Err(e) = spawned {
@@ -305,33 +329,35 @@ impl Jobs {
         Actors::new(job.requested_by.clone(), Channel::System)
     }
 
-    fn run(self: &Arc<Self>, id: u64) {
+    /// Runs the job until it is done (true) or stops early (false: the daemon is stopping, or
+    /// the job cannot record its progress; the scheduler's pass or the next start resumes it).
+    fn run(self: &Arc<Self>, id: u64) -> bool {
         let mut memory = steps::Memory::default();
         let mut slot = None;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
-                return;
+                return false;
             }
             let mut job = match self.app.store.get_job(id) {
                 Ok(Some(job)) => job,
-                Ok(None) => return,
+                Ok(None) => return true,
                 Err(e) => {
-                    error!(job = id, error = %e, "cannot read the job; it resumes on the next start");
-                    return;
+                    error!(job = id, error = %e, "cannot read the job; it resumes later");
+                    return false;
                 }
             };
             if job.state.is_done() {
-                return;
+                return true;
             }
             if slot.is_none() && matches!(job.kind, JobKind::Rotate { .. }) {
                 slot = self.rotation_slot(&mut job);
                 if slot.is_none() {
-                    return;
+                    return false;
                 }
                 continue;
             }
             if !self.wait_for_hsm(&mut job) {
-                return;
+                return false;
             }
             if let Err(e) = self.advance(&mut job, &mut memory) {
                 if self.app.check_hsm().is_some() {
@@ -340,11 +366,23 @@ impl Jobs {
                     continue;
                 }
                 // The database or the audit trail failed: the job cannot record its progress,
-                // so it stops here and resumes on the next start.
-                error!(job = id, error = %e, "the job cannot record its progress; it stops and resumes on the next start");
-                return;
+                // so it stops here; the scheduler's next pass (or the next start) resumes it.
+                error!(job = id, error = %e, "the job cannot record its progress; it stops and resumes later");
+                return false;
             }
         }
+    }
+
+    /// Starts a thread for every unfinished job that has none (its thread stopped early, or
+    /// could not be started). Called on every scheduler pass.
+    fn restart_orphans(self: &Arc<Self>) -> Result<()> {
+        for job in self.app.store.list_jobs()? {
+            if !job.state.is_done() && !self.lock_running().contains(&job.id) {
+                warn!(job = job.id, "an unfinished job had no thread; resuming it");
+                self.start(job.id);
+            }
+        }
+        Ok(())
     }
 
     /// Runs the job's next step (or finishes it), recording before and after.
@@ -429,12 +467,11 @@ impl Jobs {
             .audit
             .append(entry.detail("job", job.id.to_string()))?;
         if let JobKind::Rotate { group, .. } = &job.kind {
-            let mut state = self.app.store.get_schedule(group)?;
-            match &error {
+            let backoff = scheduler::backoff(&self.app.rotation);
+            self.app.update_schedule(group, |state| match &error {
                 None => state.succeeded(job.id, now),
-                Some(e) => state.failed(job.id, e, now, &scheduler::backoff(&self.app.rotation)),
-            }
-            self.app.store.put_schedule(group, &state)?;
+                Some(e) => state.failed(job.id, e, now, &backoff),
+            })?;
         }
         self.save(job)
     }
@@ -478,6 +515,8 @@ impl Jobs {
         group: &Group,
         call: impl FnOnce() -> std::result::Result<T, CloudError>,
     ) -> Result<T> {
+        // No AWS call while the HSM is faulted: the step waits and runs again after recovery.
+        self.app.require_hsm()?;
         let action = format!("kms.{op}");
         let entry = |outcome| {
             let mut e = by
@@ -515,6 +554,11 @@ impl Jobs {
             .submit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Error::Invalid(
+                "the daemon is stopping; ask again once it is back".into(),
+            ));
+        }
         if let Some(job) = self.app.unfinished_job(group)? {
             return Err(Error::Invalid(format!(
                 "job {} ({}) is already working on group {group}; 'job wait {}' first",

@@ -64,6 +64,16 @@ impl Jobs {
         let configured = self.app.rotation.designated;
         match self.app.store.get_bool_setting(ROTATION_DESIGNATED)? {
             None => {
+                self.app.audit.append(
+                    AuditEntry::new(
+                        Channel::System,
+                        "settings.seed",
+                        ROTATION_DESIGNATED,
+                        Outcome::Notice,
+                    )
+                    .detail("value", configured.to_string())
+                    .detail("from", "the config file ([rotation] designated)"),
+                )?;
                 self.app
                     .store
                     .put_bool_setting(ROTATION_DESIGNATED, configured)?;
@@ -162,13 +172,10 @@ impl Jobs {
                 other.id
             )));
         }
-        if matches!(job.kind, JobKind::Rotate { .. }) {
-            let state = self.app.store.get_schedule(&group)?;
-            if state.last_success_ms.is_some_and(|t| t > job.created_ms) {
-                return Err(Error::Invalid(format!(
-                    "job {id} is stale: group {group} has rotated since it was made; 'group rotate {group}' for a new rotation"
-                )));
-            }
+        if let Some(why) = self.stale(&job, &group)? {
+            return Err(Error::Invalid(format!(
+                "job {id} is stale: {why}; 'group rotate {group}' for a new rotation"
+            )));
         }
         self.app.audited(by, "job.retry", &id.to_string(), || {
             let step = job.current_step().map_or("-", Step::as_str);
@@ -186,6 +193,38 @@ impl Jobs {
         })?;
         self.start(id);
         Ok(view(&job))
+    }
+
+    /// Why a failed rotation should not be retried as it was planned: the group rotated or
+    /// was changed since.
+    fn stale(&self, job: &Job, group: &str) -> Result<Option<String>> {
+        if !matches!(job.kind, JobKind::Rotate { .. }) {
+            return Ok(None);
+        }
+        if self
+            .app
+            .store
+            .get_schedule(group)?
+            .last_success_ms
+            .is_some_and(|t| t > job.created_ms)
+        {
+            return Ok(Some(format!("group {group} has rotated since it was made")));
+        }
+        let JobKind::Rotate { mode, .. } = &job.kind else {
+            return Ok(None);
+        };
+        // A change matters when the plan depends on it: another rotation mode, or a KMS key
+        // the job already made under the old region, credential or endpoint. A job that failed
+        // before making one (say, at an endpoint that was wrong) is retried under the new fields.
+        if let Some(g) = self.app.store.get_group(group)?
+            && g.updated_ms > job.created_ms
+            && (g.rotation_mode != *mode || job.data.aws_key_id.is_some())
+        {
+            return Ok(Some(format!(
+                "group {group} was changed ('group set') since it was made, and the job had planned or made its KMS key under the old fields"
+            )));
+        }
+        Ok(None)
     }
 
     /// The group a job works on (a synchronisation's: its key's group).
@@ -221,7 +260,7 @@ impl Jobs {
     pub fn start_scheduler(self: &Arc<Self>) -> Result<()> {
         self.seed_settings()?;
         let me = self.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("scheduler".into())
             .spawn(move || {
                 let every = me.app.rotation.check_every.max(Duration::from_millis(200));
@@ -236,6 +275,10 @@ impl Jobs {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the scheduler thread: {e}")))?;
+        *self
+            .scheduler_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
         Ok(())
     }
 
@@ -262,11 +305,20 @@ impl Jobs {
         if let Some(fault) = self.app.hsm_fault() {
             return Some(format!("HSM fault: {fault}"));
         }
-        if !self.designated() {
-            return Some(
-                "this appliance is not the designated rotator (rotation.designated = false); force rotate still works"
-                    .into(),
-            );
+        match self.app.store.get_bool_setting(ROTATION_DESIGNATED) {
+            Ok(Some(true)) => {}
+            Ok(None) if self.app.rotation.designated => {}
+            Ok(_) => {
+                return Some(
+                    "this appliance is not the designated rotator (rotation.designated = false); force rotate still works"
+                        .into(),
+                );
+            }
+            Err(e) => {
+                return Some(format!(
+                    "the setting rotation.designated cannot be read ({e}); scheduled rotation waits for the database"
+                ));
+            }
         }
         None
     }
@@ -274,6 +326,9 @@ impl Jobs {
     /// One scheduler pass.
     fn tick(self: &Arc<Self>) {
         let fault = self.app.check_hsm();
+        if let Err(e) = self.restart_orphans() {
+            warn!(error = %e, "cannot list the jobs to resume; trying again on the next pass");
+        }
         if fault.is_none()
             && let Err(e) = self.check_expiry()
         {
@@ -315,6 +370,10 @@ impl Jobs {
     /// Starts (or retries) the rotation of a due group; a refusal counts as a failure.
     fn start_due(self: &Arc<Self>, plan: &Plan) {
         let by = scheduler_actors();
+        // Another job got there first (a forced rotation or a sync): not a failure, just wait.
+        if matches!(self.app.unfinished_job(&plan.group), Ok(Some(_))) {
+            return;
+        }
         let failed_job = plan.state.last_job.and_then(|id| {
             self.app
                 .store
@@ -323,14 +382,11 @@ impl Jobs {
                 .flatten()
                 .filter(|j| j.state == JobState::Failed)
         });
-        let started = match failed_job {
+        let retryable = failed_job.filter(|job| matches!(self.stale(job, &plan.group), Ok(None)));
+        let started = match retryable {
             Some(job) => {
                 info!(group = %plan.group, job = job.id, failures = plan.state.failures, "scheduled rotation: retrying the failed job");
-                self.retry(&by, job.id).map(|v| v.id).or_else(|e| {
-                    // A stale or unretryable job: rotate afresh.
-                    warn!(group = %plan.group, job = job.id, error = %e, "cannot retry; starting a new rotation");
-                    self.rotate(&by, &plan.group)
-                })
+                self.retry(&by, job.id).map(|v| v.id)
             }
             None => {
                 info!(group = %plan.group, "scheduled rotation: due");
@@ -340,13 +396,24 @@ impl Jobs {
         if let Err(e) = started {
             warn!(group = %plan.group, error = %e, "the scheduled rotation could not start; retrying with backoff");
             let record = || -> Result<()> {
-                let mut state = self.app.store.get_schedule(&plan.group)?;
-                state.failures = state.failures.saturating_add(1);
-                let wait = backoff(&self.app.rotation).after(state.failures);
-                state.retry_at_ms =
-                    Some(now_ms().saturating_add(crate::domain::schedule::ms(wait)));
-                state.last_result = Some(format!("could not start: {e}"));
-                self.app.store.put_schedule(&plan.group, &state)?;
+                let backoff = backoff(&self.app.rotation);
+                self.app.update_schedule(&plan.group, |state| {
+                    state.failures = state.failures.saturating_add(1);
+                    let wait = backoff.after(state.failures);
+                    state.retry_at_ms =
+                        Some(now_ms().saturating_add(crate::domain::schedule::ms(wait)));
+                    state.last_result = Some(format!("could not start: {e}"));
+                })?;
+                self.app.audit.append(
+                    AuditEntry::new(
+                        Channel::System,
+                        "schedule.start-failed",
+                        &plan.group,
+                        Outcome::Failure,
+                    )
+                    .actors([SCHEDULER.to_owned()])
+                    .detail("error", e.to_string()),
+                )?;
                 self.app.store.flush()?;
                 Ok(())
             };
@@ -462,7 +529,12 @@ impl Jobs {
                     warn!(key = %key.id, group = %binding.group, %valid_to, "key material expired");
                     self.app.audit.append(entry("key.expired"))?;
                     super::steps::update_key(&self.app, &key.id, |b| {
-                        b.state = KeyState::Expired;
+                        // On the record as it is now: a re-import may have moved ValidTo.
+                        if !matches!(b.state, KeyState::Pending | KeyState::Expired)
+                            && expiry(b.valid_to_ms, now, warning) == Expiry::Expired
+                        {
+                            b.state = KeyState::Expired;
+                        }
                     })?;
                 }
                 Expiry::Soon if !binding.expiry_warned => {

@@ -522,6 +522,7 @@ pub(super) fn update_key(
     id: &KeyId,
     change: impl FnOnce(&mut CloudBinding),
 ) -> Result<()> {
+    let _one_at_a_time = app.lock_records();
     let Some(mut record) = app.store.get_key(id)? else {
         return Err(Error::Internal(format!(
             "key {id} vanished from the database"

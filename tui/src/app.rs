@@ -744,6 +744,11 @@ impl App {
             self.notice = Some(notice);
             self.login.user.clear();
             self.login.field = LoginField::User;
+            // With dual control there is nobody left to log in: the keys go to the screens.
+            // Without it, the form stays for the second administrator.
+            if self.session.as_ref().is_some_and(|s| s.dual_control) {
+                self.session_pane = SessionPane::Users;
+            }
             if !self.users().iter().any(|u| u.must_change_password) {
                 self.send_once(Purpose::Status, Request::Status, out);
             }
@@ -773,5 +778,315 @@ impl App {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use serde_json::json;
+
+    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            assert!(key(app, KeyCode::Char(c)).is_empty());
+        }
+    }
+    fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
+        app.handle(Event::Reply {
+            purpose,
+            response: Response::ok(data),
+        })
+    }
+    fn session(names: &[&str]) -> serde_json::Value {
+        let users: Vec<_> = names
+            .iter()
+            .map(|n| json!({"name": n, "role": "administrator", "must_change_password": false}))
+            .collect();
+        json!({"channel": "console", "users": users, "dual_control": names.len() == 2})
+    }
+    fn up() -> App {
+        let mut app = App::new("/tmp/console.sock");
+        app.handle(Event::Link(Link::Up));
+        app
+    }
+    fn dual() -> App {
+        let mut app = up();
+        ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
+        app
+    }
+    fn job(id: u64, state: &str) -> serde_json::Value {
+        json!({"id": id, "kind": "rotate", "target": "payments", "state": state, "progress": 10,
+               "step": "wrap_key", "steps": ["wrap_key"], "requested_by": ["alice"],
+               "created": "t", "updated": "t", "finished": null, "error": null, "key": null,
+               "aws_key_id": null})
+    }
+    fn sent(effects: &[Effect]) -> Vec<Purpose> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { purpose, .. } => Some(*purpose),
+                Effect::Quit => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn enter_sends_the_login_and_wipes_the_password_from_the_form() {
+        let mut app = up();
+        typed(&mut app, "alice");
+        key(&mut app, KeyCode::Tab);
+        typed(&mut app, "correct horse battery");
+        assert_eq!(app.login.password_chars(), 21);
+        let effects = key(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::Login,
+                request: Request::Login {
+                    user: "alice".into(),
+                    password: Password::new("correct horse battery"),
+                },
+            }]
+        );
+        assert_eq!(app.login.password_chars(), 0);
+        // A second Enter while the first is on its way sends nothing.
+        typed(&mut app, "again");
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+    }
+
+    #[test]
+    fn the_password_buffer_never_grows_past_its_reservation() {
+        let mut app = up();
+        app.login.field = LoginField::Password;
+        let capacity = app.login.password.capacity();
+        typed(&mut app, &"x".repeat(PASSWORD_MAX + 40));
+        assert_eq!(app.login.password_chars(), PASSWORD_MAX);
+        assert_eq!(app.login.password.capacity(), capacity);
+    }
+
+    #[test]
+    fn enter_without_a_password_moves_to_the_field_instead() {
+        let mut app = up();
+        typed(&mut app, "alice");
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert_eq!(app.login.field, LoginField::Password);
+        assert!(app.notice.is_some());
+    }
+
+    #[test]
+    fn the_first_login_keeps_the_form_for_the_second_administrator() {
+        let mut app = up();
+        let effects = ok(&mut app, Purpose::Login, session(&["alice"]));
+        assert_eq!(sent(&effects), [Purpose::Status]);
+        assert_eq!(app.context(), Context::LoginForm);
+        let effects = ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
+        assert!(effects.is_empty(), "status is already on its way");
+        assert_eq!(app.context(), Context::SessionUsers);
+        assert!(app.session.as_ref().is_some_and(|s| s.dual_control));
+    }
+
+    #[test]
+    fn screens_need_a_login() {
+        let mut app = up();
+        assert_eq!(app.context(), Context::LoginForm);
+        key(&mut app, KeyCode::Tab); // no one logged in: Tab stays in the form
+        assert_eq!(app.context(), Context::LoginForm);
+        app.session_pane = SessionPane::Users;
+        assert!(key(&mut app, KeyCode::Char('3')).is_empty());
+        assert_eq!(app.screen, Screen::Session);
+        assert_eq!(app.notice.as_deref(), Some("Log in first."));
+    }
+
+    #[test]
+    fn x_logs_the_selected_user_out() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Down);
+        let effects = key(&mut app, KeyCode::Char('x'));
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::Logout,
+                request: Request::Logout {
+                    user: Some("bob".into())
+                },
+            }]
+        );
+        ok(&mut app, Purpose::Logout, session(&["alice"]));
+        assert_eq!(app.users().len(), 1);
+        ok(&mut app, Purpose::Logout, session(&[]));
+        assert_eq!(app.context(), Context::LoginForm);
+    }
+
+    #[test]
+    fn a_running_job_log_is_polled_from_next_until_it_ends() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(&mut app, Purpose::JobList, json!([job(4, "running")]));
+        let effects = key(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::JobLog(4),
+                request: Request::JobLog {
+                    id: 4,
+                    from: Some(0)
+                },
+            }]
+        );
+        // The first read is still on its way: only the job itself (its progress) is asked for.
+        assert_eq!(sent(&app.tick()), [Purpose::JobShow(4)]);
+        ok(&mut app, Purpose::JobShow(4), job(4, "running"));
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "running", "from": 0, "next": 2, "lines": ["a", "b"]}),
+        );
+        let effects = app.tick();
+        assert_eq!(sent(&effects), [Purpose::JobLog(4), Purpose::JobShow(4)]);
+        assert!(effects.contains(&Effect::Send {
+            purpose: Purpose::JobLog(4),
+            request: Request::JobLog {
+                id: 4,
+                from: Some(2)
+            },
+        }));
+        // An answer that overlaps what we have adds only the new lines.
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "succeeded", "from": 1, "next": 3, "lines": ["b", "c"]}),
+        );
+        let log = app.job_log.as_ref().unwrap();
+        assert_eq!(log.lines, ["a", "b", "c"]);
+        assert!(log.finished());
+        ok(&mut app, Purpose::JobShow(4), job(4, "succeeded"));
+        assert!(app.tick().is_empty(), "a finished job is not polled");
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.screen, Screen::Jobs);
+        assert!(app.job_log.is_none());
+    }
+
+    #[test]
+    fn polling_stops_when_nobody_touches_the_keyboard() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(&mut app, Purpose::JobList, json!([job(4, "running")]));
+        key(&mut app, KeyCode::Enter);
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "running", "from": 0, "next": 0, "lines": []}),
+        );
+        ok(&mut app, Purpose::JobShow(4), job(4, "running"));
+        let mut polls = 0;
+        for _ in 0..POLL_IDLE_LIMIT + 50 {
+            for effect in app.tick() {
+                if let Effect::Send { purpose, .. } = effect {
+                    polls += 1;
+                    app.awaiting.remove(&purpose);
+                }
+            }
+        }
+        assert_eq!(polls, 2 * POLL_IDLE_LIMIT as usize);
+        assert!(app.tick().is_empty());
+        key(&mut app, KeyCode::Char('j'));
+        assert!(!app.tick().is_empty(), "a key press resumes polling");
+    }
+
+    #[test]
+    fn the_jobs_filter_narrows_and_esc_clears_it() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(
+            &mut app,
+            Purpose::JobList,
+            json!([job(1, "failed"), job(2, "succeeded"), job(3, "running")]),
+        );
+        key(&mut app, KeyCode::Char('/'));
+        assert_eq!(app.context(), Context::JobsFilter);
+        typed(&mut app, "FAIL");
+        assert_eq!(app.jobs.visible().len(), 1);
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.context(), Context::Jobs);
+        assert_eq!(app.jobs.selected_job().map(|j| j.id), Some(1));
+        key(&mut app, KeyCode::Char('/'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.jobs.visible().len(), 3);
+    }
+
+    #[test]
+    fn losing_the_daemon_ends_the_session_on_screen() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        app.handle(Event::Link(Link::Down {
+            reason: "gone".into(),
+            retry_in: std::time::Duration::from_secs(1),
+        }));
+        assert!(app.session.is_none());
+        assert_eq!(app.screen, Screen::Session);
+        assert!(app.notice.as_deref().unwrap().contains("alice and bob"));
+        assert!(app.tick().is_empty());
+        app.handle(Event::Link(Link::Up));
+        assert!(app.last_drop.is_none());
+        // Requests lost with the connection are not awaited forever.
+        assert!(!app.awaiting(Purpose::Status));
+    }
+
+    #[test]
+    fn an_auth_error_asks_who_is_still_logged_in() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        let effects = app.handle(Event::Reply {
+            purpose: Purpose::Status,
+            response: Response::err(ApiError::new(ErrorCode::Auth, "logged out after 10m idle")),
+        });
+        assert_eq!(sent(&effects), [Purpose::Whoami]);
+        assert_eq!(
+            app.error.as_ref().map(ErrorLine::text).as_deref(),
+            Some("auth: logged out after 10m idle")
+        );
+        ok(&mut app, Purpose::Whoami, session(&[]));
+        assert_eq!(app.screen, Screen::Session);
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_an_error_not_a_crash() {
+        let mut app = dual();
+        ok(&mut app, Purpose::Status, json!({"version": 3}));
+        assert!(app.status.is_none());
+        assert!(app.error.as_ref().unwrap().message.contains("status"));
+    }
+
+    #[test]
+    fn quitting_asks_first_and_names_who_is_logged_out() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+        let confirm = app.confirm.clone().unwrap();
+        assert!(confirm.effect.contains("alice and bob"));
+        key(&mut app, KeyCode::Esc);
+        assert!(app.confirm.is_none());
+        key(&mut app, KeyCode::Char('q'));
+        assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Quit]);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.handle(Event::Key(ctrl_c)), [Effect::Quit]);
+    }
+
+    #[test]
+    fn help_opens_over_the_screen_and_closes_with_q() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('?'));
+        assert_eq!(app.context(), Context::Help);
+        assert_eq!(app.screen_context(), Context::SessionUsers);
+        key(&mut app, KeyCode::Char('q'));
+        assert_eq!(app.context(), Context::SessionUsers);
+        assert!(
+            app.confirm.is_none(),
+            "q closed the help, it did not ask to quit"
+        );
     }
 }

@@ -171,8 +171,8 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("Ctrl-U", "clear", "Clear the field"),
             b(
                 "Esc",
-                "back",
-                "Leave the form (to Status when someone is logged in)"
+                "leave",
+                "Leave the form: to Status when someone is logged in, else quit"
             ),
             b("F1", "help", "Show the keys of this screen"),
             QUIT_NOW,

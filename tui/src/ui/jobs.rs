@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{field, gauge_text, pane};
 use crate::app::{App, Purpose};
@@ -43,14 +43,14 @@ pub fn render_list(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     if visible.is_empty() {
         let text = if !jobs.loaded {
             if app.awaiting(Purpose::JobList) {
-                " Asking the daemon for the jobs …".to_string()
+                "Asking the daemon for the jobs …".to_string()
             } else {
-                " No job list yet: press r to ask the daemon.".to_string()
+                "No job list yet: press r to ask the daemon.".to_string()
             }
         } else if jobs.list.is_empty() {
-            " No jobs yet. A job appears when a group rotates or a key is synchronised.".to_string()
+            "No jobs yet. A job appears when a group rotates or a key is synchronised.".to_string()
         } else {
-            format!(" No job matches \"{}\".", jobs.filter)
+            format!("No job matches \"{}\".", jobs.filter)
         };
         frame.render_widget(
             Paragraph::new(Span::styled(text, theme.dim())).wrap(Wrap { trim: false }),
@@ -83,7 +83,10 @@ pub fn render_list(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         ],
     )
     .header(header)
-    .row_highlight_style(theme.selected());
+    .row_highlight_style(theme.selected())
+    // The marker shows the selection without colour, too.
+    .highlight_symbol("▶ ")
+    .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(jobs.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
 }
@@ -177,9 +180,9 @@ pub fn render_log(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         .collect();
     if total == 0 {
         let waiting = if app.awaiting(Purpose::JobLog(log.id)) {
-            " Reading the log …"
+            "Reading the log …"
         } else {
-            " The log is empty."
+            "The log is empty."
         };
         lines.push(Line::from(Span::styled(waiting, theme.dim())));
     }

@@ -9,7 +9,7 @@ mod status;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
 
 use crate::app::{App, Screen, TABS};
 use crate::client::Link;
@@ -31,13 +31,16 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         return;
     }
     let banner = banner_text(app);
+    let banner_height = banner
+        .as_ref()
+        .map_or(0, |text| lines_needed(text, area.width).min(2));
     let bar = bar_text(app);
     let bar_height = bar
         .as_ref()
         .map_or(0, |(text, _)| lines_needed(text, area.width).min(3));
     let [top, banner_area, body, bar_area, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(u16::from(banner.is_some())),
+        Constraint::Length(banner_height),
         Constraint::Min(0),
         Constraint::Length(bar_height),
         Constraint::Length(1),
@@ -47,7 +50,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     render_tabs(app, theme, frame, top);
     if let Some(text) = banner {
         frame.render_widget(
-            Paragraph::new(Line::from(format!(" {text}"))).style(theme.alert()),
+            Paragraph::new(text)
+                .style(theme.alert())
+                .wrap(Wrap { trim: true })
+                .block(Block::new().padding(Padding::horizontal(1))),
             banner_area,
         );
     }
@@ -64,7 +70,10 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             theme.warn()
         };
         frame.render_widget(
-            Paragraph::new(text).style(style).wrap(Wrap { trim: true }),
+            Paragraph::new(text)
+                .style(style)
+                .wrap(Wrap { trim: true })
+                .block(Block::new().padding(Padding::horizontal(1))),
             bar_area,
         );
     }
@@ -95,9 +104,12 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     }
 }
 
+/// Rows a wrapped one-liner needs inside a padding of one column each side (word wrapping
+/// may need a little more; the text is cut rather than the screen).
 fn lines_needed(text: &str, width: u16) -> u16 {
     let chars = u16::try_from(text.chars().count()).unwrap_or(u16::MAX);
-    chars.div_ceil(width.max(1)).max(1)
+    let room = width.saturating_sub(4).max(1);
+    chars.div_ceil(room).max(1)
 }
 
 fn banner_text(app: &App) -> Option<String> {
@@ -115,9 +127,9 @@ fn banner_text(app: &App) -> Option<String> {
 /// The error (with its code) or notice line, and whether it is an error.
 fn bar_text(app: &App) -> Option<(String, bool)> {
     if let Some(error) = &app.error {
-        return Some((format!(" Error {}", error.text()), true));
+        return Some((format!("Error {}", error.text()), true));
     }
-    app.notice.as_ref().map(|n| (format!(" {n}"), false))
+    app.notice.as_ref().map(|n| (n.clone(), false))
 }
 
 fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -166,7 +178,7 @@ fn render_footer(context: Context, theme: Theme, frame: &mut Frame, area: Rect) 
         .iter()
         .filter(|b| !b.short.is_empty())
     {
-        let width = binding.keys.chars().count() + binding.short.chars().count() + 3;
+        let width = binding.keys.chars().count() + binding.short.chars().count() + 4;
         if used + width > usize::from(area.width) {
             break;
         }
@@ -183,14 +195,14 @@ fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|b| {
             Line::from(vec![
-                Span::styled(format!(" {:<8} ", b.keys), theme.key()),
+                Span::styled(format!("{:<9} ", b.keys), theme.key()),
                 Span::raw(b.long),
             ])
         })
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        " Errors show the daemon's code first (auth, dual-control, …).",
+        "Errors show the daemon's code first (auth, dual-control, …).",
         theme.dim(),
     )));
     let height = u16::try_from(lines.len())
@@ -220,13 +232,16 @@ fn screen_name(context: Context) -> &'static str {
 
 fn dialog(title: &str, theme: Theme) -> Block<'static> {
     Block::bordered()
+        .padding(Padding::horizontal(1))
         .title(Span::styled(format!(" {title} "), theme.title()))
         .border_style(theme.focus_border())
 }
 
 /// A block with a title, its border marked when it has the focus.
 pub(crate) fn pane(title: String, focused: bool, theme: Theme) -> Block<'static> {
-    let block = Block::bordered().title(Span::styled(format!(" {title} "), theme.label()));
+    let block = Block::bordered()
+        .title(Span::styled(format!(" {title} "), theme.label()))
+        .padding(Padding::horizontal(1));
     if focused {
         block.border_style(theme.focus_border())
     } else {

@@ -24,7 +24,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(form_area);
     frame.render_widget(block, form_area);
 
-    let width = usize::from(inner.width.saturating_sub(12)).max(4);
+    let width = usize::from(inner.width.saturating_sub(11)).max(4);
     let field_line = |label: &'static str, text: String, focused: bool| {
         let shown: String = text
             .chars()
@@ -41,7 +41,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             theme.text()
         };
         Line::from(vec![
-            Span::styled(format!(" {label:<10} "), theme.label()),
+            Span::styled(format!("{label:<10} "), theme.label()),
             Span::styled(format!("{shown}{}", "_".repeat(pad)), style),
         ])
     };
@@ -59,9 +59,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Line::from(""),
         Line::from(Span::styled(
             if sending {
-                " Logging in …"
+                "Logging in …"
             } else {
-                " Enter logs in. Two administrators, one after the other, satisfy dual control."
+                "Enter logs in. Two administrators, one after the other, satisfy dual control."
             },
             theme.dim(),
         )),
@@ -72,7 +72,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             LoginField::User => (1, app.login.user.chars().count()),
             LoginField::Password => (3, app.login.password_chars()),
         };
-        let column = 12 + typed.min(width);
+        let column = 11 + typed.min(width);
         frame.set_cursor_position(Position::new(
             inner.x + u16::try_from(column).unwrap_or(0),
             inner.y + row,
@@ -88,14 +88,19 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let users = app.users();
     if users.is_empty() {
         lines.push(Line::from(Span::styled(
-            " Nobody is logged in.",
+            "Nobody is logged in.",
             theme.dim(),
         )));
     }
     for (i, user) in users.iter().enumerate() {
         let selected = app.session_pane == SessionPane::Users && i == app.session_selected;
         let mut spans = vec![Span::styled(
-            format!(" {:<16} {:<13}", user.name, user.role.as_str()),
+            format!(
+                "{}{:<16} {:<13}",
+                if selected { "▶ " } else { "  " },
+                user.name,
+                user.role.as_str()
+            ),
             if selected {
                 theme.selected()
             } else {
@@ -110,7 +115,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(""));
     let dual = app.session.as_ref().is_some_and(|s| s.dual_control);
     lines.push(Line::from(vec![
-        Span::styled(" Dual control ", theme.label()),
+        Span::styled("Dual control ", theme.label()),
         if dual {
             Span::styled("satisfied", theme.good())
         } else {
@@ -119,9 +124,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     ]));
     lines.push(Line::from(Span::styled(
         if dual {
-            " Sensitive operations run at once, in both names."
+            "Sensitive operations run at once, in both names."
         } else {
-            " Sensitive operations need a second administrator: log one in here, or have one approve the request."
+            "Sensitive operations need a second administrator: log one in here, or have one approve the request."
         },
         theme.dim(),
     )));

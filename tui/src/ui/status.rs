@@ -13,9 +13,9 @@ use crate::theme::Theme;
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let Some(s) = &app.status else {
         let text = if app.awaiting(Purpose::Status) {
-            " Asking the daemon for its status …"
+            "Asking the daemon for its status …"
         } else {
-            " No status yet: press r to ask the daemon."
+            "No status yet: press r to ask the daemon."
         };
         frame.render_widget(
             Paragraph::new(text).block(pane("Status".into(), false, theme)),
@@ -24,7 +24,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         return;
     };
     let [row1, row2, row3] = Layout::vertical([
-        Constraint::Length(9),
+        Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Min(3),
     ])
@@ -47,11 +47,8 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         field("State", ok_or(&h.state), theme),
         field("Token", plain(h.token_label.clone()), theme),
         field("Serial", plain(h.serial.clone()), theme),
-        field(
-            "Device",
-            plain(format!("{} {}", h.manufacturer, h.model)),
-            theme,
-        ),
+        field("Model", plain(h.model.clone()), theme),
+        field("Maker", plain(h.manufacturer.clone()), theme),
         field(
             "Wrap",
             plain(if h.wrap_algorithms.is_empty() {
@@ -86,9 +83,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         field(
             "Designated",
             plain(if sc.designated {
-                "yes: this appliance rotates".into()
+                "yes (rotates on schedule)".into()
             } else {
-                "no: another appliance rotates".into()
+                "no (another appliance)".into()
             }),
             theme,
         ),
@@ -136,7 +133,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let audit = vec![
         field("Records", plain(a.records.to_string()), theme),
         field("Head", plain(format!("#{}", a.head_seq)), theme),
-        field("Hash", plain(a.head_hash.clone()), theme),
+        field("Hash", plain(short_hash(&a.head_hash)), theme),
     ];
     render_panel(frame, audit_area, "Audit head", audit, theme);
 
@@ -145,16 +142,17 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         plain(format!("keywardd {}", s.version)),
         theme,
     )];
-    for (name, state) in &s.hardening {
-        let style = if state.starts_with("ok") {
-            theme.text()
-        } else {
-            theme.warn()
-        };
+    // Hardening: a count of what is in place, and every measure that is not, by name.
+    let fine = s.hardening.values().filter(|v| v.starts_with("ok")).count();
+    appliance.push(field(
+        "Hardening",
+        plain(format!("{fine} of {} measure(s) ok", s.hardening.len())),
+        theme,
+    ));
+    for (name, state) in s.hardening.iter().filter(|(_, v)| !v.starts_with("ok")) {
         appliance.push(Line::from(vec![
-            Span::styled(format!("{:<11}", "Hardening"), theme.label()),
-            Span::raw(format!("{name}: ")),
-            Span::styled(state.clone(), style),
+            Span::raw(format!("{:<11}", "")),
+            Span::styled(format!("{name}: {state}"), theme.warn()),
         ]));
     }
     render_panel(frame, row3, "Appliance", appliance, theme);
@@ -167,4 +165,12 @@ fn render_panel(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, th
             .block(pane(title.into(), false, theme)),
         area,
     );
+}
+
+/// `9f86d081…b0f00a08`: enough to compare with `audit verify`, short enough for a pane.
+fn short_hash(hash: &str) -> String {
+    match (hash.get(..8), hash.get(hash.len().saturating_sub(8)..)) {
+        (Some(head), Some(tail)) if hash.len() > 20 => format!("{head}…{tail}"),
+        _ => hash.to_string(),
+    }
 }

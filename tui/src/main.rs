@@ -1,5 +1,5 @@
-//! `keyward-console`: the local console. The ratatui screens arrive with their issue; today it
-//! reports the daemon's status over the console socket, through the shared protocol crate.
+//! `keyward-console`: the local console. Without a subcommand it runs the interactive ratatui
+//! console (see the library); `status` logs in and prints the daemon's status, for scripts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,10 +132,13 @@ fn main() -> ExitCode {
         json,
     }) = cli.command
     else {
-        eprintln!(
-            "keyward-console: the interactive console is not built yet (issue 5); try 'keyward-console --socket PATH status'"
-        );
-        return ExitCode::from(2);
+        return match keyward_console::run::run(cli.socket) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keyward-console: {e}");
+                ExitCode::FAILURE
+            }
+        };
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

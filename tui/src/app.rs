@@ -1,0 +1,1092 @@
+//! The console's state and what each input does to it. Pure: no terminal, no socket, no clock.
+//! Input arrives as an [`Event`]; what must happen outside (a request to send, quitting) comes
+//! back as [`Effect`]s. The console decides nothing about the appliance: it sends requests and
+//! shows the daemon's answers, errors included, with their codes.
+
+use std::collections::BTreeSet;
+
+use keyward_proto::{
+    ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
+    StatusReport,
+};
+use serde::de::DeserializeOwned;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::client::Link;
+use crate::keys::{self, Action, Context};
+
+/// The longest password the form takes, in bytes. The buffer is reserved once at this size so
+/// typing never reallocates and leaves a copy behind; it is zeroized when sent or cleared.
+pub const PASSWORD_MAX: usize = 256;
+/// The longest user name the form takes.
+pub const USER_MAX: usize = 64;
+/// Stop polling after this many ticks (seconds) without a key press, so the daemon's idle
+/// logout still applies to an unattended console.
+pub const POLL_IDLE_LIMIT: u32 = 300;
+
+/// What a request was for: says how to read its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Purpose {
+    Login,
+    Logout,
+    Whoami,
+    Status,
+    JobList,
+    JobShow(u64),
+    JobLog(u64),
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::Whoami => "whoami",
+            Self::Status => "status",
+            Self::JobList => "job_list",
+            Self::JobShow(_) => "job_show",
+            Self::JobLog(_) => "job_log",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Key(crossterm::event::KeyEvent),
+    /// About once a second: drives polling of running jobs.
+    Tick,
+    Link(Link),
+    Reply {
+        purpose: Purpose,
+        response: Response,
+    },
+    Unsent {
+        purpose: Purpose,
+        reason: String,
+    },
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    Send { purpose: Purpose, request: Request },
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Session,
+    Status,
+    Jobs,
+    /// One job's log (opened from Jobs).
+    JobLog,
+}
+
+/// The tab bar, in order; `Goto(n)` picks the n-th.
+pub const TABS: [(Screen, &str); 3] = [
+    (Screen::Session, "Session"),
+    (Screen::Status, "Status"),
+    (Screen::Jobs, "Jobs"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginField {
+    User,
+    Password,
+}
+
+/// The login form. The password lives only here until Enter, then only in the request.
+pub struct LoginForm {
+    pub user: String,
+    password: Zeroizing<String>,
+    pub field: LoginField,
+}
+
+impl LoginForm {
+    fn new() -> Self {
+        Self {
+            user: String::new(),
+            password: Zeroizing::new(String::with_capacity(PASSWORD_MAX)),
+            field: LoginField::User,
+        }
+    }
+    /// How many characters are typed (the screen shows that many `*`).
+    pub fn password_chars(&self) -> usize {
+        self.password.chars().count()
+    }
+    fn push(&mut self, c: char) {
+        match self.field {
+            LoginField::User if self.user.len() + c.len_utf8() <= USER_MAX => self.user.push(c),
+            LoginField::Password if self.password.len() + c.len_utf8() <= PASSWORD_MAX => {
+                self.password.push(c)
+            }
+            _ => {}
+        }
+    }
+    fn pop(&mut self) {
+        match self.field {
+            LoginField::User => {
+                self.user.pop();
+            }
+            LoginField::Password => {
+                self.password.pop();
+            }
+        }
+    }
+    fn clear_field(&mut self) {
+        match self.field {
+            LoginField::User => self.user.clear(),
+            LoginField::Password => self.password.zeroize(),
+        }
+    }
+    /// Moves the password into a [`Password`] and wipes the form's copy.
+    fn take_password(&mut self) -> Password {
+        let password = Password::new(self.password.as_str());
+        self.password.zeroize();
+        password
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPane {
+    Form,
+    Users,
+}
+
+#[derive(Debug, Default)]
+pub struct Jobs {
+    pub list: Vec<JobView>,
+    pub loaded: bool,
+    /// Index into [`Jobs::visible`].
+    pub selected: usize,
+    pub filter: String,
+    pub filtering: bool,
+}
+
+impl Jobs {
+    /// The jobs the filter lets through, newest first as the daemon sends them.
+    pub fn visible(&self) -> Vec<&JobView> {
+        let needle = self.filter.to_lowercase();
+        self.list
+            .iter()
+            .filter(|j| {
+                needle.is_empty()
+                    || [
+                        j.id.to_string().as_str(),
+                        &j.kind,
+                        &j.target,
+                        &j.state,
+                        j.step.as_deref().unwrap_or(""),
+                    ]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&needle))
+            })
+            .collect()
+    }
+    pub fn selected_job(&self) -> Option<&JobView> {
+        self.visible().get(self.selected).copied()
+    }
+    fn clamp(&mut self) {
+        let n = self.visible().len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+    }
+}
+
+/// One job's log as far as it has been read.
+#[derive(Debug)]
+pub struct JobLog {
+    pub id: u64,
+    pub job: Option<JobView>,
+    pub state: String,
+    pub lines: Vec<String>,
+    /// Ask for lines from here next.
+    pub next: usize,
+    /// First line shown; `None` follows the end.
+    pub scroll: Option<usize>,
+}
+
+impl JobLog {
+    pub fn finished(&self) -> bool {
+        is_finished(&self.state)
+    }
+}
+
+fn is_finished(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed")
+}
+
+/// An error as shown: the daemon's code when it gave one, and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorLine {
+    pub code: Option<ErrorCode>,
+    pub message: String,
+}
+
+impl ErrorLine {
+    pub fn text(&self) -> String {
+        match self.code {
+            Some(code) => format!("{}: {}", code.as_str(), self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+impl From<ApiError> for ErrorLine {
+    fn from(e: ApiError) -> Self {
+        Self {
+            code: Some(e.code),
+            message: e.message,
+        }
+    }
+}
+
+/// What a confirm dialog would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmable {
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub title: String,
+    /// The effect, in words.
+    pub effect: String,
+    pub then: Confirmable,
+}
+
+pub struct App {
+    /// The console socket, for the banner.
+    pub socket: String,
+    pub link: Link,
+    pub session: Option<SessionInfo>,
+    pub screen: Screen,
+    pub login: LoginForm,
+    pub session_pane: SessionPane,
+    pub session_selected: usize,
+    pub status: Option<StatusReport>,
+    pub jobs: Jobs,
+    pub job_log: Option<JobLog>,
+    pub help: bool,
+    pub confirm: Option<Confirm>,
+    pub error: Option<ErrorLine>,
+    pub notice: Option<String>,
+    /// Why the connection last dropped, while it is not back.
+    pub last_drop: Option<String>,
+    awaiting: BTreeSet<Purpose>,
+    ticks: u64,
+    idle_ticks: u32,
+}
+
+impl App {
+    pub fn new(socket: impl Into<String>) -> Self {
+        Self {
+            socket: socket.into(),
+            link: Link::Connecting,
+            session: None,
+            screen: Screen::Session,
+            login: LoginForm::new(),
+            session_pane: SessionPane::Form,
+            session_selected: 0,
+            status: None,
+            jobs: Jobs::default(),
+            job_log: None,
+            help: false,
+            confirm: None,
+            error: None,
+            notice: None,
+            last_drop: None,
+            awaiting: BTreeSet::new(),
+            ticks: 0,
+            idle_ticks: 0,
+        }
+    }
+
+    /// Who is logged in on this console's session.
+    pub fn users(&self) -> &[keyward_proto::SessionUser] {
+        self.session.as_ref().map_or(&[], |s| s.users.as_slice())
+    }
+
+    pub fn logged_in(&self) -> bool {
+        !self.users().is_empty()
+    }
+
+    /// Whether an answer to `purpose` is still awaited (the screens say "loading").
+    pub fn awaiting(&self, purpose: Purpose) -> bool {
+        self.awaiting.contains(&purpose)
+    }
+
+    /// Where the keyboard is.
+    pub fn context(&self) -> Context {
+        if self.confirm.is_some() {
+            Context::Confirm
+        } else if self.help {
+            Context::Help
+        } else {
+            self.screen_context()
+        }
+    }
+
+    /// Where the keyboard is on the screen itself, under any dialog (what `?` explains).
+    pub fn screen_context(&self) -> Context {
+        match self.screen {
+            Screen::Session if self.session_pane == SessionPane::Form => Context::LoginForm,
+            Screen::Session => Context::SessionUsers,
+            Screen::Status => Context::Status,
+            Screen::Jobs if self.jobs.filtering => Context::JobsFilter,
+            Screen::Jobs => Context::Jobs,
+            Screen::JobLog => Context::JobLog,
+        }
+    }
+
+    pub fn handle(&mut self, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Key(key) => {
+                self.idle_ticks = 0;
+                let Some(action) = keys::map(self.context(), key) else {
+                    return Vec::new();
+                };
+                // A key press acknowledges what was shown; the next result replaces it.
+                self.error = None;
+                self.notice = None;
+                self.act(action)
+            }
+            Event::Tick => self.tick(),
+            Event::Link(link) => self.link_changed(link),
+            Event::Reply { purpose, response } => {
+                self.awaiting.remove(&purpose);
+                self.reply(purpose, response)
+            }
+            Event::Unsent { purpose, reason } => {
+                self.awaiting.remove(&purpose);
+                self.error = Some(ErrorLine {
+                    code: None,
+                    message: format!("{} was not answered: {reason}", purpose.label()),
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    fn send(&mut self, purpose: Purpose, request: Request) -> Effect {
+        self.awaiting.insert(purpose);
+        Effect::Send { purpose, request }
+    }
+
+    /// Sends unless the same request is already on its way.
+    fn send_once(&mut self, purpose: Purpose, request: Request, out: &mut Vec<Effect>) {
+        if !self.awaiting.contains(&purpose) {
+            out.push(self.send(purpose, request));
+        }
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match action {
+            Action::Quit => out.push(Effect::Quit),
+            Action::Help => self.help = true,
+            Action::Confirm => {
+                if let Some(confirm) = self.confirm.take() {
+                    match confirm.then {
+                        Confirmable::Quit => out.push(Effect::Quit),
+                    }
+                }
+            }
+            Action::Cancel => self.confirm = None,
+            Action::Back => self.back(),
+            Action::Goto(n) => self.goto(n, &mut out),
+            Action::Refresh => self.refresh(&mut out),
+            _ => match self.screen {
+                Screen::Session => self.session_action(action, &mut out),
+                Screen::Jobs => self.jobs_action(action, &mut out),
+                Screen::JobLog => self.job_log_action(action),
+                Screen::Status => {}
+            },
+        }
+        out
+    }
+
+    fn back(&mut self) {
+        if self.help {
+            self.help = false;
+            return;
+        }
+        match self.screen {
+            Screen::JobLog => {
+                self.job_log = None;
+                self.screen = Screen::Jobs;
+            }
+            Screen::Jobs if self.jobs.filtering => {
+                self.jobs.filter.clear();
+                self.jobs.filtering = false;
+                self.jobs.clamp();
+            }
+            Screen::Session if self.session_pane == SessionPane::Form && self.logged_in() => {
+                self.screen = Screen::Status;
+            }
+            _ => self.ask_quit(),
+        }
+    }
+
+    fn ask_quit(&mut self) {
+        let names: Vec<&str> = self.users().iter().map(|u| u.name.as_str()).collect();
+        let effect = if names.is_empty() {
+            "Nobody is logged in on this console.".to_string()
+        } else {
+            format!("This logs {} out of this console.", names.join(" and "))
+        };
+        self.confirm = Some(Confirm {
+            title: "Quit the console?".into(),
+            effect,
+            then: Confirmable::Quit,
+        });
+    }
+
+    fn goto(&mut self, n: u8, out: &mut Vec<Effect>) {
+        let Some(&(screen, _)) = TABS.get(usize::from(n).wrapping_sub(1)) else {
+            return;
+        };
+        if screen != Screen::Session && !self.logged_in() {
+            self.notice = Some("Log in first.".into());
+            return;
+        }
+        self.help = false;
+        self.job_log = None;
+        self.screen = screen;
+        match screen {
+            Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
+            Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
+            Screen::Session => {
+                self.session_pane = SessionPane::Form;
+                self.login.field = LoginField::User;
+            }
+            Screen::JobLog => {}
+        }
+    }
+
+    fn refresh(&mut self, out: &mut Vec<Effect>) {
+        match self.screen {
+            Screen::Session => self.send_once(Purpose::Whoami, Request::Whoami, out),
+            Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
+            Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
+            Screen::JobLog => self.poll_log(out),
+        }
+    }
+
+    fn session_action(&mut self, action: Action, out: &mut Vec<Effect>) {
+        let n_users = self.users().len();
+        match (self.session_pane, action) {
+            (SessionPane::Form, Action::Input(c)) => self.login.push(c),
+            (SessionPane::Form, Action::Backspace) => self.login.pop(),
+            (SessionPane::Form, Action::ClearInput) => self.login.clear_field(),
+            (SessionPane::Form, Action::Up) => self.login.field = LoginField::User,
+            (SessionPane::Form, Action::Down) => self.login.field = LoginField::Password,
+            (SessionPane::Form, Action::NextPane) => match self.login.field {
+                LoginField::User => self.login.field = LoginField::Password,
+                LoginField::Password if n_users > 0 => self.session_pane = SessionPane::Users,
+                LoginField::Password => self.login.field = LoginField::User,
+            },
+            (SessionPane::Form, Action::PrevPane) => match self.login.field {
+                LoginField::Password => self.login.field = LoginField::User,
+                LoginField::User if n_users > 0 => self.session_pane = SessionPane::Users,
+                LoginField::User => self.login.field = LoginField::Password,
+            },
+            (SessionPane::Form, Action::Open) => self.submit_login(out),
+            (SessionPane::Users, Action::NextPane | Action::PrevPane) => {
+                self.session_pane = SessionPane::Form;
+                self.login.field = LoginField::User;
+            }
+            (SessionPane::Users, Action::Up) => {
+                self.session_selected = self.session_selected.saturating_sub(1)
+            }
+            (SessionPane::Users, Action::Down) => {
+                self.session_selected = (self.session_selected + 1).min(n_users.saturating_sub(1))
+            }
+            (SessionPane::Users, Action::Logout) => {
+                if let Some(user) = self.users().get(self.session_selected) {
+                    let user = Some(user.name.clone());
+                    out.push(self.send(Purpose::Logout, Request::Logout { user }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn submit_login(&mut self, out: &mut Vec<Effect>) {
+        if self.login.user.trim().is_empty() {
+            self.login.field = LoginField::User;
+            self.notice = Some("Type the user name first.".into());
+        } else if self.login.password_chars() == 0 {
+            self.login.field = LoginField::Password;
+            self.notice = Some("Type the password, then Enter.".into());
+        } else if self.awaiting.contains(&Purpose::Login) {
+            self.notice = Some("A login is already on its way.".into());
+        } else {
+            let request = Request::Login {
+                user: self.login.user.trim().to_string(),
+                password: self.login.take_password(),
+            };
+            out.push(self.send(Purpose::Login, request));
+        }
+    }
+
+    fn jobs_action(&mut self, action: Action, out: &mut Vec<Effect>) {
+        let jobs = &mut self.jobs;
+        if jobs.filtering {
+            match action {
+                Action::Input(c) => jobs.filter.push(c),
+                Action::Backspace => {
+                    jobs.filter.pop();
+                }
+                Action::ClearInput => jobs.filter.clear(),
+                Action::Open => jobs.filtering = false,
+                _ => {}
+            }
+            jobs.selected = 0;
+            jobs.clamp();
+            return;
+        }
+        let last = jobs.visible().len().saturating_sub(1);
+        match action {
+            Action::Up => jobs.selected = jobs.selected.saturating_sub(1),
+            Action::Down => jobs.selected = (jobs.selected + 1).min(last),
+            Action::PageUp => jobs.selected = jobs.selected.saturating_sub(10),
+            Action::PageDown => jobs.selected = (jobs.selected + 10).min(last),
+            Action::Top => jobs.selected = 0,
+            Action::Bottom => jobs.selected = last,
+            Action::Filter => jobs.filtering = true,
+            Action::Open => {
+                if let Some(job) = jobs.selected_job().cloned() {
+                    self.open_job(job, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn open_job(&mut self, job: JobView, out: &mut Vec<Effect>) {
+        let id = job.id;
+        self.job_log = Some(JobLog {
+            id,
+            state: job.state.clone(),
+            job: Some(job),
+            lines: Vec::new(),
+            next: 0,
+            scroll: None,
+        });
+        self.screen = Screen::JobLog;
+        out.push(self.send(Purpose::JobLog(id), Request::JobLog { id, from: Some(0) }));
+    }
+
+    fn job_log_action(&mut self, action: Action) {
+        let Some(log) = self.job_log.as_mut() else {
+            return;
+        };
+        let last = log.lines.len().saturating_sub(1);
+        let at = log.scroll.unwrap_or(last);
+        log.scroll = match action {
+            Action::Up => Some(at.saturating_sub(1)),
+            Action::Down => Some((at + 1).min(last)),
+            Action::PageUp => Some(at.saturating_sub(10)),
+            Action::PageDown => Some((at + 10).min(last)),
+            Action::Top => Some(0),
+            Action::Bottom => None,
+            _ => log.scroll,
+        };
+        // Scrolling to the last line means following it again.
+        if log.scroll == Some(last) {
+            log.scroll = None;
+        }
+    }
+
+    fn poll_log(&mut self, out: &mut Vec<Effect>) {
+        let Some(log) = &self.job_log else { return };
+        let (id, from, running) = (log.id, log.next, !log.finished());
+        self.send_once(
+            Purpose::JobLog(id),
+            Request::JobLog {
+                id,
+                from: Some(from),
+            },
+            out,
+        );
+        if running {
+            self.send_once(Purpose::JobShow(id), Request::JobShow { id }, out);
+        }
+    }
+
+    fn tick(&mut self) -> Vec<Effect> {
+        self.ticks += 1;
+        self.idle_ticks = self.idle_ticks.saturating_add(1);
+        let mut out = Vec::new();
+        if self.link != Link::Up || !self.logged_in() || self.idle_ticks > POLL_IDLE_LIMIT {
+            return out;
+        }
+        match self.screen {
+            Screen::JobLog if self.job_log.as_ref().is_some_and(|l| !l.finished()) => {
+                self.poll_log(&mut out)
+            }
+            Screen::Jobs
+                if self.ticks % 3 == 0 && self.jobs.list.iter().any(|j| !is_finished(&j.state)) =>
+            {
+                self.send_once(Purpose::JobList, Request::JobList, &mut out)
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn link_changed(&mut self, link: Link) -> Vec<Effect> {
+        if link != Link::Up && self.session.is_some() {
+            // The daemon ends a console session when its connection closes.
+            let names: Vec<String> = self.users().iter().map(|u| u.name.clone()).collect();
+            self.session = None;
+            self.awaiting.clear();
+            self.job_log = None;
+            self.help = false;
+            self.screen = Screen::Session;
+            self.session_pane = SessionPane::Form;
+            if !names.is_empty() {
+                self.notice = Some(format!(
+                    "The connection dropped, which logged {} out. Log in again once it is back.",
+                    names.join(" and ")
+                ));
+            }
+        }
+        match &link {
+            Link::Up => self.last_drop = None,
+            Link::Down { reason, .. } => self.last_drop = Some(reason.clone()),
+            Link::Connecting => {}
+        }
+        if link != Link::Up {
+            self.awaiting.clear();
+        }
+        self.link = link;
+        Vec::new()
+    }
+
+    fn reply(&mut self, purpose: Purpose, response: Response) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let data = match response.into_result() {
+            Ok(data) => data,
+            Err(e) => {
+                // An `auth` error may mean an idle logout: find out who is still here.
+                if e.code == ErrorCode::Auth && !matches!(purpose, Purpose::Login | Purpose::Whoami)
+                {
+                    self.send_once(Purpose::Whoami, Request::Whoami, &mut out);
+                }
+                self.error = Some(e.into());
+                return out;
+            }
+        };
+        match purpose {
+            Purpose::Login | Purpose::Logout | Purpose::Whoami => {
+                if let Some(info) = self.parse::<SessionInfo>(purpose, data) {
+                    self.session_changed(purpose, info, &mut out);
+                }
+            }
+            Purpose::Status => self.status = self.parse(purpose, data).or(self.status.take()),
+            Purpose::JobList => {
+                if let Some(list) = self.parse(purpose, data) {
+                    self.jobs.list = list;
+                    self.jobs.loaded = true;
+                    self.jobs.clamp();
+                }
+            }
+            Purpose::JobShow(id) => {
+                if let Some(job) = self.parse::<JobView>(purpose, data) {
+                    if let Some(known) = self.jobs.list.iter_mut().find(|j| j.id == id) {
+                        *known = job.clone();
+                    }
+                    if let Some(log) = self.job_log.as_mut().filter(|l| l.id == id) {
+                        log.job = Some(job);
+                    }
+                }
+            }
+            Purpose::JobLog(id) => {
+                if let Some(view) = self.parse::<JobLogView>(purpose, data) {
+                    if let Some(log) = self.job_log.as_mut().filter(|l| l.id == id) {
+                        // Lines we already have (a repeated poll) are not added twice.
+                        if view.from <= log.next && view.next > log.next {
+                            let skip = log.next - view.from;
+                            log.lines.extend(view.lines.into_iter().skip(skip));
+                            log.next = view.next;
+                        }
+                        log.state = view.state;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn session_changed(&mut self, purpose: Purpose, info: SessionInfo, out: &mut Vec<Effect>) {
+        let before: Vec<String> = self.users().iter().map(|u| u.name.clone()).collect();
+        self.session = Some(info);
+        self.session_selected = self
+            .session_selected
+            .min(self.users().len().saturating_sub(1));
+        let users = self.users();
+        if purpose == Purpose::Login {
+            let arrived: Vec<&keyward_proto::SessionUser> =
+                users.iter().filter(|u| !before.contains(&u.name)).collect();
+            let mut notice = match arrived.as_slice() {
+                [u] if u.must_change_password => format!(
+                    "{} logged in with a one-time password: change it on the serial port or with `passwd` before anything else works.",
+                    u.name
+                ),
+                [u] => format!("{} logged in.", u.name),
+                _ => "Logged in.".to_string(),
+            };
+            if self.session.as_ref().is_some_and(|s| s.dual_control) {
+                notice.push_str(" Dual control is satisfied.");
+            } else if users.len() == 1 {
+                notice.push_str(" A second administrator may log in for dual control.");
+            }
+            self.notice = Some(notice);
+            self.login.user.clear();
+            self.login.field = LoginField::User;
+            // With dual control there is nobody left to log in: the keys go to the screens.
+            // Without it, the form stays for the second administrator.
+            if self.session.as_ref().is_some_and(|s| s.dual_control) {
+                self.session_pane = SessionPane::Users;
+            }
+            if !self.users().iter().any(|u| u.must_change_password) {
+                self.send_once(Purpose::Status, Request::Status, out);
+            }
+        }
+        if !self.logged_in() {
+            self.screen = Screen::Session;
+            self.session_pane = SessionPane::Form;
+            self.job_log = None;
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(
+        &mut self,
+        purpose: Purpose,
+        data: serde_json::Value,
+    ) -> Option<T> {
+        match serde_json::from_value(data) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.error = Some(ErrorLine {
+                    code: None,
+                    message: format!(
+                        "the daemon's answer to {} could not be read ({e}); is the console older than the daemon?",
+                        purpose.label()
+                    ),
+                });
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use serde_json::json;
+
+    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            assert!(key(app, KeyCode::Char(c)).is_empty());
+        }
+    }
+    fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
+        app.handle(Event::Reply {
+            purpose,
+            response: Response::ok(data),
+        })
+    }
+    fn session(names: &[&str]) -> serde_json::Value {
+        let users: Vec<_> = names
+            .iter()
+            .map(|n| json!({"name": n, "role": "administrator", "must_change_password": false}))
+            .collect();
+        json!({"channel": "console", "users": users, "dual_control": names.len() == 2})
+    }
+    fn up() -> App {
+        let mut app = App::new("/tmp/console.sock");
+        app.handle(Event::Link(Link::Up));
+        app
+    }
+    fn dual() -> App {
+        let mut app = up();
+        ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
+        app
+    }
+    fn job(id: u64, state: &str) -> serde_json::Value {
+        json!({"id": id, "kind": "rotate", "target": "payments", "state": state, "progress": 10,
+               "step": "wrap_key", "steps": ["wrap_key"], "requested_by": ["alice"],
+               "created": "t", "updated": "t", "finished": null, "error": null, "key": null,
+               "aws_key_id": null})
+    }
+    fn sent(effects: &[Effect]) -> Vec<Purpose> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { purpose, .. } => Some(*purpose),
+                Effect::Quit => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn enter_sends_the_login_and_wipes_the_password_from_the_form() {
+        let mut app = up();
+        typed(&mut app, "alice");
+        key(&mut app, KeyCode::Tab);
+        typed(&mut app, "correct horse battery");
+        assert_eq!(app.login.password_chars(), 21);
+        let effects = key(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::Login,
+                request: Request::Login {
+                    user: "alice".into(),
+                    password: Password::new("correct horse battery"),
+                },
+            }]
+        );
+        assert_eq!(app.login.password_chars(), 0);
+        // A second Enter while the first is on its way sends nothing.
+        typed(&mut app, "again");
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+    }
+
+    #[test]
+    fn the_password_buffer_never_grows_past_its_reservation() {
+        let mut app = up();
+        app.login.field = LoginField::Password;
+        let capacity = app.login.password.capacity();
+        typed(&mut app, &"x".repeat(PASSWORD_MAX + 40));
+        assert_eq!(app.login.password_chars(), PASSWORD_MAX);
+        assert_eq!(app.login.password.capacity(), capacity);
+    }
+
+    #[test]
+    fn enter_without_a_password_moves_to_the_field_instead() {
+        let mut app = up();
+        typed(&mut app, "alice");
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert_eq!(app.login.field, LoginField::Password);
+        assert!(app.notice.is_some());
+    }
+
+    #[test]
+    fn the_first_login_keeps_the_form_for_the_second_administrator() {
+        let mut app = up();
+        let effects = ok(&mut app, Purpose::Login, session(&["alice"]));
+        assert_eq!(sent(&effects), [Purpose::Status]);
+        assert_eq!(app.context(), Context::LoginForm);
+        let effects = ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
+        assert!(effects.is_empty(), "status is already on its way");
+        assert_eq!(app.context(), Context::SessionUsers);
+        assert!(app.session.as_ref().is_some_and(|s| s.dual_control));
+    }
+
+    #[test]
+    fn screens_need_a_login() {
+        let mut app = up();
+        assert_eq!(app.context(), Context::LoginForm);
+        key(&mut app, KeyCode::Tab); // no one logged in: Tab stays in the form
+        assert_eq!(app.context(), Context::LoginForm);
+        app.session_pane = SessionPane::Users;
+        assert!(key(&mut app, KeyCode::Char('3')).is_empty());
+        assert_eq!(app.screen, Screen::Session);
+        assert_eq!(app.notice.as_deref(), Some("Log in first."));
+    }
+
+    #[test]
+    fn x_logs_the_selected_user_out() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Down);
+        let effects = key(&mut app, KeyCode::Char('x'));
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::Logout,
+                request: Request::Logout {
+                    user: Some("bob".into())
+                },
+            }]
+        );
+        ok(&mut app, Purpose::Logout, session(&["alice"]));
+        assert_eq!(app.users().len(), 1);
+        ok(&mut app, Purpose::Logout, session(&[]));
+        assert_eq!(app.context(), Context::LoginForm);
+    }
+
+    #[test]
+    fn a_running_job_log_is_polled_from_next_until_it_ends() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(&mut app, Purpose::JobList, json!([job(4, "running")]));
+        let effects = key(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::JobLog(4),
+                request: Request::JobLog {
+                    id: 4,
+                    from: Some(0)
+                },
+            }]
+        );
+        // The first read is still on its way: only the job itself (its progress) is asked for.
+        assert_eq!(sent(&app.tick()), [Purpose::JobShow(4)]);
+        ok(&mut app, Purpose::JobShow(4), job(4, "running"));
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "running", "from": 0, "next": 2, "lines": ["a", "b"]}),
+        );
+        let effects = app.tick();
+        assert_eq!(sent(&effects), [Purpose::JobLog(4), Purpose::JobShow(4)]);
+        assert!(effects.contains(&Effect::Send {
+            purpose: Purpose::JobLog(4),
+            request: Request::JobLog {
+                id: 4,
+                from: Some(2)
+            },
+        }));
+        // An answer that overlaps what we have adds only the new lines.
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "succeeded", "from": 1, "next": 3, "lines": ["b", "c"]}),
+        );
+        let log = app.job_log.as_ref().unwrap();
+        assert_eq!(log.lines, ["a", "b", "c"]);
+        assert!(log.finished());
+        ok(&mut app, Purpose::JobShow(4), job(4, "succeeded"));
+        assert!(app.tick().is_empty(), "a finished job is not polled");
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.screen, Screen::Jobs);
+        assert!(app.job_log.is_none());
+    }
+
+    #[test]
+    fn polling_stops_when_nobody_touches_the_keyboard() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(&mut app, Purpose::JobList, json!([job(4, "running")]));
+        key(&mut app, KeyCode::Enter);
+        ok(
+            &mut app,
+            Purpose::JobLog(4),
+            json!({"id": 4, "state": "running", "from": 0, "next": 0, "lines": []}),
+        );
+        ok(&mut app, Purpose::JobShow(4), job(4, "running"));
+        let mut polls = 0;
+        for _ in 0..POLL_IDLE_LIMIT + 50 {
+            for effect in app.tick() {
+                if let Effect::Send { purpose, .. } = effect {
+                    polls += 1;
+                    app.awaiting.remove(&purpose);
+                }
+            }
+        }
+        assert_eq!(polls, 2 * POLL_IDLE_LIMIT as usize);
+        assert!(app.tick().is_empty());
+        key(&mut app, KeyCode::Char('j'));
+        assert!(!app.tick().is_empty(), "a key press resumes polling");
+    }
+
+    #[test]
+    fn the_jobs_filter_narrows_and_esc_clears_it() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        ok(
+            &mut app,
+            Purpose::JobList,
+            json!([job(1, "failed"), job(2, "succeeded"), job(3, "running")]),
+        );
+        key(&mut app, KeyCode::Char('/'));
+        assert_eq!(app.context(), Context::JobsFilter);
+        typed(&mut app, "FAIL");
+        assert_eq!(app.jobs.visible().len(), 1);
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.context(), Context::Jobs);
+        assert_eq!(app.jobs.selected_job().map(|j| j.id), Some(1));
+        key(&mut app, KeyCode::Char('/'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.jobs.visible().len(), 3);
+    }
+
+    #[test]
+    fn losing_the_daemon_ends_the_session_on_screen() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        app.handle(Event::Link(Link::Down {
+            reason: "gone".into(),
+            retry_in: std::time::Duration::from_secs(1),
+        }));
+        assert!(app.session.is_none());
+        assert_eq!(app.screen, Screen::Session);
+        assert!(app.notice.as_deref().unwrap().contains("alice and bob"));
+        assert!(app.tick().is_empty());
+        app.handle(Event::Link(Link::Up));
+        assert!(app.last_drop.is_none());
+        // Requests lost with the connection are not awaited forever.
+        assert!(!app.awaiting(Purpose::Status));
+    }
+
+    #[test]
+    fn an_auth_error_asks_who_is_still_logged_in() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        let effects = app.handle(Event::Reply {
+            purpose: Purpose::Status,
+            response: Response::err(ApiError::new(ErrorCode::Auth, "logged out after 10m idle")),
+        });
+        assert_eq!(sent(&effects), [Purpose::Whoami]);
+        assert_eq!(
+            app.error.as_ref().map(ErrorLine::text).as_deref(),
+            Some("auth: logged out after 10m idle")
+        );
+        ok(&mut app, Purpose::Whoami, session(&[]));
+        assert_eq!(app.screen, Screen::Session);
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_an_error_not_a_crash() {
+        let mut app = dual();
+        ok(&mut app, Purpose::Status, json!({"version": 3}));
+        assert!(app.status.is_none());
+        assert!(app.error.as_ref().unwrap().message.contains("status"));
+    }
+
+    #[test]
+    fn quitting_asks_first_and_names_who_is_logged_out() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+        let confirm = app.confirm.clone().unwrap();
+        assert!(confirm.effect.contains("alice and bob"));
+        key(&mut app, KeyCode::Esc);
+        assert!(app.confirm.is_none());
+        key(&mut app, KeyCode::Char('q'));
+        assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Quit]);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.handle(Event::Key(ctrl_c)), [Effect::Quit]);
+    }
+
+    #[test]
+    fn help_opens_over_the_screen_and_closes_with_q() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('?'));
+        assert_eq!(app.context(), Context::Help);
+        assert_eq!(app.screen_context(), Context::SessionUsers);
+        key(&mut app, KeyCode::Char('q'));
+        assert_eq!(app.context(), Context::SessionUsers);
+        assert!(
+            app.confirm.is_none(),
+            "q closed the help, it did not ask to quit"
+        );
+    }
+}

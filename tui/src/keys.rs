@@ -1,0 +1,362 @@
+//! Keys to actions: one closed [`Action`] enum, one mapping per [`Context`], and the
+//! bindings the footer and the help overlay show (one table, so they cannot disagree).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Where the keyboard is: decides what a key means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// A confirm dialog is open.
+    Confirm,
+    /// The help overlay is open.
+    Help,
+    /// Typing into the login form.
+    LoginForm,
+    /// The "Logged in" pane of the Session screen.
+    SessionUsers,
+    Status,
+    Jobs,
+    /// Typing a filter for the jobs list.
+    JobsFilter,
+    JobLog,
+}
+
+impl Context {
+    /// Keys go into a text field: letters are text, not commands.
+    pub fn is_input(self) -> bool {
+        matches!(self, Self::LoginForm | Self::JobsFilter)
+    }
+}
+
+/// Everything a key can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Ctrl-C: leave at once (the terminal is restored; the daemon logs the session out).
+    Quit,
+    /// q or Esc: close what is open, or go back; at the top, offer to quit.
+    Back,
+    Help,
+    NextPane,
+    PrevPane,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Enter: open the selection, or submit the form.
+    Open,
+    Filter,
+    Refresh,
+    /// Go to tab N (1-based).
+    Goto(u8),
+    /// Log the selected user out.
+    Logout,
+    Input(char),
+    Backspace,
+    ClearInput,
+    Confirm,
+    Cancel,
+}
+
+/// What a key does in `context`; `None` when it does nothing there.
+pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if key.code == KeyCode::F(1) {
+        return Some(if context == Context::Help {
+            Action::Back
+        } else {
+            Action::Help
+        });
+    }
+    match context {
+        Context::Confirm => match key.code {
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        },
+        Context::Help => match key.code {
+            KeyCode::Char('?' | 'q') | KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        },
+        Context::LoginForm | Context::JobsFilter => match key.code {
+            KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                Some(Action::Input(c))
+            }
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Enter => Some(Action::Open),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Tab => Some(Action::NextPane),
+            KeyCode::BackTab => Some(Action::PrevPane),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::Down => Some(Action::Down),
+            _ => None,
+        },
+        Context::SessionUsers | Context::Status | Context::Jobs | Context::JobLog => {
+            let action = match key.code {
+                KeyCode::Char('?') => Action::Help,
+                KeyCode::Char('q') | KeyCode::Esc => Action::Back,
+                KeyCode::Tab => Action::NextPane,
+                KeyCode::BackTab => Action::PrevPane,
+                KeyCode::Up | KeyCode::Char('k') => Action::Up,
+                KeyCode::Down | KeyCode::Char('j') => Action::Down,
+                KeyCode::PageUp => Action::PageUp,
+                KeyCode::PageDown => Action::PageDown,
+                KeyCode::Home | KeyCode::Char('g') => Action::Top,
+                KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+                KeyCode::Enter => Action::Open,
+                KeyCode::Char('/') if context == Context::Jobs => Action::Filter,
+                KeyCode::Char('r') => Action::Refresh,
+                KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
+                KeyCode::Char(c @ '1'..='9') => Action::Goto(c as u8 - b'0'),
+                _ => return None,
+            };
+            Some(action)
+        }
+    }
+}
+
+/// One line of help: the keys, a word or two for the footer, a sentence for `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    pub keys: &'static str,
+    pub short: &'static str,
+    pub long: &'static str,
+}
+
+/// A `'static` slice of bindings (a `const`, so the bindings need no allocation).
+macro_rules! list {
+    ($($binding:expr),* $(,)?) => {{
+        const LIST: &[Binding] = &[$($binding),*];
+        LIST
+    }};
+}
+
+const fn b(keys: &'static str, short: &'static str, long: &'static str) -> Binding {
+    Binding { keys, short, long }
+}
+
+const HELP: Binding = b("?", "help", "Show the keys of this screen (F1 too)");
+const QUIT_NOW: Binding = b(
+    "Ctrl-C",
+    "",
+    "Leave at once; the daemon logs this console's users out",
+);
+const TABS: Binding = b("1-3", "screens", "Go to Session, Status or Jobs");
+const BACK_TOP: Binding = b("q/Esc", "quit", "Leave the console (asks first)");
+
+/// The bindings that work in `context`, most useful first (the footer shows those with a
+/// `short` word, as many as fit).
+pub fn bindings(context: Context) -> &'static [Binding] {
+    match context {
+        Context::Confirm => list![
+            b("y/Enter", "confirm", "Do what the dialog names"),
+            b("n/Esc", "cancel", "Close the dialog; nothing happens"),
+        ],
+        Context::Help => list![b("?/q/Esc", "close", "Close this help")],
+        Context::LoginForm => list![
+            b("Enter", "log in", "Log in with this user and password"),
+            b(
+                "Tab/↑↓",
+                "field",
+                "Move between User, Password and Logged in"
+            ),
+            b("Ctrl-U", "clear", "Clear the field"),
+            b(
+                "Esc",
+                "leave",
+                "Leave the form: to Status when someone is logged in, else quit"
+            ),
+            b("F1", "help", "Show the keys of this screen"),
+            QUIT_NOW,
+        ],
+        Context::SessionUsers => list![
+            b("↑↓/jk", "move", "Select a logged-in user"),
+            b("x", "log out", "Log the selected user out of this console"),
+            b("Tab", "form", "Back to the login form"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::Status => list![
+            b("r", "refresh", "Ask the daemon for its status again"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::Jobs => list![
+            b("↑↓/jk", "move", "Select a job (PgUp/PgDn, g/G: first/last)"),
+            b("Enter", "log", "Open the job's log (live while it runs)"),
+            b(
+                "/",
+                "filter",
+                "Show only jobs whose id, kind, target, state or step match"
+            ),
+            b("r", "refresh", "Ask for the job list again"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::JobsFilter => list![
+            b("Enter", "keep", "Keep the filter and go back to the list"),
+            b("Esc", "clear", "Clear the filter"),
+            b("Ctrl-U", "erase", "Erase the filter text"),
+            QUIT_NOW,
+        ],
+        Context::JobLog => list![
+            b(
+                "↑↓/jk",
+                "scroll",
+                "Scroll the log (PgUp/PgDn; G follows the end)"
+            ),
+            b("r", "refresh", "Ask for new lines now"),
+            b("q/Esc", "back", "Back to the job list"),
+            HELP,
+            QUIT_NOW,
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+    fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    #[test]
+    fn ctrl_c_quits_everywhere() {
+        for context in ALL {
+            assert_eq!(map(context, ctrl('c')), Some(Action::Quit), "{context:?}");
+        }
+    }
+
+    #[test]
+    fn letters_are_text_in_fields_and_commands_elsewhere() {
+        for c in ['q', 'j', 'k', 'x', '/', '?', '1', 'r'] {
+            assert_eq!(
+                map(Context::LoginForm, key(KeyCode::Char(c))),
+                Some(Action::Input(c))
+            );
+            assert_eq!(
+                map(Context::JobsFilter, key(KeyCode::Char(c))),
+                Some(Action::Input(c))
+            );
+        }
+        assert_eq!(
+            map(Context::Jobs, key(KeyCode::Char('q'))),
+            Some(Action::Back)
+        );
+        assert_eq!(
+            map(Context::Jobs, key(KeyCode::Char('j'))),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            map(Context::Jobs, key(KeyCode::Char('k'))),
+            Some(Action::Up)
+        );
+        assert_eq!(
+            map(Context::Jobs, key(KeyCode::Char('/'))),
+            Some(Action::Filter)
+        );
+        assert_eq!(
+            map(Context::Status, key(KeyCode::Char('2'))),
+            Some(Action::Goto(2))
+        );
+        assert_eq!(map(Context::LoginForm, ctrl('u')), Some(Action::ClearInput));
+    }
+
+    #[test]
+    fn the_screen_keys_of_the_issue() {
+        for context in [
+            Context::SessionUsers,
+            Context::Status,
+            Context::Jobs,
+            Context::JobLog,
+        ] {
+            assert_eq!(map(context, key(KeyCode::Char('?'))), Some(Action::Help));
+            assert_eq!(map(context, key(KeyCode::Esc)), Some(Action::Back));
+            assert_eq!(map(context, key(KeyCode::Tab)), Some(Action::NextPane));
+            assert_eq!(map(context, key(KeyCode::Up)), Some(Action::Up));
+            assert_eq!(map(context, key(KeyCode::Down)), Some(Action::Down));
+            assert_eq!(map(context, key(KeyCode::Enter)), Some(Action::Open));
+        }
+        // `/` filters only where there is something to filter; `x` logs out only on users.
+        assert_eq!(map(Context::Status, key(KeyCode::Char('/'))), None);
+        assert_eq!(map(Context::Jobs, key(KeyCode::Char('x'))), None);
+        assert_eq!(
+            map(Context::SessionUsers, key(KeyCode::Char('x'))),
+            Some(Action::Logout)
+        );
+    }
+
+    #[test]
+    fn help_and_confirm_take_only_their_keys() {
+        assert_eq!(
+            map(Context::Help, key(KeyCode::Char('?'))),
+            Some(Action::Back)
+        );
+        assert_eq!(map(Context::Help, key(KeyCode::Esc)), Some(Action::Back));
+        assert_eq!(map(Context::Help, key(KeyCode::Char('j'))), None);
+        assert_eq!(
+            map(Context::Confirm, key(KeyCode::Char('y'))),
+            Some(Action::Confirm)
+        );
+        assert_eq!(
+            map(Context::Confirm, key(KeyCode::Enter)),
+            Some(Action::Confirm)
+        );
+        assert_eq!(
+            map(Context::Confirm, key(KeyCode::Esc)),
+            Some(Action::Cancel)
+        );
+        assert_eq!(map(Context::Confirm, key(KeyCode::Char('x'))), None);
+        assert_eq!(
+            map(Context::LoginForm, key(KeyCode::F(1))),
+            Some(Action::Help)
+        );
+    }
+
+    #[test]
+    fn key_releases_are_ignored() {
+        let mut release = key(KeyCode::Char('q'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(map(Context::Jobs, release), None);
+    }
+
+    const ALL: [Context; 8] = [
+        Context::Confirm,
+        Context::Help,
+        Context::LoginForm,
+        Context::SessionUsers,
+        Context::Status,
+        Context::Jobs,
+        Context::JobsFilter,
+        Context::JobLog,
+    ];
+
+    #[test]
+    fn every_context_documents_help_or_closing_and_ctrl_c() {
+        for context in ALL {
+            let keys: Vec<_> = bindings(context).iter().map(|b| b.keys).collect();
+            assert!(!keys.is_empty(), "{context:?}");
+            if !matches!(context, Context::Confirm | Context::Help) {
+                assert!(keys.contains(&"Ctrl-C"), "{context:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Drawing: a pure function of the [`App`] state. The frame is the tab bar, an optional
+//! "daemon unreachable" banner, the screen, an optional error or notice bar, and the footer
+//! with the keys that work here; help and confirm dialogs draw over it.
+
+mod jobs;
+mod session;
+mod status;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
+
+use crate::app::{App, Screen, TABS};
+use crate::client::Link;
+use crate::keys::{self, Context};
+use crate::theme::Theme;
+
+/// Below this the console asks for a larger terminal instead of drawing a mess.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "The console needs at least {MIN_WIDTH}×{MIN_HEIGHT} (80×24 is best); this terminal is {}×{}.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let banner = banner_text(app);
+    let banner_height = banner
+        .as_ref()
+        .map_or(0, |text| lines_needed(text, area.width).min(2));
+    let bar = bar_text(app);
+    let bar_height = bar
+        .as_ref()
+        .map_or(0, |(text, _)| lines_needed(text, area.width).min(3));
+    let [top, banner_area, body, bar_area, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banner_height),
+        Constraint::Min(0),
+        Constraint::Length(bar_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    render_tabs(app, theme, frame, top);
+    if let Some(text) = banner {
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(theme.alert())
+                .wrap(Wrap { trim: true })
+                .block(Block::new().padding(Padding::horizontal(1))),
+            banner_area,
+        );
+    }
+    match app.screen {
+        Screen::Session => session::render(app, theme, frame, body),
+        Screen::Status => status::render(app, theme, frame, body),
+        Screen::Jobs => jobs::render_list(app, theme, frame, body),
+        Screen::JobLog => jobs::render_log(app, theme, frame, body),
+    }
+    if let Some((text, is_error)) = bar {
+        let style = if is_error {
+            theme.alert()
+        } else {
+            theme.warn()
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(style)
+                .wrap(Wrap { trim: true })
+                .block(Block::new().padding(Padding::horizontal(1))),
+            bar_area,
+        );
+    }
+    render_footer(app.context(), theme, frame, footer);
+    if app.help {
+        render_help(app, theme, frame, area);
+    }
+    if let Some(confirm) = &app.confirm {
+        let text = Text::from(vec![
+            Line::from(""),
+            Line::from(confirm.effect.clone()),
+            Line::from(""),
+            Line::from(vec![
+                Span::styled("y", theme.key()),
+                Span::raw(" confirm   "),
+                Span::styled("n", theme.key()),
+                Span::raw(" cancel"),
+            ]),
+        ]);
+        let popup = centered(area, 56, 7);
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(dialog(&confirm.title, theme)),
+            popup,
+        );
+    }
+}
+
+/// Rows a wrapped one-liner needs inside a padding of one column each side (word wrapping
+/// may need a little more; the text is cut rather than the screen).
+fn lines_needed(text: &str, width: u16) -> u16 {
+    let chars = u16::try_from(text.chars().count()).unwrap_or(u16::MAX);
+    let room = width.saturating_sub(4).max(1);
+    chars.div_ceil(room).max(1)
+}
+
+fn banner_text(app: &App) -> Option<String> {
+    match (&app.link, &app.last_drop) {
+        (Link::Up, _) => None,
+        (Link::Down { retry_in, .. }, Some(reason)) => Some(format!(
+            "Daemon unreachable — reconnecting in {:.1}s. {reason}",
+            retry_in.as_secs_f32()
+        )),
+        (_, Some(reason)) => Some(format!("Daemon unreachable — reconnecting now. {reason}")),
+        (_, None) => Some(format!("Connecting to keywardd at {} …", app.socket)),
+    }
+}
+
+/// The error (with its code) or notice line, and whether it is an error.
+fn bar_text(app: &App) -> Option<(String, bool)> {
+    if let Some(error) = &app.error {
+        return Some((format!("Error {}", error.text()), true));
+    }
+    app.notice.as_ref().map(|n| (n.clone(), false))
+}
+
+fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let current = match app.screen {
+        Screen::JobLog => Screen::Jobs,
+        other => other,
+    };
+    let mut spans = vec![Span::styled(" Keyward ", theme.title()), Span::raw("│")];
+    for (i, (screen, name)) in TABS.iter().enumerate() {
+        let style = if *screen == current {
+            theme.selected()
+        } else if *screen != Screen::Session && !app.logged_in() {
+            theme.dim()
+        } else {
+            theme.text()
+        };
+        spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
+    }
+    let who = match app.users() {
+        [] => Line::from(Span::styled("not logged in ", theme.dim())),
+        users => {
+            let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+            let dual = app.session.as_ref().is_some_and(|s| s.dual_control);
+            Line::from(vec![
+                Span::raw(names.join(", ")),
+                Span::raw(" · dual control "),
+                if dual {
+                    Span::styled("yes ", theme.good())
+                } else {
+                    Span::styled("no ", theme.warn())
+                },
+            ])
+        }
+    };
+    let who_width = u16::try_from(who.width()).unwrap_or(u16::MAX);
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(who_width)]).areas(area);
+    frame.render_widget(Line::from(spans), left);
+    frame.render_widget(who, right);
+}
+
+fn render_footer(context: Context, theme: Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1usize;
+    for binding in keys::bindings(context)
+        .iter()
+        .filter(|b| !b.short.is_empty())
+    {
+        let width = binding.keys.chars().count() + binding.short.chars().count() + 4;
+        if used + width > usize::from(area.width) {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(binding.keys, theme.key()));
+        spans.push(Span::raw(format!(" {}   ", binding.short)));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn render_help(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let context = app.screen_context();
+    let mut lines: Vec<Line> = keys::bindings(context)
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!("{:<9} ", b.keys), theme.key()),
+                Span::raw(b.long),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "Errors show the daemon's code first (auth, dual-control, …).",
+        theme.dim(),
+    )));
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let popup = centered(area, 76, height);
+    frame.render_widget(Clear, popup);
+    let title = format!("Help · {}", screen_name(context));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog(&title, theme)),
+        popup,
+    );
+}
+
+fn screen_name(context: Context) -> &'static str {
+    match context {
+        Context::LoginForm => "Session: log in",
+        Context::SessionUsers => "Session: logged in",
+        Context::Status => "Status",
+        Context::Jobs | Context::JobsFilter => "Jobs",
+        Context::JobLog => "Job log",
+        Context::Confirm | Context::Help => "",
+    }
+}
+
+fn dialog(title: &str, theme: Theme) -> Block<'static> {
+    Block::bordered()
+        .padding(Padding::horizontal(1))
+        .title(Span::styled(format!(" {title} "), theme.title()))
+        .border_style(theme.focus_border())
+}
+
+/// A block with a title, its border marked when it has the focus.
+pub(crate) fn pane(title: String, focused: bool, theme: Theme) -> Block<'static> {
+    let block = Block::bordered()
+        .title(Span::styled(format!(" {title} "), theme.label()))
+        .padding(Padding::horizontal(1));
+    if focused {
+        block.border_style(theme.focus_border())
+    } else {
+        block
+    }
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [cell] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    cell
+}
+
+/// A progress bar drawn with characters, so it reads the same without colour.
+pub(crate) fn gauge_text(percent: u8, width: usize) -> String {
+    let percent = percent.min(100);
+    let filled = usize::from(percent) * width / 100;
+    format!(
+        "{}{} {percent:>3}%",
+        "█".repeat(filled),
+        "░".repeat(width - filled)
+    )
+}
+
+/// A `label  value` line for the information panes.
+pub(crate) fn field<'a>(label: &'a str, value: Span<'a>, theme: Theme) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{label:<11}"), theme.label()),
+        value,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_text_fills_in_proportion() {
+        assert_eq!(gauge_text(0, 10), "░░░░░░░░░░   0%");
+        assert_eq!(gauge_text(50, 10), "█████░░░░░  50%");
+        assert_eq!(gauge_text(100, 10), "██████████ 100%");
+        assert_eq!(gauge_text(250, 4), "████ 100%");
+    }
+}

@@ -1,0 +1,139 @@
+//! Session: log in (two administrators one after the other satisfy dual control), and who is
+//! logged in on this console.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::pane;
+use crate::app::{App, LoginField, Purpose, SessionPane};
+use crate::theme::Theme;
+
+pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let [form_area, users_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    let form_focused = app.session_pane == SessionPane::Form && app.confirm.is_none() && !app.help;
+
+    let title = if app.logged_in() {
+        "Log in a second user"
+    } else {
+        "Log in"
+    };
+    let block = pane(title.into(), app.session_pane == SessionPane::Form, theme);
+    let inner = block.inner(form_area);
+    frame.render_widget(block, form_area);
+
+    let width = usize::from(inner.width.saturating_sub(11)).max(4);
+    let field_line = |label: &'static str, text: String, focused: bool| {
+        let shown: String = text
+            .chars()
+            .rev()
+            .take(width)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let pad = width.saturating_sub(shown.chars().count());
+        let style = if focused {
+            theme.selected()
+        } else {
+            theme.text()
+        };
+        Line::from(vec![
+            Span::styled(format!("{label:<10} "), theme.label()),
+            Span::styled(format!("{shown}{}", "_".repeat(pad)), style),
+        ])
+    };
+    let on = |f: LoginField| app.session_pane == SessionPane::Form && app.login.field == f;
+    let sending = app.awaiting(Purpose::Login);
+    let lines = vec![
+        Line::from(""),
+        field_line("User", app.login.user.clone(), on(LoginField::User)),
+        Line::from(""),
+        field_line(
+            "Password",
+            "*".repeat(app.login.password_chars()),
+            on(LoginField::Password),
+        ),
+        Line::from(""),
+        Line::from(Span::styled(
+            if sending {
+                "Logging in …"
+            } else {
+                "Enter logs in. Two administrators, one after the other, satisfy dual control."
+            },
+            theme.dim(),
+        )),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    if form_focused {
+        let (row, typed) = match app.login.field {
+            LoginField::User => (1, app.login.user.chars().count()),
+            LoginField::Password => (3, app.login.password_chars()),
+        };
+        let column = 11 + typed.min(width);
+        frame.set_cursor_position(Position::new(
+            inner.x + u16::try_from(column).unwrap_or(0),
+            inner.y + row,
+        ));
+    }
+
+    let block = pane(
+        "Logged in on this console".into(),
+        app.session_pane == SessionPane::Users,
+        theme,
+    );
+    let mut lines = vec![Line::from("")];
+    let users = app.users();
+    if users.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "Nobody is logged in.",
+            theme.dim(),
+        )));
+    }
+    for (i, user) in users.iter().enumerate() {
+        let selected = app.session_pane == SessionPane::Users && i == app.session_selected;
+        let mut spans = vec![Span::styled(
+            format!(
+                "{}{:<16} {:<13}",
+                if selected { "▶ " } else { "  " },
+                user.name,
+                user.role.as_str()
+            ),
+            if selected {
+                theme.selected()
+            } else {
+                theme.text()
+            },
+        )];
+        if user.must_change_password {
+            spans.push(Span::styled(" must change password", theme.warn()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(""));
+    let dual = app.session.as_ref().is_some_and(|s| s.dual_control);
+    lines.push(Line::from(vec![
+        Span::styled("Dual control ", theme.label()),
+        if dual {
+            Span::styled("satisfied", theme.good())
+        } else {
+            Span::styled("not satisfied", theme.warn())
+        },
+    ]));
+    lines.push(Line::from(Span::styled(
+        if dual {
+            "Sensitive operations run at once, in both names."
+        } else {
+            "Sensitive operations need a second administrator: log one in here, or have one approve the request."
+        },
+        theme.dim(),
+    )));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        users_area,
+    );
+}

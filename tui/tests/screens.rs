@@ -1,0 +1,343 @@
+//! Each screen drawn from a fixed state into ratatui's `TestBackend` at 80×24 and compared with
+//! a snapshot in `tests/snapshots/` (`INSTA_UPDATE=always cargo test -p keyward-console` to
+//! accept a deliberate change, then review the diff). The states are built by feeding the
+//! `App` the daemon's answers, so the snapshots also cover how replies are read.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a broken fixture should fail the test loudly"
+)]
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use keyward_console::app::{App, Effect, Event, Purpose};
+use keyward_console::client::Link;
+use keyward_console::theme::Theme;
+use keyward_console::ui;
+use keyward_proto::{ApiError, ErrorCode, Response};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+fn draw(app: &App, theme: Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::render(app, theme, f)).unwrap();
+    terminal
+}
+
+/// The screen as text, one line per row, trailing spaces trimmed.
+fn screen(app: &App) -> String {
+    let terminal = draw(app, Theme::COLOR, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let row: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn reply(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
+    app.handle(Event::Reply {
+        purpose,
+        response: Response::ok(data),
+    })
+}
+
+fn connected() -> App {
+    let mut app = App::new("/var/lib/keyward/console.sock");
+    app.handle(Event::Link(Link::Up));
+    app
+}
+
+fn session(users: &[(&str, bool)], dual: bool) -> serde_json::Value {
+    let users: Vec<_> = users
+        .iter()
+        .map(|(name, otp)| json!({"name": name, "role": "administrator", "must_change_password": otp}))
+        .collect();
+    json!({"channel": "console", "users": users, "dual_control": dual})
+}
+
+fn logged_in(users: &[&str]) -> App {
+    let mut app = connected();
+    let list: Vec<(&str, bool)> = users.iter().map(|u| (*u, false)).collect();
+    reply(&mut app, Purpose::Login, session(&list, users.len() == 2));
+    if users.len() < 2 {
+        // The form waits for a second administrator; Esc leaves it.
+        key(&mut app, KeyCode::Esc);
+    }
+    app.notice = None;
+    app
+}
+
+fn status_report() -> serde_json::Value {
+    json!({
+        "version": "0.1.0",
+        "hsm": {"state": "ok", "token_label": "keyward", "serial": "5f2c0e8a1b3d4c6e",
+                "manufacturer": "SoftHSM project", "model": "SoftHSM v2",
+                "wrap_algorithms": ["RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_256"],
+                "missing_keys": []},
+        "store": {"path": "/var/lib/keyward/db", "schema_version": 3, "size_bytes": 524288,
+                  "users": 3, "keys": 12},
+        "audit": {"records": 418, "head_seq": 418,
+                  "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+        "hardening": {"core_dumps": "ok: disabled", "memory_lock": "degraded: RLIMIT_MEMLOCK too low"},
+        "scheduler": {"state": "running", "designated": true, "scheduled_groups": 3,
+                      "next_due": "2027-02-22T10:00:00.000Z", "running_rotations": 1,
+                      "concurrency": 4}
+    })
+}
+
+fn job(
+    id: u64,
+    kind: &str,
+    target: &str,
+    state: &str,
+    progress: u8,
+    step: Option<&str>,
+) -> serde_json::Value {
+    json!({
+        "id": id, "kind": kind, "target": target, "state": state, "progress": progress,
+        "step": step,
+        "steps": ["generate_key", "create_kms_key", "get_import_parameters", "wrap_key",
+                  "import_key_material", "put_key_policy", "move_alias", "disable_previous"],
+        "requested_by": ["alice", "bob"], "created": "2026-11-24T10:00:00.000Z",
+        "updated": "2026-11-24T10:00:05.000Z",
+        "finished": if state == "succeeded" || state == "failed" { json!("2026-11-24T10:00:09.000Z") } else { json!(null) },
+        "error": if state == "failed" { json!("cloud: credential prod-us has no permission kms:ImportKeyMaterial") } else { json!(null) },
+        "key": null, "aws_key_id": null
+    })
+}
+
+fn jobs() -> serde_json::Value {
+    json!([
+        job(9, "rotate", "payments", "running", 50, Some("wrap_key")),
+        job(
+            8,
+            "sync",
+            "3f1a9c0d2e4b5a6f",
+            "queued",
+            0,
+            Some("delete_material")
+        ),
+        job(
+            7,
+            "rotate",
+            "billing-eu",
+            "failed",
+            62,
+            Some("import_key_material")
+        ),
+        job(6, "rotate", "payments", "succeeded", 100, None),
+    ])
+}
+
+fn on_jobs(app: &mut App) {
+    key(app, KeyCode::Char('3'));
+    reply(app, Purpose::JobList, jobs());
+}
+
+#[test]
+fn login_empty() {
+    let app = connected();
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn login_one_admin_logged_in_typing_the_second() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("alice", false)], false),
+    );
+    typed(&mut app, "bob");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "correct horse");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn login_dual_control_satisfied() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("alice", false)], false),
+    );
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("alice", false), ("bob", false)], true),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn login_refused_shows_the_code() {
+    let mut app = connected();
+    typed(&mut app, "alice");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "wrong password");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Event::Reply {
+        purpose: Purpose::Login,
+        response: Response::err(ApiError::new(
+            ErrorCode::Auth,
+            "wrong user name or password (4 attempts left before the account locks for 15m)",
+        )),
+    });
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn status() {
+    let mut app = logged_in(&["alice", "bob"]);
+    key(&mut app, KeyCode::Char('2'));
+    reply(&mut app, Purpose::Status, status_report());
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn jobs_list() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn jobs_list_filtered() {
+    let mut app = logged_in(&["alice"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "pay");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn job_log_running() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Enter);
+    reply(
+        &mut app,
+        Purpose::JobLog(9),
+        json!({"id": 9, "state": "running", "from": 0, "next": 4, "lines": [
+            "10:00:00 generate_key: AES-256 key generated in the HSM (id 3f1a9c0d2e4b5a6f…)",
+            "10:00:01 create_kms_key: created KMS key 1234abcd-12ab-34cd-56ef-1234567890ab (origin EXTERNAL)",
+            "10:00:02 get_import_parameters: RSA_AES_KEY_WRAP_SHA_256, token valid 24h",
+            "10:00:03 wrap_key: wrapping inside the HSM …",
+        ]}),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn job_log_failed() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    reply(
+        &mut app,
+        Purpose::JobLog(7),
+        json!({"id": 7, "state": "failed", "from": 0, "next": 2, "lines": [
+            "10:00:04 import_key_material: AccessDeniedException",
+            "10:00:04 failed: credential prod-us has no permission kms:ImportKeyMaterial",
+        ]}),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn help_overlay_on_jobs() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn error_bar_with_the_daemons_code() {
+    let mut app = logged_in(&["alice"]);
+    key(&mut app, KeyCode::Char('2'));
+    app.handle(Event::Reply {
+        purpose: Purpose::Status,
+        response: Response::err(ApiError::new(
+            ErrorCode::Hsm,
+            "the HSM token 'keyward' is not present (CKR_TOKEN_NOT_PRESENT); check the module and slot in the config",
+        )),
+    });
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn daemon_unreachable_banner() {
+    let mut app = logged_in(&["alice", "bob"]);
+    key(&mut app, KeyCode::Char('2'));
+    reply(&mut app, Purpose::Status, status_report());
+    app.handle(Event::Link(Link::Down {
+        reason:
+            "cannot connect to /var/lib/keyward/console.sock: Connection refused (os error 111)"
+                .into(),
+        retry_in: Duration::from_secs(2),
+    }));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn quit_confirm_names_who_is_logged_out() {
+    let mut app = logged_in(&["alice", "bob"]);
+    key(&mut app, KeyCode::Char('2'));
+    reply(&mut app, Purpose::Status, status_report());
+    key(&mut app, KeyCode::Char('q'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn too_small_a_terminal_says_so_and_resizing_back_draws_again() {
+    let mut app = logged_in(&["alice"]);
+    on_jobs(&mut app);
+    let small = draw(&app, Theme::COLOR, 40, 10);
+    let text: String = small
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(text.contains("needs at least 60×16"), "{text}");
+    for (w, h) in [(60, 16), (80, 24), (120, 40), (200, 60)] {
+        draw(&app, Theme::COLOR, w, h);
+    }
+}
+
+#[test]
+fn no_color_draws_without_colour() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    app.handle(Event::Link(Link::Down {
+        reason: "gone".into(),
+        retry_in: Duration::from_secs(1),
+    }));
+    let terminal = draw(&app, Theme::MONO, 80, 24);
+    for cell in terminal.backend().buffer().content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset);
+        assert_eq!(cell.bg, ratatui::style::Color::Reset);
+    }
+}

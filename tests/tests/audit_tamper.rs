@@ -10,7 +10,7 @@
 use keyward_tests::Fixture;
 use serde_json::Value;
 
-/// An appliance with a 5-record trail (init, start, stop, start, stop), stopped.
+/// An appliance with a 6-record trail (init, start, settings.seed, stop, start, stop), stopped.
 fn appliance_with_trail() -> Fixture {
     let fx = Fixture::new();
     fx.init_ok();
@@ -19,7 +19,7 @@ fn appliance_with_trail() -> Fixture {
     }
     let (code, out) = fx.verify();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("5 records"), "{out}");
+    assert!(out.contains("6 records"), "{out}");
     fx
 }
 
@@ -84,9 +84,9 @@ fn reordered_records_are_detected() {
 fn truncated_tail_is_detected_against_the_head_in_the_hsm() {
     let fx = appliance_with_trail();
     with_audit_tree(&fx, |t| {
-        t.remove(5u64.to_be_bytes()).unwrap();
+        t.remove(6u64.to_be_bytes()).unwrap();
     });
-    assert_broken_at(&fx, 5, "truncated");
+    assert_broken_at(&fx, 6, "truncated");
     let (status, stderr) = fx.run_refused();
     assert!(
         !status.success(),
@@ -99,10 +99,10 @@ fn truncated_tail_is_detected_against_the_head_in_the_hsm() {
 fn record_forged_without_the_hsm_is_detected() {
     let fx = appliance_with_trail();
     with_audit_tree(&fx, |t| {
-        // Rewrite record 3 and re-chain 3..=5 with correct SHA-256 hashes: everything an
+        // Rewrite record 3 and re-chain 3..=6 with correct SHA-256 hashes: everything an
         // attacker can do without the HSM audit key. The MACs cannot be made.
         let mut prev = record(t, 2)["hash"].as_str().unwrap().to_owned();
-        for seq in 3..=5 {
+        for seq in 3..=6 {
             let mut r = record(t, seq);
             if seq == 3 {
                 r["target"] = Value::String("forged".into());

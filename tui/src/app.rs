@@ -5,15 +5,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::client::Link;
+use crate::input::TextField;
+use crate::keys::{self, Action, Context};
 use keyward_proto::{
-    ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
-    StatusReport,
+    ApiError, ErrorCode, JobLogView, JobView, Request, Response, SessionInfo, StatusReport,
 };
 use serde::de::DeserializeOwned;
-use zeroize::{Zeroize, Zeroizing};
-
-use crate::client::Link;
-use crate::keys::{self, Action, Context};
 
 /// The longest password the form takes, in bytes. The buffer is reserved once at this size so
 /// typing never reallocates and leaves a copy behind; it is zeroized when sent or cleared.
@@ -96,53 +94,28 @@ pub enum LoginField {
 
 /// The login form. The password lives only here until Enter, then only in the request.
 pub struct LoginForm {
-    pub user: String,
-    password: Zeroizing<String>,
+    pub user: TextField,
+    password: TextField,
     pub field: LoginField,
 }
 
 impl LoginForm {
     fn new() -> Self {
         Self {
-            user: String::new(),
-            password: Zeroizing::new(String::with_capacity(PASSWORD_MAX)),
+            user: TextField::plain(USER_MAX),
+            password: TextField::masked(PASSWORD_MAX),
             field: LoginField::User,
         }
     }
     /// How many characters are typed (the screen shows that many `*`).
     pub fn password_chars(&self) -> usize {
-        self.password.chars().count()
+        self.password.chars()
     }
-    fn push(&mut self, c: char) {
+    fn focused(&mut self) -> &mut TextField {
         match self.field {
-            LoginField::User if self.user.len() + c.len_utf8() <= USER_MAX => self.user.push(c),
-            LoginField::Password if self.password.len() + c.len_utf8() <= PASSWORD_MAX => {
-                self.password.push(c)
-            }
-            _ => {}
+            LoginField::User => &mut self.user,
+            LoginField::Password => &mut self.password,
         }
-    }
-    fn pop(&mut self) {
-        match self.field {
-            LoginField::User => {
-                self.user.pop();
-            }
-            LoginField::Password => {
-                self.password.pop();
-            }
-        }
-    }
-    fn clear_field(&mut self) {
-        match self.field {
-            LoginField::User => self.user.clear(),
-            LoginField::Password => self.password.zeroize(),
-        }
-    }
-    /// Moves the password into a [`Password`] and wipes the form's copy.
-    fn take_password(&mut self) -> Password {
-        let password = Password::new(self.password.as_str());
-        self.password.zeroize();
-        password
     }
 }
 
@@ -239,10 +212,32 @@ impl From<ApiError> for ErrorLine {
     }
 }
 
+impl ErrorLine {
+    /// For a `dual-control` error: the id of the approval request the daemon created (its
+    /// message names `approve ID`), so the screen can say where a second administrator
+    /// approves it.
+    pub fn approval_id(&self) -> Option<u64> {
+        if self.code != Some(ErrorCode::DualControl) {
+            return None;
+        }
+        let at = self.message.find("approve ")? + "approve ".len();
+        let digits: String = self.message[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    }
+}
+
 /// What a confirm dialog would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmable {
     Quit,
+    /// Send this request (a sensitive operation the dialog has named).
+    Send {
+        purpose: Purpose,
+        request: Request,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +382,9 @@ impl App {
                 if let Some(confirm) = self.confirm.take() {
                     match confirm.then {
                         Confirmable::Quit => out.push(Effect::Quit),
+                        Confirmable::Send { purpose, request } => {
+                            out.push(self.send(purpose, request))
+                        }
                     }
                 }
             }
@@ -474,9 +472,9 @@ impl App {
     fn session_action(&mut self, action: Action, out: &mut Vec<Effect>) {
         let n_users = self.users().len();
         match (self.session_pane, action) {
-            (SessionPane::Form, Action::Input(c)) => self.login.push(c),
-            (SessionPane::Form, Action::Backspace) => self.login.pop(),
-            (SessionPane::Form, Action::ClearInput) => self.login.clear_field(),
+            (SessionPane::Form, Action::Input(c)) => self.login.focused().push(c),
+            (SessionPane::Form, Action::Backspace) => self.login.focused().pop(),
+            (SessionPane::Form, Action::ClearInput) => self.login.focused().clear(),
             (SessionPane::Form, Action::Up) => self.login.field = LoginField::User,
             (SessionPane::Form, Action::Down) => self.login.field = LoginField::Password,
             (SessionPane::Form, Action::NextPane) => match self.login.field {
@@ -511,7 +509,7 @@ impl App {
     }
 
     fn submit_login(&mut self, out: &mut Vec<Effect>) {
-        if self.login.user.trim().is_empty() {
+        if self.login.user.value().trim().is_empty() {
             self.login.field = LoginField::User;
             self.notice = Some("Type the user name first.".into());
         } else if self.login.password_chars() == 0 {
@@ -521,8 +519,8 @@ impl App {
             self.notice = Some("A login is already on its way.".into());
         } else {
             let request = Request::Login {
-                user: self.login.user.trim().to_string(),
-                password: self.login.take_password(),
+                user: self.login.user.value().trim().to_string(),
+                password: self.login.password.take_password(),
             };
             out.push(self.send(Purpose::Login, request));
         }
@@ -785,6 +783,7 @@ impl App {
 mod tests {
     use super::*;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use keyward_proto::Password;
     use serde_json::json;
 
     fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -1074,6 +1073,24 @@ mod tests {
         assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Quit]);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(app.handle(Event::Key(ctrl_c)), [Effect::Quit]);
+    }
+
+    #[test]
+    fn a_dual_control_error_names_the_approval_id() {
+        let error: ErrorLine = ApiError::new(
+            ErrorCode::DualControl,
+            "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 12'",
+        )
+        .into();
+        assert_eq!(error.approval_id(), Some(12));
+        let self_approval: ErrorLine = ApiError::new(
+            ErrorCode::DualControl,
+            "you cannot approve your own request",
+        )
+        .into();
+        assert_eq!(self_approval.approval_id(), None);
+        let other: ErrorLine = ApiError::new(ErrorCode::Invalid, "approve 3 what").into();
+        assert_eq!(other.approval_id(), None);
     }
 
     #[test]

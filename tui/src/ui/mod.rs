@@ -127,7 +127,13 @@ fn banner_text(app: &App) -> Option<String> {
 /// The error (with its code) or notice line, and whether it is an error.
 fn bar_text(app: &App) -> Option<(String, bool)> {
     if let Some(error) = &app.error {
-        return Some((format!("Error {}", error.text()), true));
+        let mut text = format!("Error {}", error.text());
+        if let Some(id) = error.approval_id() {
+            text.push_str(&format!(
+                " — request {id} waits: another administrator approves it in Session › Pending approvals, or with 'approve {id}' on the serial port."
+            ));
+        }
+        return Some((text, true));
     }
     app.notice.as_ref().map(|n| (n.clone(), false))
 }

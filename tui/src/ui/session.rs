@@ -49,7 +49,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let sending = app.awaiting(Purpose::Login);
     let lines = vec![
         Line::from(""),
-        field_line("User", app.login.user.clone(), on(LoginField::User)),
+        field_line("User", app.login.user.shown(), on(LoginField::User)),
         Line::from(""),
         field_line(
             "Password",
@@ -69,7 +69,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if form_focused {
         let (row, typed) = match app.login.field {
-            LoginField::User => (1, app.login.user.chars().count()),
+            LoginField::User => (1, app.login.user.chars()),
             LoginField::Password => (3, app.login.password_chars()),
         };
         let column = 11 + typed.min(width);

@@ -6,12 +6,16 @@
 use std::collections::BTreeSet;
 
 use crate::client::Link;
-use crate::input::TextField;
+use crate::input::{Form, FormKind, TextField};
 use crate::keys::{self, Action, Context};
+
+mod users;
 use keyward_proto::{
-    ApiError, ErrorCode, JobLogView, JobView, Request, Response, SessionInfo, StatusReport,
+    ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
+    StatusReport,
 };
 use serde::de::DeserializeOwned;
+pub use users::Accounts;
 
 /// The longest password the form takes, in bytes. The buffer is reserved once at this size so
 /// typing never reallocates and leaves a copy behind; it is zeroized when sent or cleared.
@@ -32,6 +36,12 @@ pub enum Purpose {
     JobList,
     JobShow(u64),
     JobLog(u64),
+    UserList,
+    UserAdd,
+    UserLock,
+    UserUnlock,
+    UserReset,
+    UserRemove,
 }
 
 impl Purpose {
@@ -44,6 +54,12 @@ impl Purpose {
             Self::JobList => "job_list",
             Self::JobShow(_) => "job_show",
             Self::JobLog(_) => "job_log",
+            Self::UserList => "user_list",
+            Self::UserAdd => "user_add",
+            Self::UserLock => "user_lock",
+            Self::UserUnlock => "user_unlock",
+            Self::UserReset => "user_reset",
+            Self::UserRemove => "user_remove",
         }
     }
 }
@@ -77,13 +93,15 @@ pub enum Screen {
     Jobs,
     /// One job's log (opened from Jobs).
     JobLog,
+    Users,
 }
 
 /// The tab bar, in order; `Goto(n)` picks the n-th.
-pub const TABS: [(Screen, &str); 3] = [
+pub const TABS: [(Screen, &str); 4] = [
     (Screen::Session, "Session"),
     (Screen::Status, "Status"),
     (Screen::Jobs, "Jobs"),
+    (Screen::Users, "Users"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +266,15 @@ pub struct Confirm {
     pub then: Confirmable,
 }
 
+/// A secret the daemon gave out to be shown once (a one-time password). Dropping it wipes it.
+#[derive(Debug)]
+pub struct Reveal {
+    pub title: String,
+    pub intro: String,
+    pub secret: Password,
+    pub outro: String,
+}
+
 pub struct App {
     /// The console socket, for the banner.
     pub socket: String,
@@ -260,6 +287,11 @@ pub struct App {
     pub status: Option<StatusReport>,
     pub jobs: Jobs,
     pub job_log: Option<JobLog>,
+    pub accounts: Accounts,
+    /// A form dialog (adding a user or a credential).
+    pub form: Option<Form>,
+    /// A one-time password shown once.
+    pub reveal: Option<Reveal>,
     pub help: bool,
     pub confirm: Option<Confirm>,
     pub error: Option<ErrorLine>,
@@ -284,6 +316,9 @@ impl App {
             status: None,
             jobs: Jobs::default(),
             job_log: None,
+            accounts: Accounts::default(),
+            form: None,
+            reveal: None,
             help: false,
             confirm: None,
             error: None,
@@ -313,6 +348,8 @@ impl App {
     pub fn context(&self) -> Context {
         if self.confirm.is_some() {
             Context::Confirm
+        } else if self.reveal.is_some() {
+            Context::Reveal
         } else if self.help {
             Context::Help
         } else {
@@ -322,6 +359,9 @@ impl App {
 
     /// Where the keyboard is on the screen itself, under any dialog (what `?` explains).
     pub fn screen_context(&self) -> Context {
+        if self.form.is_some() {
+            return Context::Form;
+        }
         match self.screen {
             Screen::Session if self.session_pane == SessionPane::Form => Context::LoginForm,
             Screen::Session => Context::SessionUsers,
@@ -329,6 +369,7 @@ impl App {
             Screen::Jobs if self.jobs.filtering => Context::JobsFilter,
             Screen::Jobs => Context::Jobs,
             Screen::JobLog => Context::JobLog,
+            Screen::Users => Context::Users,
         }
     }
 
@@ -392,10 +433,12 @@ impl App {
             Action::Back => self.back(),
             Action::Goto(n) => self.goto(n, &mut out),
             Action::Refresh => self.refresh(&mut out),
+            _ if self.form.is_some() => self.form_action(action),
             _ => match self.screen {
                 Screen::Session => self.session_action(action, &mut out),
                 Screen::Jobs => self.jobs_action(action, &mut out),
                 Screen::JobLog => self.job_log_action(action),
+                Screen::Users => self.users_action(action),
                 Screen::Status => {}
             },
         }
@@ -405,6 +448,13 @@ impl App {
     fn back(&mut self) {
         if self.help {
             self.help = false;
+            return;
+        }
+        if self.reveal.take().is_some() {
+            return;
+        }
+        if self.form.take().is_some() {
+            self.notice = Some("Cancelled; nothing was sent.".into());
             return;
         }
         match self.screen {
@@ -452,6 +502,7 @@ impl App {
         match screen {
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
+            Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
@@ -466,6 +517,7 @@ impl App {
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
             Screen::JobLog => self.poll_log(out),
+            Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
         }
     }
 
@@ -505,6 +557,43 @@ impl App {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn form_action(&mut self, action: Action) {
+        let Some(form) = self.form.as_mut() else {
+            return;
+        };
+        match action {
+            Action::Input(c) => form.input(c),
+            Action::Backspace => form.backspace(),
+            Action::ClearInput => form.clear(),
+            Action::NextPane | Action::Down => form.next(),
+            Action::PrevPane | Action::Up => form.prev(),
+            Action::Left => form.cycle(false),
+            Action::Right => form.cycle(true),
+            Action::Open if !form.on_last() => form.next(),
+            Action::Open => {
+                if let Some(empty) = form.first_empty() {
+                    form.focus = empty;
+                    let label = form.fields.get(empty).map_or("", |f| f.label);
+                    self.notice = Some(format!("Fill in {label} first."));
+                    return;
+                }
+                if let Some(mut form) = self.form.take() {
+                    self.submit_form(&mut form);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Turns a filled-in form into a confirm dialog naming its effect; the form (and any
+    /// secret in it, now moved into the request) is dropped.
+    fn submit_form(&mut self, form: &mut Form) {
+        match form.kind {
+            FormKind::UserAdd => self.submit_user_add(form),
+            FormKind::CredentialImport | FormKind::CredentialAdd => {}
         }
     }
 
@@ -682,6 +771,12 @@ impl App {
                 }
             }
             Purpose::Status => self.status = self.parse(purpose, data).or(self.status.take()),
+            Purpose::UserList
+            | Purpose::UserAdd
+            | Purpose::UserLock
+            | Purpose::UserUnlock
+            | Purpose::UserReset
+            | Purpose::UserRemove => self.user_reply(purpose, data, &mut out),
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -1073,6 +1168,148 @@ mod tests {
         assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Quit]);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(app.handle(Event::Key(ctrl_c)), [Effect::Quit]);
+    }
+
+    fn accounts() -> serde_json::Value {
+        json!([
+            {"name": "alice", "role": "administrator", "state": "active",
+             "must_change_password": false, "failed_logins": 0, "created": "t"},
+            {"name": "carol", "role": "auditor", "state": "locked",
+             "must_change_password": true, "failed_logins": 5, "created": "t"},
+        ])
+    }
+
+    #[test]
+    fn lock_names_the_account_asks_first_and_refreshes_the_list() {
+        let mut app = dual();
+        assert_eq!(
+            sent(&key(&mut app, KeyCode::Char('4'))),
+            [Purpose::UserList]
+        );
+        ok(&mut app, Purpose::UserList, accounts());
+        key(&mut app, KeyCode::Char('j'));
+        assert!(key(&mut app, KeyCode::Char('l')).is_empty(), "asks first");
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .starts_with("Lock user carol: carol cannot log in")
+        );
+        assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+        assert!(app.confirm.is_none());
+        key(&mut app, KeyCode::Char('l'));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::UserLock,
+                request: Request::UserLock {
+                    name: "carol".into()
+                },
+            }]
+        );
+        let effects = ok(&mut app, Purpose::UserLock, serde_json::Value::Null);
+        assert_eq!(sent(&effects), [Purpose::UserList]);
+        assert!(app.notice.as_deref().unwrap().contains("locked"));
+    }
+
+    #[test]
+    fn the_other_account_actions_send_their_requests() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('4'));
+        ok(&mut app, Purpose::UserList, accounts());
+        for (c, request) in [
+            (
+                'u',
+                Request::UserUnlock {
+                    name: "alice".into(),
+                },
+            ),
+            (
+                'R',
+                Request::UserReset {
+                    name: "alice".into(),
+                },
+            ),
+            (
+                'D',
+                Request::UserRemove {
+                    name: "alice".into(),
+                },
+            ),
+        ] {
+            key(&mut app, KeyCode::Char(c));
+            let effects = key(&mut app, KeyCode::Enter);
+            match effects.as_slice() {
+                [Effect::Send { request: sent, .. }] => assert_eq!(sent, &request),
+                other => panic!("{c}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn adding_a_user_is_a_form_then_a_confirm_then_the_password_once() {
+        let mut app = up();
+        ok(&mut app, Purpose::Login, session(&["alice"]));
+        key(&mut app, KeyCode::Esc); // leave the form: one administrator is enough to try
+        key(&mut app, KeyCode::Char('4'));
+        ok(&mut app, Purpose::UserList, accounts());
+        key(&mut app, KeyCode::Char('a'));
+        assert_eq!(app.context(), Context::Form);
+        key(&mut app, KeyCode::Enter); // Enter moves on to Role …
+        key(&mut app, KeyCode::Enter); // … and on the last field, back to what is missing
+        assert_eq!(app.notice.as_deref(), Some("Fill in Name first."));
+        assert_eq!(app.form.as_ref().map(|f| f.focus), Some(0));
+        typed(&mut app, "carol");
+        key(&mut app, KeyCode::Enter); // to Role
+        key(&mut app, KeyCode::Right); // auditor
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.form.is_none());
+        let confirm = app.confirm.clone().unwrap();
+        assert!(confirm.effect.contains("Add user carol as auditor"));
+        assert!(confirm.effect.contains("Only one administrator"));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::UserAdd,
+                request: Request::UserAdd {
+                    name: "carol".into(),
+                    role: keyward_proto::Role::Auditor
+                },
+            }]
+        );
+        let effects = ok(
+            &mut app,
+            Purpose::UserAdd,
+            json!({"name": "carol", "one_time_password": "kX7-pq2-Lm9"}),
+        );
+        assert_eq!(sent(&effects), [Purpose::UserList]);
+        assert_eq!(app.context(), Context::Reveal);
+        assert_eq!(
+            app.reveal.as_ref().map(|r| r.secret.expose()),
+            Some("kX7-pq2-Lm9")
+        );
+        assert!(
+            key(&mut app, KeyCode::Char('j')).is_empty(),
+            "only closing works"
+        );
+        key(&mut app, KeyCode::Enter);
+        assert!(
+            app.reveal.is_none(),
+            "closed, and the password dropped with it"
+        );
+        assert_eq!(app.context(), Context::Users);
+    }
+
+    #[test]
+    fn esc_cancels_a_form_and_sends_nothing() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('4'));
+        key(&mut app, KeyCode::Char('a'));
+        typed(&mut app, "dave");
+        assert!(key(&mut app, KeyCode::Esc).is_empty());
+        assert!(app.form.is_none());
+        assert!(app.confirm.is_none());
+        assert_eq!(app.context(), Context::Users);
     }
 
     #[test]

@@ -9,11 +9,13 @@ use crate::client::Link;
 use crate::input::{Form, FormKind, TextField};
 use crate::keys::{self, Action, Context};
 
+mod pending;
 mod users;
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
     StatusReport,
 };
+pub use pending::Pending;
 use serde::de::DeserializeOwned;
 pub use users::Accounts;
 
@@ -42,6 +44,8 @@ pub enum Purpose {
     UserUnlock,
     UserReset,
     UserRemove,
+    Pending,
+    Approve(u64),
 }
 
 impl Purpose {
@@ -60,6 +64,8 @@ impl Purpose {
             Self::UserUnlock => "user_unlock",
             Self::UserReset => "user_reset",
             Self::UserRemove => "user_remove",
+            Self::Pending => "pending",
+            Self::Approve(_) => "approve",
         }
     }
 }
@@ -141,6 +147,8 @@ impl LoginForm {
 pub enum SessionPane {
     Form,
     Users,
+    /// Pending approvals.
+    Pending,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +296,7 @@ pub struct App {
     pub jobs: Jobs,
     pub job_log: Option<JobLog>,
     pub accounts: Accounts,
+    pub pending: Pending,
     /// A form dialog (adding a user or a credential).
     pub form: Option<Form>,
     /// A one-time password shown once.
@@ -317,6 +326,7 @@ impl App {
             jobs: Jobs::default(),
             job_log: None,
             accounts: Accounts::default(),
+            pending: Pending::default(),
             form: None,
             reveal: None,
             help: false,
@@ -363,8 +373,11 @@ impl App {
             return Context::Form;
         }
         match self.screen {
-            Screen::Session if self.session_pane == SessionPane::Form => Context::LoginForm,
-            Screen::Session => Context::SessionUsers,
+            Screen::Session => match self.session_pane {
+                SessionPane::Form => Context::LoginForm,
+                SessionPane::Users => Context::SessionUsers,
+                SessionPane::Pending => Context::SessionPending,
+            },
             Screen::Status => Context::Status,
             Screen::Jobs if self.jobs.filtering => Context::JobsFilter,
             Screen::Jobs => Context::Jobs,
@@ -506,6 +519,7 @@ impl App {
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
+                self.ask_pending(out);
             }
             Screen::JobLog => {}
         }
@@ -513,6 +527,7 @@ impl App {
 
     fn refresh(&mut self, out: &mut Vec<Effect>) {
         match self.screen {
+            Screen::Session if self.session_pane == SessionPane::Pending => self.ask_pending(out),
             Screen::Session => self.send_once(Purpose::Whoami, Request::Whoami, out),
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
@@ -540,10 +555,16 @@ impl App {
                 LoginField::User => self.login.field = LoginField::Password,
             },
             (SessionPane::Form, Action::Open) => self.submit_login(out),
-            (SessionPane::Users, Action::NextPane | Action::PrevPane) => {
+            (SessionPane::Users, Action::NextPane) => {
+                self.session_pane = SessionPane::Pending;
+                self.ask_pending(out);
+            }
+            (SessionPane::Users, Action::PrevPane) | (SessionPane::Pending, Action::NextPane) => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
             }
+            (SessionPane::Pending, Action::PrevPane) => self.session_pane = SessionPane::Users,
+            (SessionPane::Pending, _) => self.pending_action(action),
             (SessionPane::Users, Action::Up) => {
                 self.session_selected = self.session_selected.saturating_sub(1)
             }
@@ -711,6 +732,7 @@ impl App {
             Screen::JobLog if self.job_log.as_ref().is_some_and(|l| !l.finished()) => {
                 self.poll_log(&mut out)
             }
+            Screen::Session => self.poll_pending(&mut out),
             Screen::Jobs
                 if self.ticks % 3 == 0 && self.jobs.list.iter().any(|j| !is_finished(&j.state)) =>
             {
@@ -777,6 +799,7 @@ impl App {
             | Purpose::UserUnlock
             | Purpose::UserReset
             | Purpose::UserRemove => self.user_reply(purpose, data, &mut out),
+            Purpose::Pending | Purpose::Approve(_) => self.pending_reply(purpose, data, &mut out),
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -845,6 +868,7 @@ impl App {
             if !self.users().iter().any(|u| u.must_change_password) {
                 self.send_once(Purpose::Status, Request::Status, out);
             }
+            self.ask_pending(out);
         }
         if !self.logged_in() {
             self.screen = Screen::Session;
@@ -975,7 +999,7 @@ mod tests {
     fn the_first_login_keeps_the_form_for_the_second_administrator() {
         let mut app = up();
         let effects = ok(&mut app, Purpose::Login, session(&["alice"]));
-        assert_eq!(sent(&effects), [Purpose::Status]);
+        assert_eq!(sent(&effects), [Purpose::Status, Purpose::Pending]);
         assert_eq!(app.context(), Context::LoginForm);
         let effects = ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
         assert!(effects.is_empty(), "status is already on its way");
@@ -1310,6 +1334,67 @@ mod tests {
         assert!(app.form.is_none());
         assert!(app.confirm.is_none());
         assert_eq!(app.context(), Context::Users);
+    }
+
+    #[test]
+    fn a_second_administrator_approves_a_pending_request_after_confirming() {
+        let mut app = up();
+        let effects = ok(&mut app, Purpose::Login, session(&["bob"]));
+        assert!(sent(&effects).contains(&Purpose::Pending));
+        ok(
+            &mut app,
+            Purpose::Pending,
+            json!([{"id": 12, "requested_by": "alice", "channel": "serial:ttyS0",
+                    "operation": "user reset carol", "requested": "t", "expires": "t"}]),
+        );
+        // Form → Logged in → Pending approvals.
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.context(), Context::SessionUsers);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.context(), Context::SessionPending);
+        assert!(key(&mut app, KeyCode::Enter).is_empty(), "asks first");
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .contains("request 12 from alice (serial:ttyS0): user reset carol")
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::Approve(12),
+                request: Request::Approve { id: 12 },
+            }]
+        );
+        // The approved request's answer: here a one-time password, shown once.
+        let effects = ok(
+            &mut app,
+            Purpose::Approve(12),
+            json!({"name": "carol", "one_time_password": "abc-def"}),
+        );
+        assert_eq!(app.context(), Context::Reveal);
+        assert!(
+            effects.is_empty() && app.awaiting(Purpose::Pending),
+            "the list is asked again"
+        );
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.context(), Context::SessionPending);
+    }
+
+    #[test]
+    fn an_approved_rotation_names_its_job_and_auditors_are_not_asked() {
+        let mut app = dual();
+        ok(&mut app, Purpose::Approve(5), json!({"job": 31}));
+        assert!(app.notice.as_deref().unwrap().contains("job 31"));
+        let mut auditor = up();
+        let effects = ok(
+            &mut auditor,
+            Purpose::Login,
+            json!({"channel": "console", "dual_control": false, "users": [
+                {"name": "erin", "role": "auditor", "must_change_password": false}]}),
+        );
+        assert!(!sent(&effects).contains(&Purpose::Pending));
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum Context {
     LoginForm,
     /// The "Logged in" pane of the Session screen.
     SessionUsers,
+    /// The "Pending approvals" pane of the Session screen.
+    SessionPending,
     Status,
     Jobs,
     /// Typing a filter for the jobs list.
@@ -125,6 +127,7 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
             _ => None,
         },
         Context::SessionUsers
+        | Context::SessionPending
         | Context::Status
         | Context::Jobs
         | Context::JobLog
@@ -214,7 +217,25 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::SessionUsers => list![
             b("↑↓/jk", "move", "Select a logged-in user"),
             b("x", "log out", "Log the selected user out of this console"),
-            b("Tab", "form", "Back to the login form"),
+            b(
+                "Tab",
+                "pane",
+                "To Pending approvals, then back to the login form"
+            ),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::SessionPending => list![
+            b("↑↓/jk", "move", "Select a pending request"),
+            b(
+                "Enter",
+                "approve",
+                "Approve it (asks first); it then runs once, in both names"
+            ),
+            b("r", "refresh", "Ask for the pending requests again"),
+            b("Tab", "pane", "Back to the login form"),
             TABS,
             HELP,
             BACK_TOP,
@@ -456,13 +477,27 @@ mod tests {
     }
 
     #[test]
+    fn the_pending_pane_approves_with_enter() {
+        let pending = |code| map(Context::SessionPending, key(code));
+        assert_eq!(pending(KeyCode::Enter), Some(Action::Open));
+        assert_eq!(pending(KeyCode::Char('r')), Some(Action::Refresh));
+        assert_eq!(pending(KeyCode::Tab), Some(Action::NextPane));
+        assert_eq!(
+            pending(KeyCode::Char('x')),
+            None,
+            "x logs out only in Logged in"
+        );
+    }
+
+    #[test]
     fn key_releases_are_ignored() {
         let mut release = key(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 11] = [
+    const ALL: [Context; 12] = [
+        Context::SessionPending,
         Context::Users,
         Context::Form,
         Context::Reveal,

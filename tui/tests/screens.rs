@@ -423,3 +423,48 @@ fn users_dual_control_error_shows_the_approval_id() {
     });
     insta::assert_snapshot!(screen(&app));
 }
+
+fn pending() -> serde_json::Value {
+    json!([
+        {"id": 431, "requested_by": "alice", "channel": "serial:ttyS0",
+         "operation": "user remove bob", "requested": "2026-11-24T10:00:00.000Z",
+         "expires": "2026-11-24T10:10:00.000Z"},
+        {"id": 433, "requested_by": "alice", "channel": "console",
+         "operation": "group rotate prod-payments", "requested": "2026-11-24T10:02:00.000Z",
+         "expires": "2026-11-24T10:12:00.000Z"},
+    ])
+}
+
+#[test]
+fn session_pending_approvals() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("carol", false)], false),
+    );
+    reply(&mut app, Purpose::Pending, pending());
+    app.notice = None;
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab); // Password → Logged in
+    key(&mut app, KeyCode::Tab); // → Pending approvals
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn session_approve_confirm_names_the_operation() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("carol", false)], false),
+    );
+    reply(&mut app, Purpose::Pending, pending());
+    app.notice = None;
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app));
+}

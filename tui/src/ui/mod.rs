@@ -307,6 +307,7 @@ fn screen_name(context: Context) -> &'static str {
     match context {
         Context::LoginForm => "Session: log in",
         Context::SessionUsers => "Session: logged in",
+        Context::SessionPending => "Session: pending approvals",
         Context::Status => "Status",
         Context::Jobs | Context::JobsFilter => "Jobs",
         Context::JobLog => "Job log",

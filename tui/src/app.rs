@@ -5,15 +5,19 @@
 
 use std::collections::BTreeSet;
 
+use crate::client::Link;
+use crate::input::{Form, FormKind, TextField};
+use crate::keys::{self, Action, Context};
+
+mod pending;
+mod users;
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
     StatusReport,
 };
+pub use pending::Pending;
 use serde::de::DeserializeOwned;
-use zeroize::{Zeroize, Zeroizing};
-
-use crate::client::Link;
-use crate::keys::{self, Action, Context};
+pub use users::Accounts;
 
 /// The longest password the form takes, in bytes. The buffer is reserved once at this size so
 /// typing never reallocates and leaves a copy behind; it is zeroized when sent or cleared.
@@ -34,6 +38,14 @@ pub enum Purpose {
     JobList,
     JobShow(u64),
     JobLog(u64),
+    UserList,
+    UserAdd,
+    UserLock,
+    UserUnlock,
+    UserReset,
+    UserRemove,
+    Pending,
+    Approve(u64),
 }
 
 impl Purpose {
@@ -46,6 +58,14 @@ impl Purpose {
             Self::JobList => "job_list",
             Self::JobShow(_) => "job_show",
             Self::JobLog(_) => "job_log",
+            Self::UserList => "user_list",
+            Self::UserAdd => "user_add",
+            Self::UserLock => "user_lock",
+            Self::UserUnlock => "user_unlock",
+            Self::UserReset => "user_reset",
+            Self::UserRemove => "user_remove",
+            Self::Pending => "pending",
+            Self::Approve(_) => "approve",
         }
     }
 }
@@ -79,13 +99,15 @@ pub enum Screen {
     Jobs,
     /// One job's log (opened from Jobs).
     JobLog,
+    Users,
 }
 
 /// The tab bar, in order; `Goto(n)` picks the n-th.
-pub const TABS: [(Screen, &str); 3] = [
+pub const TABS: [(Screen, &str); 4] = [
     (Screen::Session, "Session"),
     (Screen::Status, "Status"),
     (Screen::Jobs, "Jobs"),
+    (Screen::Users, "Users"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,53 +118,28 @@ pub enum LoginField {
 
 /// The login form. The password lives only here until Enter, then only in the request.
 pub struct LoginForm {
-    pub user: String,
-    password: Zeroizing<String>,
+    pub user: TextField,
+    password: TextField,
     pub field: LoginField,
 }
 
 impl LoginForm {
     fn new() -> Self {
         Self {
-            user: String::new(),
-            password: Zeroizing::new(String::with_capacity(PASSWORD_MAX)),
+            user: TextField::plain(USER_MAX),
+            password: TextField::masked(PASSWORD_MAX),
             field: LoginField::User,
         }
     }
     /// How many characters are typed (the screen shows that many `*`).
     pub fn password_chars(&self) -> usize {
-        self.password.chars().count()
+        self.password.chars()
     }
-    fn push(&mut self, c: char) {
+    fn focused(&mut self) -> &mut TextField {
         match self.field {
-            LoginField::User if self.user.len() + c.len_utf8() <= USER_MAX => self.user.push(c),
-            LoginField::Password if self.password.len() + c.len_utf8() <= PASSWORD_MAX => {
-                self.password.push(c)
-            }
-            _ => {}
+            LoginField::User => &mut self.user,
+            LoginField::Password => &mut self.password,
         }
-    }
-    fn pop(&mut self) {
-        match self.field {
-            LoginField::User => {
-                self.user.pop();
-            }
-            LoginField::Password => {
-                self.password.pop();
-            }
-        }
-    }
-    fn clear_field(&mut self) {
-        match self.field {
-            LoginField::User => self.user.clear(),
-            LoginField::Password => self.password.zeroize(),
-        }
-    }
-    /// Moves the password into a [`Password`] and wipes the form's copy.
-    fn take_password(&mut self) -> Password {
-        let password = Password::new(self.password.as_str());
-        self.password.zeroize();
-        password
     }
 }
 
@@ -150,6 +147,8 @@ impl LoginForm {
 pub enum SessionPane {
     Form,
     Users,
+    /// Pending approvals.
+    Pending,
 }
 
 #[derive(Debug, Default)]
@@ -239,10 +238,32 @@ impl From<ApiError> for ErrorLine {
     }
 }
 
+impl ErrorLine {
+    /// For a `dual-control` error: the id of the approval request the daemon created (its
+    /// message names `approve ID`), so the screen can say where a second administrator
+    /// approves it.
+    pub fn approval_id(&self) -> Option<u64> {
+        if self.code != Some(ErrorCode::DualControl) {
+            return None;
+        }
+        let at = self.message.find("approve ")? + "approve ".len();
+        let digits: String = self.message[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    }
+}
+
 /// What a confirm dialog would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmable {
     Quit,
+    /// Send this request (a sensitive operation the dialog has named).
+    Send {
+        purpose: Purpose,
+        request: Request,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +272,15 @@ pub struct Confirm {
     /// The effect, in words.
     pub effect: String,
     pub then: Confirmable,
+}
+
+/// A secret the daemon gave out to be shown once (a one-time password). Dropping it wipes it.
+#[derive(Debug)]
+pub struct Reveal {
+    pub title: String,
+    pub intro: String,
+    pub secret: Password,
+    pub outro: String,
 }
 
 pub struct App {
@@ -265,6 +295,12 @@ pub struct App {
     pub status: Option<StatusReport>,
     pub jobs: Jobs,
     pub job_log: Option<JobLog>,
+    pub accounts: Accounts,
+    pub pending: Pending,
+    /// A form dialog (adding a user or a credential).
+    pub form: Option<Form>,
+    /// A one-time password shown once.
+    pub reveal: Option<Reveal>,
     pub help: bool,
     pub confirm: Option<Confirm>,
     pub error: Option<ErrorLine>,
@@ -289,6 +325,10 @@ impl App {
             status: None,
             jobs: Jobs::default(),
             job_log: None,
+            accounts: Accounts::default(),
+            pending: Pending::default(),
+            form: None,
+            reveal: None,
             help: false,
             confirm: None,
             error: None,
@@ -318,6 +358,8 @@ impl App {
     pub fn context(&self) -> Context {
         if self.confirm.is_some() {
             Context::Confirm
+        } else if self.reveal.is_some() {
+            Context::Reveal
         } else if self.help {
             Context::Help
         } else {
@@ -327,13 +369,20 @@ impl App {
 
     /// Where the keyboard is on the screen itself, under any dialog (what `?` explains).
     pub fn screen_context(&self) -> Context {
+        if self.form.is_some() {
+            return Context::Form;
+        }
         match self.screen {
-            Screen::Session if self.session_pane == SessionPane::Form => Context::LoginForm,
-            Screen::Session => Context::SessionUsers,
+            Screen::Session => match self.session_pane {
+                SessionPane::Form => Context::LoginForm,
+                SessionPane::Users => Context::SessionUsers,
+                SessionPane::Pending => Context::SessionPending,
+            },
             Screen::Status => Context::Status,
             Screen::Jobs if self.jobs.filtering => Context::JobsFilter,
             Screen::Jobs => Context::Jobs,
             Screen::JobLog => Context::JobLog,
+            Screen::Users => Context::Users,
         }
     }
 
@@ -387,6 +436,9 @@ impl App {
                 if let Some(confirm) = self.confirm.take() {
                     match confirm.then {
                         Confirmable::Quit => out.push(Effect::Quit),
+                        Confirmable::Send { purpose, request } => {
+                            out.push(self.send(purpose, request))
+                        }
                     }
                 }
             }
@@ -394,10 +446,12 @@ impl App {
             Action::Back => self.back(),
             Action::Goto(n) => self.goto(n, &mut out),
             Action::Refresh => self.refresh(&mut out),
+            _ if self.form.is_some() => self.form_action(action),
             _ => match self.screen {
                 Screen::Session => self.session_action(action, &mut out),
                 Screen::Jobs => self.jobs_action(action, &mut out),
                 Screen::JobLog => self.job_log_action(action),
+                Screen::Users => self.users_action(action),
                 Screen::Status => {}
             },
         }
@@ -407,6 +461,13 @@ impl App {
     fn back(&mut self) {
         if self.help {
             self.help = false;
+            return;
+        }
+        if self.reveal.take().is_some() {
+            return;
+        }
+        if self.form.take().is_some() {
+            self.notice = Some("Cancelled; nothing was sent.".into());
             return;
         }
         match self.screen {
@@ -454,9 +515,11 @@ impl App {
         match screen {
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
+            Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
+                self.ask_pending(out);
             }
             Screen::JobLog => {}
         }
@@ -464,19 +527,21 @@ impl App {
 
     fn refresh(&mut self, out: &mut Vec<Effect>) {
         match self.screen {
+            Screen::Session if self.session_pane == SessionPane::Pending => self.ask_pending(out),
             Screen::Session => self.send_once(Purpose::Whoami, Request::Whoami, out),
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
             Screen::JobLog => self.poll_log(out),
+            Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
         }
     }
 
     fn session_action(&mut self, action: Action, out: &mut Vec<Effect>) {
         let n_users = self.users().len();
         match (self.session_pane, action) {
-            (SessionPane::Form, Action::Input(c)) => self.login.push(c),
-            (SessionPane::Form, Action::Backspace) => self.login.pop(),
-            (SessionPane::Form, Action::ClearInput) => self.login.clear_field(),
+            (SessionPane::Form, Action::Input(c)) => self.login.focused().push(c),
+            (SessionPane::Form, Action::Backspace) => self.login.focused().pop(),
+            (SessionPane::Form, Action::ClearInput) => self.login.focused().clear(),
             (SessionPane::Form, Action::Up) => self.login.field = LoginField::User,
             (SessionPane::Form, Action::Down) => self.login.field = LoginField::Password,
             (SessionPane::Form, Action::NextPane) => match self.login.field {
@@ -490,10 +555,16 @@ impl App {
                 LoginField::User => self.login.field = LoginField::Password,
             },
             (SessionPane::Form, Action::Open) => self.submit_login(out),
-            (SessionPane::Users, Action::NextPane | Action::PrevPane) => {
+            (SessionPane::Users, Action::NextPane) => {
+                self.session_pane = SessionPane::Pending;
+                self.ask_pending(out);
+            }
+            (SessionPane::Users, Action::PrevPane) | (SessionPane::Pending, Action::NextPane) => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
             }
+            (SessionPane::Pending, Action::PrevPane) => self.session_pane = SessionPane::Users,
+            (SessionPane::Pending, _) => self.pending_action(action),
             (SessionPane::Users, Action::Up) => {
                 self.session_selected = self.session_selected.saturating_sub(1)
             }
@@ -510,8 +581,45 @@ impl App {
         }
     }
 
+    fn form_action(&mut self, action: Action) {
+        let Some(form) = self.form.as_mut() else {
+            return;
+        };
+        match action {
+            Action::Input(c) => form.input(c),
+            Action::Backspace => form.backspace(),
+            Action::ClearInput => form.clear(),
+            Action::NextPane | Action::Down => form.next(),
+            Action::PrevPane | Action::Up => form.prev(),
+            Action::Left => form.cycle(false),
+            Action::Right => form.cycle(true),
+            Action::Open if !form.on_last() => form.next(),
+            Action::Open => {
+                if let Some(empty) = form.first_empty() {
+                    form.focus = empty;
+                    let label = form.fields.get(empty).map_or("", |f| f.label);
+                    self.notice = Some(format!("Fill in {label} first."));
+                    return;
+                }
+                if let Some(mut form) = self.form.take() {
+                    self.submit_form(&mut form);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Turns a filled-in form into a confirm dialog naming its effect; the form (and any
+    /// secret in it, now moved into the request) is dropped.
+    fn submit_form(&mut self, form: &mut Form) {
+        match form.kind {
+            FormKind::UserAdd => self.submit_user_add(form),
+            FormKind::CredentialImport | FormKind::CredentialAdd => {}
+        }
+    }
+
     fn submit_login(&mut self, out: &mut Vec<Effect>) {
-        if self.login.user.trim().is_empty() {
+        if self.login.user.value().trim().is_empty() {
             self.login.field = LoginField::User;
             self.notice = Some("Type the user name first.".into());
         } else if self.login.password_chars() == 0 {
@@ -521,8 +629,8 @@ impl App {
             self.notice = Some("A login is already on its way.".into());
         } else {
             let request = Request::Login {
-                user: self.login.user.trim().to_string(),
-                password: self.login.take_password(),
+                user: self.login.user.value().trim().to_string(),
+                password: self.login.password.take_password(),
             };
             out.push(self.send(Purpose::Login, request));
         }
@@ -624,6 +732,7 @@ impl App {
             Screen::JobLog if self.job_log.as_ref().is_some_and(|l| !l.finished()) => {
                 self.poll_log(&mut out)
             }
+            Screen::Session => self.poll_pending(&mut out),
             Screen::Jobs
                 if self.ticks % 3 == 0 && self.jobs.list.iter().any(|j| !is_finished(&j.state)) =>
             {
@@ -684,6 +793,13 @@ impl App {
                 }
             }
             Purpose::Status => self.status = self.parse(purpose, data).or(self.status.take()),
+            Purpose::UserList
+            | Purpose::UserAdd
+            | Purpose::UserLock
+            | Purpose::UserUnlock
+            | Purpose::UserReset
+            | Purpose::UserRemove => self.user_reply(purpose, data, &mut out),
+            Purpose::Pending | Purpose::Approve(_) => self.pending_reply(purpose, data, &mut out),
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -752,6 +868,7 @@ impl App {
             if !self.users().iter().any(|u| u.must_change_password) {
                 self.send_once(Purpose::Status, Request::Status, out);
             }
+            self.ask_pending(out);
         }
         if !self.logged_in() {
             self.screen = Screen::Session;
@@ -785,6 +902,7 @@ impl App {
 mod tests {
     use super::*;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use keyward_proto::Password;
     use serde_json::json;
 
     fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -881,7 +999,7 @@ mod tests {
     fn the_first_login_keeps_the_form_for_the_second_administrator() {
         let mut app = up();
         let effects = ok(&mut app, Purpose::Login, session(&["alice"]));
-        assert_eq!(sent(&effects), [Purpose::Status]);
+        assert_eq!(sent(&effects), [Purpose::Status, Purpose::Pending]);
         assert_eq!(app.context(), Context::LoginForm);
         let effects = ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
         assert!(effects.is_empty(), "status is already on its way");
@@ -1074,6 +1192,227 @@ mod tests {
         assert_eq!(key(&mut app, KeyCode::Char('y')), [Effect::Quit]);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(app.handle(Event::Key(ctrl_c)), [Effect::Quit]);
+    }
+
+    fn accounts() -> serde_json::Value {
+        json!([
+            {"name": "alice", "role": "administrator", "state": "active",
+             "must_change_password": false, "failed_logins": 0, "created": "t"},
+            {"name": "carol", "role": "auditor", "state": "locked",
+             "must_change_password": true, "failed_logins": 5, "created": "t"},
+        ])
+    }
+
+    #[test]
+    fn lock_names_the_account_asks_first_and_refreshes_the_list() {
+        let mut app = dual();
+        assert_eq!(
+            sent(&key(&mut app, KeyCode::Char('4'))),
+            [Purpose::UserList]
+        );
+        ok(&mut app, Purpose::UserList, accounts());
+        key(&mut app, KeyCode::Char('j'));
+        assert!(key(&mut app, KeyCode::Char('l')).is_empty(), "asks first");
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .starts_with("Lock user carol: carol cannot log in")
+        );
+        assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+        assert!(app.confirm.is_none());
+        key(&mut app, KeyCode::Char('l'));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::UserLock,
+                request: Request::UserLock {
+                    name: "carol".into()
+                },
+            }]
+        );
+        let effects = ok(&mut app, Purpose::UserLock, serde_json::Value::Null);
+        assert_eq!(sent(&effects), [Purpose::UserList]);
+        assert!(app.notice.as_deref().unwrap().contains("locked"));
+    }
+
+    #[test]
+    fn the_other_account_actions_send_their_requests() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('4'));
+        ok(&mut app, Purpose::UserList, accounts());
+        for (c, request) in [
+            (
+                'u',
+                Request::UserUnlock {
+                    name: "alice".into(),
+                },
+            ),
+            (
+                'R',
+                Request::UserReset {
+                    name: "alice".into(),
+                },
+            ),
+            (
+                'D',
+                Request::UserRemove {
+                    name: "alice".into(),
+                },
+            ),
+        ] {
+            key(&mut app, KeyCode::Char(c));
+            let effects = key(&mut app, KeyCode::Enter);
+            match effects.as_slice() {
+                [Effect::Send { request: sent, .. }] => assert_eq!(sent, &request),
+                other => panic!("{c}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn adding_a_user_is_a_form_then_a_confirm_then_the_password_once() {
+        let mut app = up();
+        ok(&mut app, Purpose::Login, session(&["alice"]));
+        key(&mut app, KeyCode::Esc); // leave the form: one administrator is enough to try
+        key(&mut app, KeyCode::Char('4'));
+        ok(&mut app, Purpose::UserList, accounts());
+        key(&mut app, KeyCode::Char('a'));
+        assert_eq!(app.context(), Context::Form);
+        key(&mut app, KeyCode::Enter); // Enter moves on to Role …
+        key(&mut app, KeyCode::Enter); // … and on the last field, back to what is missing
+        assert_eq!(app.notice.as_deref(), Some("Fill in Name first."));
+        assert_eq!(app.form.as_ref().map(|f| f.focus), Some(0));
+        typed(&mut app, "carol");
+        key(&mut app, KeyCode::Enter); // to Role
+        key(&mut app, KeyCode::Right); // auditor
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.form.is_none());
+        let confirm = app.confirm.clone().unwrap();
+        assert!(confirm.effect.contains("Add user carol as auditor"));
+        assert!(confirm.effect.contains("Only one administrator"));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::UserAdd,
+                request: Request::UserAdd {
+                    name: "carol".into(),
+                    role: keyward_proto::Role::Auditor
+                },
+            }]
+        );
+        let effects = ok(
+            &mut app,
+            Purpose::UserAdd,
+            json!({"name": "carol", "one_time_password": "kX7-pq2-Lm9"}),
+        );
+        assert_eq!(sent(&effects), [Purpose::UserList]);
+        assert_eq!(app.context(), Context::Reveal);
+        assert_eq!(
+            app.reveal.as_ref().map(|r| r.secret.expose()),
+            Some("kX7-pq2-Lm9")
+        );
+        assert!(
+            key(&mut app, KeyCode::Char('j')).is_empty(),
+            "only closing works"
+        );
+        key(&mut app, KeyCode::Enter);
+        assert!(
+            app.reveal.is_none(),
+            "closed, and the password dropped with it"
+        );
+        assert_eq!(app.context(), Context::Users);
+    }
+
+    #[test]
+    fn esc_cancels_a_form_and_sends_nothing() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('4'));
+        key(&mut app, KeyCode::Char('a'));
+        typed(&mut app, "dave");
+        assert!(key(&mut app, KeyCode::Esc).is_empty());
+        assert!(app.form.is_none());
+        assert!(app.confirm.is_none());
+        assert_eq!(app.context(), Context::Users);
+    }
+
+    #[test]
+    fn a_second_administrator_approves_a_pending_request_after_confirming() {
+        let mut app = up();
+        let effects = ok(&mut app, Purpose::Login, session(&["bob"]));
+        assert!(sent(&effects).contains(&Purpose::Pending));
+        ok(
+            &mut app,
+            Purpose::Pending,
+            json!([{"id": 12, "requested_by": "alice", "channel": "serial:ttyS0",
+                    "operation": "user reset carol", "requested": "t", "expires": "t"}]),
+        );
+        // Form → Logged in → Pending approvals.
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.context(), Context::SessionUsers);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.context(), Context::SessionPending);
+        assert!(key(&mut app, KeyCode::Enter).is_empty(), "asks first");
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .contains("request 12 from alice (serial:ttyS0): user reset carol")
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::Approve(12),
+                request: Request::Approve { id: 12 },
+            }]
+        );
+        // The approved request's answer: here a one-time password, shown once.
+        let effects = ok(
+            &mut app,
+            Purpose::Approve(12),
+            json!({"name": "carol", "one_time_password": "abc-def"}),
+        );
+        assert_eq!(app.context(), Context::Reveal);
+        assert!(
+            effects.is_empty() && app.awaiting(Purpose::Pending),
+            "the list is asked again"
+        );
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.context(), Context::SessionPending);
+    }
+
+    #[test]
+    fn an_approved_rotation_names_its_job_and_auditors_are_not_asked() {
+        let mut app = dual();
+        ok(&mut app, Purpose::Approve(5), json!({"job": 31}));
+        assert!(app.notice.as_deref().unwrap().contains("job 31"));
+        let mut auditor = up();
+        let effects = ok(
+            &mut auditor,
+            Purpose::Login,
+            json!({"channel": "console", "dual_control": false, "users": [
+                {"name": "erin", "role": "auditor", "must_change_password": false}]}),
+        );
+        assert!(!sent(&effects).contains(&Purpose::Pending));
+    }
+
+    #[test]
+    fn a_dual_control_error_names_the_approval_id() {
+        let error: ErrorLine = ApiError::new(
+            ErrorCode::DualControl,
+            "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 12'",
+        )
+        .into();
+        assert_eq!(error.approval_id(), Some(12));
+        let self_approval: ErrorLine = ApiError::new(
+            ErrorCode::DualControl,
+            "you cannot approve your own request",
+        )
+        .into();
+        assert_eq!(self_approval.approval_id(), None);
+        let other: ErrorLine = ApiError::new(ErrorCode::Invalid, "approve 3 what").into();
+        assert_eq!(other.approval_id(), None);
     }
 
     #[test]

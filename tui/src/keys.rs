@@ -14,17 +14,25 @@ pub enum Context {
     LoginForm,
     /// The "Logged in" pane of the Session screen.
     SessionUsers,
+    /// The "Pending approvals" pane of the Session screen.
+    SessionPending,
     Status,
     Jobs,
     /// Typing a filter for the jobs list.
     JobsFilter,
     JobLog,
+    /// The Users screen: the accounts.
+    Users,
+    /// A form dialog (add a user, import or add a credential).
+    Form,
+    /// A secret shown once (a one-time password); closing it wipes it.
+    Reveal,
 }
 
 impl Context {
     /// Keys go into a text field: letters are text, not commands.
     pub fn is_input(self) -> bool {
-        matches!(self, Self::LoginForm | Self::JobsFilter)
+        matches!(self, Self::LoginForm | Self::JobsFilter | Self::Form)
     }
 }
 
@@ -52,6 +60,19 @@ pub enum Action {
     Goto(u8),
     /// Log the selected user out.
     Logout,
+    /// a: add (a user, a credential by hand).
+    Add,
+    /// l: lock the selected account.
+    Lock,
+    /// u: unlock the selected account.
+    Unlock,
+    /// R: reset the selected account's password.
+    Reset,
+    /// D: remove the selected item.
+    Remove,
+    /// ← and →: change a choice in a form.
+    Left,
+    Right,
     Input(char),
     Backspace,
     ClearInput,
@@ -85,7 +106,11 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('?' | 'q') | KeyCode::Esc => Some(Action::Back),
             _ => None,
         },
-        Context::LoginForm | Context::JobsFilter => match key.code {
+        Context::Reveal => match key.code {
+            KeyCode::Enter | KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            _ => None,
+        },
+        Context::LoginForm | Context::JobsFilter | Context::Form => match key.code {
             KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
             KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
                 Some(Action::Input(c))
@@ -97,9 +122,16 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
             KeyCode::BackTab => Some(Action::PrevPane),
             KeyCode::Up => Some(Action::Up),
             KeyCode::Down => Some(Action::Down),
+            KeyCode::Left => Some(Action::Left),
+            KeyCode::Right => Some(Action::Right),
             _ => None,
         },
-        Context::SessionUsers | Context::Status | Context::Jobs | Context::JobLog => {
+        Context::SessionUsers
+        | Context::SessionPending
+        | Context::Status
+        | Context::Jobs
+        | Context::JobLog
+        | Context::Users => {
             let action = match key.code {
                 KeyCode::Char('?') => Action::Help,
                 KeyCode::Char('q') | KeyCode::Esc => Action::Back,
@@ -115,6 +147,11 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('/') if context == Context::Jobs => Action::Filter,
                 KeyCode::Char('r') => Action::Refresh,
                 KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
+                KeyCode::Char('a') if context == Context::Users => Action::Add,
+                KeyCode::Char('l') if context == Context::Users => Action::Lock,
+                KeyCode::Char('u') if context == Context::Users => Action::Unlock,
+                KeyCode::Char('R') if context == Context::Users => Action::Reset,
+                KeyCode::Char('D') if context == Context::Users => Action::Remove,
                 KeyCode::Char(c @ '1'..='9') => Action::Goto(c as u8 - b'0'),
                 _ => return None,
             };
@@ -149,7 +186,7 @@ const QUIT_NOW: Binding = b(
     "",
     "Leave at once; the daemon logs this console's users out",
 );
-const TABS: Binding = b("1-3", "screens", "Go to Session, Status or Jobs");
+const TABS: Binding = b("1-4", "screens", "Go to Session, Status, Jobs or Users");
 const BACK_TOP: Binding = b("q/Esc", "quit", "Leave the console (asks first)");
 
 /// The bindings that work in `context`, most useful first (the footer shows those with a
@@ -180,7 +217,25 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::SessionUsers => list![
             b("↑↓/jk", "move", "Select a logged-in user"),
             b("x", "log out", "Log the selected user out of this console"),
-            b("Tab", "form", "Back to the login form"),
+            b(
+                "Tab",
+                "pane",
+                "To Pending approvals, then back to the login form"
+            ),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::SessionPending => list![
+            b("↑↓/jk", "move", "Select a pending request"),
+            b(
+                "Enter",
+                "approve",
+                "Approve it (asks first); it then runs once, in both names"
+            ),
+            b("r", "refresh", "Ask for the pending requests again"),
+            b("Tab", "pane", "Back to the login form"),
             TABS,
             HELP,
             BACK_TOP,
@@ -213,6 +268,60 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("Ctrl-U", "erase", "Erase the filter text"),
             QUIT_NOW,
         ],
+        Context::Users => list![
+            b(
+                "↑↓/jk",
+                "move",
+                "Select an account (PgUp/PgDn, g/G: first/last)"
+            ),
+            b(
+                "a",
+                "add",
+                "Add a user: name and role; the one-time password is shown once"
+            ),
+            b("l", "lock", "Lock the selected account (asks first)"),
+            b(
+                "u",
+                "unlock",
+                "Unlock the selected account, clearing a failed-login lock"
+            ),
+            b(
+                "R",
+                "reset",
+                "New one-time password for the selected account, shown once"
+            ),
+            b("D", "remove", "Remove the selected account (asks first)"),
+            b("r", "refresh", "Ask for the accounts again"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::Form => list![
+            b(
+                "Enter",
+                "next/send",
+                "Next field; on the last field, send (asks first)"
+            ),
+            b("Tab/↑↓", "field", "Move between the fields"),
+            b(
+                "←→/Space",
+                "choose",
+                "Change a choice (a letter picks the first match)"
+            ),
+            b("Ctrl-U", "clear", "Clear the field"),
+            b(
+                "Esc",
+                "cancel",
+                "Close the form; nothing is sent, secrets are wiped"
+            ),
+            QUIT_NOW,
+        ],
+        Context::Reveal => list![b(
+            "Enter/Esc",
+            "close",
+            "Close; the secret is wiped and cannot be shown again"
+        )],
         Context::JobLog => list![
             b(
                 "↑↓/jk",
@@ -332,13 +441,66 @@ mod tests {
     }
 
     #[test]
+    fn the_users_keys() {
+        let users = |c| map(Context::Users, key(KeyCode::Char(c)));
+        assert_eq!(users('a'), Some(Action::Add));
+        assert_eq!(users('l'), Some(Action::Lock));
+        assert_eq!(users('u'), Some(Action::Unlock));
+        assert_eq!(users('R'), Some(Action::Reset));
+        assert_eq!(users('D'), Some(Action::Remove));
+        assert_eq!(users('r'), Some(Action::Refresh), "lower-case r refreshes");
+        assert_eq!(users('d'), None, "removing needs the capital D");
+        // Elsewhere these letters do nothing.
+        assert_eq!(map(Context::Jobs, key(KeyCode::Char('D'))), None);
+        assert_eq!(map(Context::Status, key(KeyCode::Char('l'))), None);
+    }
+
+    #[test]
+    fn forms_take_text_and_choices_and_the_reveal_only_closes() {
+        for c in ['a', 'l', 'D', 'q', '1', ' '] {
+            assert_eq!(
+                map(Context::Form, key(KeyCode::Char(c))),
+                Some(Action::Input(c))
+            );
+        }
+        assert_eq!(map(Context::Form, key(KeyCode::Left)), Some(Action::Left));
+        assert_eq!(map(Context::Form, key(KeyCode::Right)), Some(Action::Right));
+        assert_eq!(map(Context::Form, key(KeyCode::Esc)), Some(Action::Back));
+        assert_eq!(map(Context::Form, key(KeyCode::Enter)), Some(Action::Open));
+        assert_eq!(
+            map(Context::Reveal, key(KeyCode::Enter)),
+            Some(Action::Back)
+        );
+        assert_eq!(map(Context::Reveal, key(KeyCode::Esc)), Some(Action::Back));
+        assert_eq!(map(Context::Reveal, key(KeyCode::Char('j'))), None);
+        assert_eq!(map(Context::Reveal, key(KeyCode::Char('?'))), None);
+    }
+
+    #[test]
+    fn the_pending_pane_approves_with_enter() {
+        let pending = |code| map(Context::SessionPending, key(code));
+        assert_eq!(pending(KeyCode::Enter), Some(Action::Open));
+        assert_eq!(pending(KeyCode::Char('r')), Some(Action::Refresh));
+        assert_eq!(pending(KeyCode::Tab), Some(Action::NextPane));
+        assert_eq!(
+            pending(KeyCode::Char('x')),
+            None,
+            "x logs out only in Logged in"
+        );
+    }
+
+    #[test]
     fn key_releases_are_ignored() {
         let mut release = key(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 8] = [
+    const ALL: [Context; 12] = [
+        Context::SessionPending,
+        Context::Users,
+        Context::Form,
+        Context::Reveal,
         Context::Confirm,
         Context::Help,
         Context::LoginForm,
@@ -354,7 +516,7 @@ mod tests {
         for context in ALL {
             let keys: Vec<_> = bindings(context).iter().map(|b| b.keys).collect();
             assert!(!keys.is_empty(), "{context:?}");
-            if !matches!(context, Context::Confirm | Context::Help) {
+            if !matches!(context, Context::Confirm | Context::Help | Context::Reveal) {
                 assert!(keys.contains(&"Ctrl-C"), "{context:?}");
             }
         }

@@ -4,6 +4,7 @@
 //!
 //! - [`client`]: the socket link (reconnects, tells the UI).
 //! - [`app`]: the state and what input does to it (pure, unit-tested without a terminal).
+//! - [`input`]: text fields (masked ones for secrets) and forms shown as dialogs.
 //! - [`keys`]: keys to actions, and the key help the footer and `?` show.
 //! - [`ui`]: drawing, a pure function of the state (snapshot-tested on `TestBackend`).
 //! - [`theme`]: colours, or monochrome under `NO_COLOR`.
@@ -12,6 +13,7 @@
 
 pub mod app;
 pub mod client;
+pub mod input;
 pub mod keys;
 pub mod run;
 pub mod terminal;

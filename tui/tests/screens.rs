@@ -341,3 +341,130 @@ fn no_color_draws_without_colour() {
         assert_eq!(cell.bg, ratatui::style::Color::Reset);
     }
 }
+
+fn accounts() -> serde_json::Value {
+    json!([
+        {"name": "alice", "role": "administrator", "state": "active",
+         "must_change_password": false, "failed_logins": 0, "created": "2026-10-01T09:00:00.000Z"},
+        {"name": "bob", "role": "administrator", "state": "active",
+         "must_change_password": false, "failed_logins": 1, "created": "2026-10-01T09:05:00.000Z"},
+        {"name": "carol", "role": "auditor", "state": "locked until 2026-11-24T10:15:00Z",
+         "must_change_password": false, "failed_logins": 5, "created": "2026-10-02T11:00:00.000Z"},
+        {"name": "dave", "role": "auditor", "state": "active",
+         "must_change_password": true, "failed_logins": 0, "created": "2026-11-20T08:30:00.000Z"},
+    ])
+}
+
+fn on_users(app: &mut App) {
+    key(app, KeyCode::Char('4'));
+    reply(app, Purpose::UserList, accounts());
+}
+
+#[test]
+fn users_list() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_users(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn users_reset_confirm_names_the_effect() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_users(&mut app);
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Char('R'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn users_add_form() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_users(&mut app);
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "erin");
+    key(&mut app, KeyCode::Tab);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn users_one_time_password_shown_once() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_users(&mut app);
+    key(&mut app, KeyCode::Char('R'));
+    key(&mut app, KeyCode::Char('y'));
+    reply(
+        &mut app,
+        Purpose::UserReset,
+        json!({"name": "alice", "one_time_password": "Vq4m-8TzR-k2Xe"}),
+    );
+    insta::assert_snapshot!(screen(&app));
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        !screen(&app).contains("Vq4m-8TzR-k2Xe"),
+        "closing clears it"
+    );
+}
+
+#[test]
+fn users_dual_control_error_shows_the_approval_id() {
+    let mut app = logged_in(&["alice"]);
+    on_users(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('D'));
+    key(&mut app, KeyCode::Enter);
+    app.handle(Event::Reply {
+        purpose: Purpose::UserRemove,
+        response: Response::err(ApiError::new(
+            ErrorCode::DualControl,
+            "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 431'",
+        )),
+    });
+    insta::assert_snapshot!(screen(&app));
+}
+
+fn pending() -> serde_json::Value {
+    json!([
+        {"id": 431, "requested_by": "alice", "channel": "serial:ttyS0",
+         "operation": "user remove bob", "requested": "2026-11-24T10:00:00.000Z",
+         "expires": "2026-11-24T10:10:00.000Z"},
+        {"id": 433, "requested_by": "alice", "channel": "console",
+         "operation": "group rotate prod-payments", "requested": "2026-11-24T10:02:00.000Z",
+         "expires": "2026-11-24T10:12:00.000Z"},
+    ])
+}
+
+#[test]
+fn session_pending_approvals() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("carol", false)], false),
+    );
+    reply(&mut app, Purpose::Pending, pending());
+    app.notice = None;
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab); // Password → Logged in
+    key(&mut app, KeyCode::Tab); // → Pending approvals
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn session_approve_confirm_names_the_operation() {
+    let mut app = connected();
+    reply(
+        &mut app,
+        Purpose::Login,
+        session(&[("carol", false)], false),
+    );
+    reply(&mut app, Purpose::Pending, pending());
+    app.notice = None;
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app));
+}

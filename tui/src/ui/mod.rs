@@ -5,11 +5,13 @@
 mod jobs;
 mod session;
 mod status;
+mod users;
 
 use ratatui::Frame;
+use ratatui::layout::Position;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Padding, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, HighlightSpacing, Padding, Paragraph, Row, Table, Wrap};
 
 use crate::app::{App, Screen, TABS};
 use crate::client::Link;
@@ -62,6 +64,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::Status => status::render(app, theme, frame, body),
         Screen::Jobs => jobs::render_list(app, theme, frame, body),
         Screen::JobLog => jobs::render_log(app, theme, frame, body),
+        Screen::Users => users::render(app, theme, frame, body),
     }
     if let Some((text, is_error)) = bar {
         let style = if is_error {
@@ -78,8 +81,32 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         );
     }
     render_footer(app.context(), theme, frame, footer);
+    if let Some(form) = &app.form {
+        render_form(form, app.help || app.confirm.is_some(), theme, frame, area);
+    }
     if app.help {
         render_help(app, theme, frame, area);
+    }
+    if let Some(reveal) = &app.reveal {
+        let text = Text::from(vec![
+            Line::from(""),
+            Line::from(reveal.intro.clone()),
+            Line::from(""),
+            Line::from(Span::styled(
+                format!("  {}  ", reveal.secret.expose()),
+                theme.selected(),
+            )),
+            Line::from(""),
+            Line::from(reveal.outro.clone()),
+        ]);
+        let popup = centered(area, 64, 10);
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(text)
+                .wrap(Wrap { trim: true })
+                .block(dialog(&reveal.title, theme)),
+            popup,
+        );
     }
     if let Some(confirm) = &app.confirm {
         let text = Text::from(vec![
@@ -93,7 +120,13 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
                 Span::raw(" cancel"),
             ]),
         ]);
-        let popup = centered(area, 56, 7);
+        // Room for the effect wrapped at the dialog's width (a line of slack when it wraps,
+        // as words do not break evenly), two blank lines, the keys and the border.
+        let effect_lines = match lines_needed(&confirm.effect, 56) {
+            1 => 1,
+            n => n.saturating_add(1),
+        };
+        let popup = centered(area, 56, effect_lines.saturating_add(5));
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(text)
@@ -127,7 +160,13 @@ fn banner_text(app: &App) -> Option<String> {
 /// The error (with its code) or notice line, and whether it is an error.
 fn bar_text(app: &App) -> Option<(String, bool)> {
     if let Some(error) = &app.error {
-        return Some((format!("Error {}", error.text()), true));
+        let mut text = format!("Error {}", error.text());
+        if let Some(id) = error.approval_id() {
+            text.push_str(&format!(
+                " — another administrator approves request {id} under Session › Pending approvals."
+            ));
+        }
+        return Some((text, true));
     }
     app.notice.as_ref().map(|n| (n.clone(), false))
 }
@@ -137,38 +176,83 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Screen::JobLog => Screen::Jobs,
         other => other,
     };
-    let mut spans = vec![Span::styled(" Keyward ", theme.title()), Span::raw("│")];
-    for (i, (screen, name)) in TABS.iter().enumerate() {
-        let style = if *screen == current {
-            theme.selected()
-        } else if *screen != Screen::Session && !app.logged_in() {
-            theme.dim()
-        } else {
-            theme.text()
-        };
-        spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
-    }
-    let who = match app.users() {
-        [] => Line::from(Span::styled("not logged in ", theme.dim())),
-        users => {
-            let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-            let dual = app.session.as_ref().is_some_and(|s| s.dual_control);
-            Line::from(vec![
-                Span::raw(names.join(", ")),
-                Span::raw(" · dual control "),
-                if dual {
-                    Span::styled("yes ", theme.good())
-                } else {
-                    Span::styled("no ", theme.warn())
-                },
-            ])
+    let tabs = |padded: bool| {
+        let mut spans = Vec::new();
+        for (i, (screen, name)) in TABS.iter().enumerate() {
+            let style = if *screen == current {
+                theme.selected()
+            } else if *screen != Screen::Session && !app.logged_in() {
+                theme.dim()
+            } else {
+                theme.text()
+            };
+            let text = if padded || *screen == current {
+                format!(" {} {name} ", i + 1)
+            } else {
+                format!("{} {name}", i + 1)
+            };
+            if !padded && i > 0 && *screen != current && TABS[i - 1].0 != current {
+                spans.push(Span::raw(" "));
+            }
+            spans.push(Span::styled(text, style));
         }
+        spans
     };
-    let who_width = u16::try_from(who.width()).unwrap_or(u16::MAX);
-    let [left, right] =
+    let names: Vec<&str> = app.users().iter().map(|u| u.name.as_str()).collect();
+    let dual = app.session.as_ref().is_some_and(|s| s.dual_control);
+    let who = |long: bool| -> Line {
+        if names.is_empty() {
+            return Line::from(Span::styled("not logged in ", theme.dim()));
+        }
+        let (label, yes, no) = if long {
+            (" · dual control ", "yes ", "no ")
+        } else {
+            (" · dual ", "yes ", "no ")
+        };
+        Line::from(vec![
+            Span::raw(names.join(", ")),
+            Span::raw(label),
+            if dual {
+                Span::styled(yes, theme.good())
+            } else {
+                Span::styled(no, theme.warn())
+            },
+        ])
+    };
+    let brand = || vec![Span::styled(" Keyward ", theme.title()), Span::raw("│")];
+    // The widest layout that fits: brand, padded tabs and the long "who"; then tighter ones.
+    let candidates = [
+        (true, true, true),
+        (true, false, true),
+        (false, false, true),
+        (false, false, false),
+    ];
+    let width = usize::from(area.width);
+    let mut chosen = None;
+    for (with_brand, padded, long) in candidates {
+        let mut left = if with_brand {
+            brand()
+        } else {
+            vec![Span::raw(" ")]
+        };
+        left.extend(tabs(padded));
+        let left = Line::from(left);
+        let right = who(long);
+        if left.width() + right.width() < width {
+            chosen = Some((left, right));
+            break;
+        }
+    }
+    let (left, right) = chosen.unwrap_or_else(|| {
+        let mut left = vec![Span::raw(" ")];
+        left.extend(tabs(false));
+        (Line::from(left), Line::from(""))
+    });
+    let who_width = u16::try_from(right.width()).unwrap_or(u16::MAX);
+    let [left_area, right_area] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(who_width)]).areas(area);
-    frame.render_widget(Line::from(spans), left);
-    frame.render_widget(who, right);
+    frame.render_widget(left, left_area);
+    frame.render_widget(right, right_area);
 }
 
 fn render_footer(context: Context, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -223,11 +307,95 @@ fn screen_name(context: Context) -> &'static str {
     match context {
         Context::LoginForm => "Session: log in",
         Context::SessionUsers => "Session: logged in",
+        Context::SessionPending => "Session: pending approvals",
         Context::Status => "Status",
         Context::Jobs | Context::JobsFilter => "Jobs",
         Context::JobLog => "Job log",
+        Context::Users => "Users",
+        Context::Form => "Form",
+        Context::Reveal => "",
         Context::Confirm | Context::Help => "",
     }
+}
+
+/// A form dialog: one line per field (label, then the text or `*`s), the hint under them.
+fn render_form(
+    form: &crate::input::Form,
+    covered: bool,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let height = u16::try_from(form.fields.len() * 2 + 5).unwrap_or(u16::MAX);
+    let popup = centered(area, 66, height);
+    frame.render_widget(Clear, popup);
+    let block = dialog(&form.title, theme);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let label_width = 19usize;
+    let width = usize::from(inner.width).saturating_sub(label_width).max(4);
+    let mut lines = vec![Line::from("")];
+    for (i, field) in form.fields.iter().enumerate() {
+        let shown: String = {
+            let text = field.shown();
+            let skip = text.chars().count().saturating_sub(width);
+            text.chars().skip(skip).collect()
+        };
+        let focused = i == form.focus;
+        let pad = width.saturating_sub(shown.chars().count());
+        let filler = match field.kind {
+            crate::input::FieldKind::Text(_) => "_".repeat(pad),
+            crate::input::FieldKind::Choice { .. } => String::new(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "{}{:<w$}",
+                    if focused { "▶ " } else { "  " },
+                    field.label,
+                    w = label_width - 2
+                ),
+                theme.label(),
+            ),
+            Span::styled(
+                format!("{shown}{filler}"),
+                if focused {
+                    theme.selected()
+                } else {
+                    theme.text()
+                },
+            ),
+        ]));
+        lines.push(Line::from(""));
+    }
+    lines.push(Line::from(Span::styled(form.hint.clone(), theme.dim())));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    if !covered {
+        if let Some(crate::input::FieldKind::Text(field)) =
+            form.fields.get(form.focus).map(|f| &f.kind)
+        {
+            let column = label_width + field.chars().min(width);
+            let row = 1 + 2 * form.focus;
+            frame.set_cursor_position(Position::new(
+                inner.x + u16::try_from(column).unwrap_or(0),
+                inner.y + u16::try_from(row).unwrap_or(0),
+            ));
+        }
+    }
+}
+
+/// A list table: a header, the selected row marked with `▶ ` (readable without colour).
+pub(crate) fn table<'a, const N: usize>(
+    header: [&'a str; N],
+    widths: [Constraint; N],
+    rows: impl IntoIterator<Item = Row<'a>>,
+    theme: Theme,
+) -> Table<'a> {
+    Table::new(rows, widths)
+        .header(Row::new(header).style(theme.label()))
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always)
 }
 
 fn dialog(title: &str, theme: Theme) -> Block<'static> {

@@ -4,15 +4,18 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, TableState, Wrap};
 
-use super::pane;
+use super::{pane, table};
 use crate::app::{App, LoginField, Purpose, SessionPane};
 use crate::theme::Theme;
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let [top, pending_area] =
+        Layout::vertical([Constraint::Length(11), Constraint::Min(4)]).areas(area);
+    render_pending(app, theme, frame, pending_area);
     let [form_area, users_area] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
     let form_focused = app.session_pane == SessionPane::Form && app.confirm.is_none() && !app.help;
 
     let title = if app.logged_in() {
@@ -49,7 +52,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let sending = app.awaiting(Purpose::Login);
     let lines = vec![
         Line::from(""),
-        field_line("User", app.login.user.clone(), on(LoginField::User)),
+        field_line("User", app.login.user.shown(), on(LoginField::User)),
         Line::from(""),
         field_line(
             "Password",
@@ -69,7 +72,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if form_focused {
         let (row, typed) = match app.login.field {
-            LoginField::User => (1, app.login.user.chars().count()),
+            LoginField::User => (1, app.login.user.chars()),
             LoginField::Password => (3, app.login.password_chars()),
         };
         let column = 11 + typed.min(width);
@@ -136,4 +139,60 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             .block(block),
         users_area,
     );
+}
+
+/// The time of day of an RFC 3339 time (`2026-11-24T10:10:00.000Z` → `10:10:00`), or the
+/// text as it is.
+pub(crate) fn time_of_day(time: &str) -> &str {
+    time.get(11..19).unwrap_or(time)
+}
+
+fn render_pending(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let focused = app.session_pane == SessionPane::Pending;
+    let pending = &app.pending;
+    let title = if pending.loaded {
+        format!("Pending approvals ({})", pending.list.len())
+    } else {
+        "Pending approvals".to_string()
+    };
+    let block = pane(title, focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if pending.list.is_empty() {
+        let text = if !app.can_approve() {
+            "Requests waiting for a second administrator show here while an administrator is logged in."
+        } else if app.awaiting(Purpose::Pending) {
+            "Asking the daemon for pending requests …"
+        } else if pending.loaded {
+            "Nothing waits for approval."
+        } else {
+            "Tab here and press r to ask the daemon."
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, theme.dim())).wrap(Wrap { trim: false }),
+            inner,
+        );
+        return;
+    }
+    let rows = pending.list.iter().map(|p| {
+        Row::new(vec![
+            Cell::from(p.id.to_string()),
+            Cell::from(format!("{} ({})", p.requested_by, p.channel)),
+            Cell::from(p.operation.clone()),
+            Cell::from(time_of_day(&p.expires).to_string()),
+        ])
+    });
+    let table = table(
+        ["ID", "From", "Operation", "Expires"],
+        [
+            Constraint::Length(5),
+            Constraint::Length(21),
+            Constraint::Min(20),
+            Constraint::Length(8),
+        ],
+        rows,
+        theme,
+    );
+    let mut state = TableState::default().with_selected(focused.then_some(pending.selected));
+    frame.render_stateful_widget(table, inner, &mut state);
 }

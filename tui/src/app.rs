@@ -9,8 +9,10 @@ use crate::client::Link;
 use crate::input::{Form, FormKind, TextField};
 use crate::keys::{self, Action, Context};
 
+mod credentials;
 mod pending;
 mod users;
+pub use credentials::{Credentials, short_mask};
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
     StatusReport,
@@ -46,6 +48,10 @@ pub enum Purpose {
     UserRemove,
     Pending,
     Approve(u64),
+    CredentialList,
+    CredentialImport,
+    CredentialAdd,
+    CredentialRemove,
 }
 
 impl Purpose {
@@ -66,6 +72,10 @@ impl Purpose {
             Self::UserRemove => "user_remove",
             Self::Pending => "pending",
             Self::Approve(_) => "approve",
+            Self::CredentialList => "credential_list",
+            Self::CredentialImport => "credential_import",
+            Self::CredentialAdd => "credential_add",
+            Self::CredentialRemove => "credential_remove",
         }
     }
 }
@@ -100,14 +110,16 @@ pub enum Screen {
     /// One job's log (opened from Jobs).
     JobLog,
     Users,
+    Credentials,
 }
 
 /// The tab bar, in order; `Goto(n)` picks the n-th.
-pub const TABS: [(Screen, &str); 4] = [
+pub const TABS: [(Screen, &str); 5] = [
     (Screen::Session, "Session"),
     (Screen::Status, "Status"),
     (Screen::Jobs, "Jobs"),
     (Screen::Users, "Users"),
+    (Screen::Credentials, "Credentials"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +309,7 @@ pub struct App {
     pub job_log: Option<JobLog>,
     pub accounts: Accounts,
     pub pending: Pending,
+    pub credentials: Credentials,
     /// A form dialog (adding a user or a credential).
     pub form: Option<Form>,
     /// A one-time password shown once.
@@ -327,6 +340,7 @@ impl App {
             job_log: None,
             accounts: Accounts::default(),
             pending: Pending::default(),
+            credentials: Credentials::default(),
             form: None,
             reveal: None,
             help: false,
@@ -383,6 +397,7 @@ impl App {
             Screen::Jobs => Context::Jobs,
             Screen::JobLog => Context::JobLog,
             Screen::Users => Context::Users,
+            Screen::Credentials => Context::Credentials,
         }
     }
 
@@ -452,6 +467,7 @@ impl App {
                 Screen::Jobs => self.jobs_action(action, &mut out),
                 Screen::JobLog => self.job_log_action(action),
                 Screen::Users => self.users_action(action),
+                Screen::Credentials => self.credentials_action(action),
                 Screen::Status => {}
             },
         }
@@ -516,6 +532,9 @@ impl App {
             Screen::Status => self.send_once(Purpose::Status, Request::Status, out),
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
             Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
+            Screen::Credentials => {
+                self.send_once(Purpose::CredentialList, Request::CredentialList, out)
+            }
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
@@ -533,6 +552,9 @@ impl App {
             Screen::Jobs => self.send_once(Purpose::JobList, Request::JobList, out),
             Screen::JobLog => self.poll_log(out),
             Screen::Users => self.send_once(Purpose::UserList, Request::UserList, out),
+            Screen::Credentials => {
+                self.send_once(Purpose::CredentialList, Request::CredentialList, out)
+            }
         }
     }
 
@@ -614,7 +636,8 @@ impl App {
     fn submit_form(&mut self, form: &mut Form) {
         match form.kind {
             FormKind::UserAdd => self.submit_user_add(form),
-            FormKind::CredentialImport | FormKind::CredentialAdd => {}
+            FormKind::CredentialImport => self.submit_credential_import(form),
+            FormKind::CredentialAdd => self.submit_credential_add(form),
         }
     }
 
@@ -800,6 +823,10 @@ impl App {
             | Purpose::UserReset
             | Purpose::UserRemove => self.user_reply(purpose, data, &mut out),
             Purpose::Pending | Purpose::Approve(_) => self.pending_reply(purpose, data, &mut out),
+            Purpose::CredentialList
+            | Purpose::CredentialImport
+            | Purpose::CredentialAdd
+            | Purpose::CredentialRemove => self.credential_reply(purpose, data, &mut out),
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -1427,5 +1454,158 @@ mod tests {
             app.confirm.is_none(),
             "q closed the help, it did not ask to quit"
         );
+    }
+
+    fn credentials() -> serde_json::Value {
+        json!([
+            {"name": "prod", "access_key_id": "****************MPLE", "created": "t",
+             "last_used": "never", "groups": ["payments", "billing"]},
+            {"name": "spare", "access_key_id": "****************WXYZ", "created": "t",
+             "last_used": "never", "groups": []},
+        ])
+    }
+
+    #[test]
+    fn adding_a_credential_moves_the_secret_into_the_request_only() {
+        let mut app = dual();
+        assert_eq!(
+            sent(&key(&mut app, KeyCode::Char('5'))),
+            [Purpose::CredentialList]
+        );
+        ok(&mut app, Purpose::CredentialList, credentials());
+        key(&mut app, KeyCode::Char('a'));
+        assert_eq!(app.context(), Context::Form);
+        typed(&mut app, "dev");
+        key(&mut app, KeyCode::Tab);
+        typed(&mut app, "AKIAIOSFODNN7EXAMPLE");
+        key(&mut app, KeyCode::Tab);
+        typed(&mut app, "wJalrXUtnFEMI/K7MDENG");
+        {
+            let form = app.form.as_ref().unwrap();
+            assert_eq!(form.fields[2].shown(), "*".repeat(21));
+            assert_eq!(form.value(2), "", "the secret is not read as text");
+        }
+        assert!(key(&mut app, KeyCode::Enter).is_empty(), "asks first");
+        assert!(app.form.is_none(), "the form (and its field) is gone");
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .contains("Add credential dev with access key id ****************MPLE")
+        );
+        assert!(!confirm.effect.contains("wJalr"));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::CredentialAdd,
+                request: Request::CredentialAdd {
+                    name: "dev".into(),
+                    access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+                    secret_access_key: Password::new("wJalrXUtnFEMI/K7MDENG"),
+                },
+            }]
+        );
+        let effects = ok(
+            &mut app,
+            Purpose::CredentialAdd,
+            json!({"name": "dev", "access_key_id": "****************MPLE", "created": "t",
+                   "last_used": "never", "groups": []}),
+        );
+        assert_eq!(sent(&effects), [Purpose::CredentialList]);
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("Credential dev stored (access key id ****MPLE).")
+        );
+    }
+
+    #[test]
+    fn importing_a_credential_sends_the_name_and_path() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('5'));
+        key(&mut app, KeyCode::Char('i'));
+        typed(&mut app, "prod");
+        key(&mut app, KeyCode::Enter);
+        typed(&mut app, "/media/usb/prod_accessKeys.csv");
+        key(&mut app, KeyCode::Enter);
+        assert!(
+            app.confirm
+                .as_ref()
+                .unwrap()
+                .effect
+                .starts_with("Import credential prod from /media/usb/prod_accessKeys.csv")
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            [Effect::Send {
+                purpose: Purpose::CredentialImport,
+                request: Request::CredentialImport {
+                    name: "prod".into(),
+                    path: "/media/usb/prod_accessKeys.csv".into(),
+                },
+            }]
+        );
+        // A refusal is shown with its code; the list is not asked again.
+        let effects = app.handle(Event::Reply {
+            purpose: Purpose::CredentialImport,
+            response: Response::err(ApiError::new(ErrorCode::Invalid, "no such file")),
+        });
+        assert!(effects.is_empty());
+        assert_eq!(
+            app.error.as_ref().map(ErrorLine::text).as_deref(),
+            Some("invalid: no such file")
+        );
+    }
+
+    #[test]
+    fn removing_a_credential_names_the_groups_that_use_it() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('5'));
+        ok(&mut app, Purpose::CredentialList, credentials());
+        key(&mut app, KeyCode::Char('D'));
+        let effect = app.confirm.clone().unwrap().effect;
+        assert!(
+            effect.starts_with("Remove credential prod: groups using it (payments, billing) could no longer reach AWS"),
+            "{effect}"
+        );
+        key(&mut app, KeyCode::Char('n'));
+        key(&mut app, KeyCode::Char('j'));
+        key(&mut app, KeyCode::Char('D'));
+        assert!(
+            app.confirm
+                .as_ref()
+                .unwrap()
+                .effect
+                .contains("no group uses it")
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::CredentialRemove,
+                request: Request::CredentialRemove {
+                    name: "spare".into()
+                },
+            }]
+        );
+        let effects = ok(
+            &mut app,
+            Purpose::CredentialRemove,
+            json!({"removed": "spare"}),
+        );
+        assert_eq!(sent(&effects), [Purpose::CredentialList]);
+        assert_eq!(app.notice.as_deref(), Some("Removed spare."));
+    }
+
+    #[test]
+    fn cancelling_the_add_form_sends_nothing() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('5'));
+        key(&mut app, KeyCode::Char('a'));
+        typed(&mut app, "x");
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Tab);
+        typed(&mut app, "secret");
+        assert!(key(&mut app, KeyCode::Esc).is_empty());
+        assert!(app.form.is_none() && app.confirm.is_none());
+        assert_eq!(app.context(), Context::Credentials);
     }
 }

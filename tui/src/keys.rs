@@ -23,6 +23,8 @@ pub enum Context {
     JobLog,
     /// The Users screen: the accounts.
     Users,
+    /// The Credentials screen: AWS key pairs.
+    Credentials,
     /// A form dialog (add a user, import or add a credential).
     Form,
     /// A secret shown once (a one-time password); closing it wipes it.
@@ -62,6 +64,8 @@ pub enum Action {
     Logout,
     /// a: add (a user, a credential by hand).
     Add,
+    /// i: import a credential from an AWS CSV file.
+    Import,
     /// l: lock the selected account.
     Lock,
     /// u: unlock the selected account.
@@ -131,7 +135,8 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
         | Context::Status
         | Context::Jobs
         | Context::JobLog
-        | Context::Users => {
+        | Context::Users
+        | Context::Credentials => {
             let action = match key.code {
                 KeyCode::Char('?') => Action::Help,
                 KeyCode::Char('q') | KeyCode::Esc => Action::Back,
@@ -152,6 +157,9 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('u') if context == Context::Users => Action::Unlock,
                 KeyCode::Char('R') if context == Context::Users => Action::Reset,
                 KeyCode::Char('D') if context == Context::Users => Action::Remove,
+                KeyCode::Char('a') if context == Context::Credentials => Action::Add,
+                KeyCode::Char('i') if context == Context::Credentials => Action::Import,
+                KeyCode::Char('D') if context == Context::Credentials => Action::Remove,
                 KeyCode::Char(c @ '1'..='9') => Action::Goto(c as u8 - b'0'),
                 _ => return None,
             };
@@ -186,7 +194,12 @@ const QUIT_NOW: Binding = b(
     "",
     "Leave at once; the daemon logs this console's users out",
 );
-const TABS: Binding = b("1-4", "screens", "Go to Session, Status, Jobs or Users");
+/// `1`-N: one per tab of [`crate::app::TABS`] (a test keeps them equal).
+pub const TABS: Binding = b(
+    "1-5",
+    "screens",
+    "Go to Session, Status, Jobs, Users or Credentials",
+);
 const BACK_TOP: Binding = b("q/Esc", "quit", "Leave the console (asks first)");
 
 /// The bindings that work in `context`, most useful first (the footer shows those with a
@@ -203,7 +216,7 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b(
                 "Tab/↑↓",
                 "field",
-                "Move between User, Password and Logged in"
+                "Move between User, Password, Logged in and Pending approvals"
             ),
             b("Ctrl-U", "clear", "Clear the field"),
             b(
@@ -292,6 +305,33 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             ),
             b("D", "remove", "Remove the selected account (asks first)"),
             b("r", "refresh", "Ask for the accounts again"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::Credentials => list![
+            b(
+                "↑↓/jk",
+                "move",
+                "Select a credential (PgUp/PgDn, g/G: first/last)"
+            ),
+            b(
+                "i",
+                "import",
+                "Import from an AWS CSV file: name and a path on the appliance"
+            ),
+            b(
+                "a",
+                "add",
+                "Add by hand: name, access key id, secret access key (masked)"
+            ),
+            b(
+                "D",
+                "remove",
+                "Remove the selected credential (asks first; refused while groups use it)"
+            ),
+            b("r", "refresh", "Ask for the credentials again"),
             TABS,
             HELP,
             BACK_TOP,
@@ -490,13 +530,54 @@ mod tests {
     }
 
     #[test]
+    fn the_credentials_keys() {
+        let credentials = |c| map(Context::Credentials, key(KeyCode::Char(c)));
+        assert_eq!(credentials('i'), Some(Action::Import));
+        assert_eq!(credentials('a'), Some(Action::Add));
+        assert_eq!(credentials('D'), Some(Action::Remove));
+        assert_eq!(credentials('r'), Some(Action::Refresh));
+        assert_eq!(credentials('d'), None, "removing needs the capital D");
+        assert_eq!(credentials('l'), None, "credentials are not locked");
+        assert_eq!(credentials('5'), Some(Action::Goto(5)));
+        assert_eq!(
+            map(Context::Credentials, key(KeyCode::Enter)),
+            Some(Action::Open)
+        );
+        assert_eq!(map(Context::Users, key(KeyCode::Char('i'))), None);
+        // In the form the same letters are text.
+        assert_eq!(
+            map(Context::Form, key(KeyCode::Char('i'))),
+            Some(Action::Input('i'))
+        );
+    }
+
+    #[test]
+    fn the_screens_binding_counts_the_tabs() {
+        let n = crate::app::TABS.len();
+        assert_eq!(TABS.keys, format!("1-{n}"));
+        for (_, name) in crate::app::TABS.iter().skip(1) {
+            assert!(TABS.long.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_login_help_names_the_pending_pane() {
+        assert!(
+            bindings(Context::LoginForm)
+                .iter()
+                .any(|b| b.long.contains("Pending approvals"))
+        );
+    }
+
+    #[test]
     fn key_releases_are_ignored() {
         let mut release = key(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 12] = [
+    const ALL: [Context; 13] = [
+        Context::Credentials,
         Context::SessionPending,
         Context::Users,
         Context::Form,

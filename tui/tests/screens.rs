@@ -468,3 +468,75 @@ fn session_approve_confirm_names_the_operation() {
     key(&mut app, KeyCode::Enter);
     insta::assert_snapshot!(screen(&app));
 }
+
+fn credentials() -> serde_json::Value {
+    json!([
+        {"name": "prod-us", "access_key_id": "****************MPLE",
+         "created": "2026-10-01T09:00:00.000Z", "last_used": "2026-11-24T10:00:04.000Z",
+         "groups": ["payments", "billing-eu"]},
+        {"name": "staging", "access_key_id": "****************Q7ZK",
+         "created": "2026-10-03T14:20:00.000Z", "last_used": "never", "groups": []},
+    ])
+}
+
+fn on_credentials(app: &mut App) {
+    key(app, KeyCode::Char('5'));
+    reply(app, Purpose::CredentialList, credentials());
+}
+
+#[test]
+fn credentials_list() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_credentials(&mut app);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn credentials_add_form_masks_the_secret() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_credentials(&mut app);
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "dev");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "AKIAIOSFODNN7EXAMPLE");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "wJalrXUtnFEMI/K7MDENG");
+    let shown = screen(&app);
+    assert!(!shown.contains("wJalr"), "the secret is never drawn");
+    insta::assert_snapshot!(shown);
+}
+
+#[test]
+fn credentials_import_form() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_credentials(&mut app);
+    key(&mut app, KeyCode::Char('i'));
+    typed(&mut app, "prod-eu");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "/media/usb/prod-eu_accessKeys.csv");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn credentials_remove_confirm_names_the_groups() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_credentials(&mut app);
+    key(&mut app, KeyCode::Char('D'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn credentials_refusal_shows_the_code() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_credentials(&mut app);
+    key(&mut app, KeyCode::Char('D'));
+    key(&mut app, KeyCode::Char('y'));
+    app.handle(Event::Reply {
+        purpose: Purpose::CredentialRemove,
+        response: Response::err(ApiError::new(
+            ErrorCode::Invalid,
+            "credential prod-us is used by group payments, billing-eu; point the group at another credential first",
+        )),
+    });
+    insta::assert_snapshot!(screen(&app));
+}

@@ -2,6 +2,7 @@
 //! "daemon unreachable" banner, the screen, an optional error or notice bar, and the footer
 //! with the keys that work here; help and confirm dialogs draw over it.
 
+mod credentials;
 mod jobs;
 mod session;
 mod status;
@@ -65,6 +66,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::Jobs => jobs::render_list(app, theme, frame, body),
         Screen::JobLog => jobs::render_log(app, theme, frame, body),
         Screen::Users => users::render(app, theme, frame, body),
+        Screen::Credentials => credentials::render(app, theme, frame, body),
     }
     if let Some((text, is_error)) = bar {
         let style = if is_error {
@@ -312,6 +314,7 @@ fn screen_name(context: Context) -> &'static str {
         Context::Jobs | Context::JobsFilter => "Jobs",
         Context::JobLog => "Job log",
         Context::Users => "Users",
+        Context::Credentials => "Credentials",
         Context::Form => "Form",
         Context::Reveal => "",
         Context::Confirm | Context::Help => "",
@@ -332,7 +335,7 @@ fn render_form(
     let block = dialog(&form.title, theme);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let label_width = 19usize;
+    let label_width = 21usize;
     let width = usize::from(inner.width).saturating_sub(label_width).max(4);
     let mut lines = vec![Line::from("")];
     for (i, field) in form.fields.iter().enumerate() {

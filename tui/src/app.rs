@@ -9,9 +9,11 @@ use crate::client::Link;
 use crate::input::{Form, FormKind, TextField};
 use crate::keys::{self, Action, Context};
 
+mod audit;
 mod credentials;
 mod pending;
 mod users;
+pub use audit::{AUDIT_PAGE, Audit};
 pub use credentials::{Credentials, short_mask};
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
@@ -52,6 +54,11 @@ pub enum Purpose {
     CredentialImport,
     CredentialAdd,
     CredentialRemove,
+    /// `audit_list` for records after the last fetched (or the last page).
+    AuditNewer,
+    /// `audit_list` for the page before the first fetched.
+    AuditOlder,
+    AuditVerify,
 }
 
 impl Purpose {
@@ -76,6 +83,8 @@ impl Purpose {
             Self::CredentialImport => "credential_import",
             Self::CredentialAdd => "credential_add",
             Self::CredentialRemove => "credential_remove",
+            Self::AuditNewer | Self::AuditOlder => "audit_list",
+            Self::AuditVerify => "audit_verify",
         }
     }
 }
@@ -111,15 +120,17 @@ pub enum Screen {
     JobLog,
     Users,
     Credentials,
+    Audit,
 }
 
 /// The tab bar, in order; `Goto(n)` picks the n-th.
-pub const TABS: [(Screen, &str); 5] = [
+pub const TABS: [(Screen, &str); 6] = [
     (Screen::Session, "Session"),
     (Screen::Status, "Status"),
     (Screen::Jobs, "Jobs"),
     (Screen::Users, "Users"),
     (Screen::Credentials, "Credentials"),
+    (Screen::Audit, "Audit"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,6 +297,18 @@ pub struct Confirm {
     pub then: Confirmable,
 }
 
+/// A dialog that shows something read-only (an audit record, a verification): label and
+/// value lines; ↑↓ scroll, Enter or Esc closes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub title: String,
+    /// (label, value); an empty label continues the line above or stands alone.
+    pub lines: Vec<(String, String)>,
+    pub scroll: u16,
+    /// Draw it as an alarm (a broken audit chain).
+    pub bad: bool,
+}
+
 /// A secret the daemon gave out to be shown once (a one-time password). Dropping it wipes it.
 #[derive(Debug)]
 pub struct Reveal {
@@ -310,6 +333,9 @@ pub struct App {
     pub accounts: Accounts,
     pub pending: Pending,
     pub credentials: Credentials,
+    pub audit: Audit,
+    /// A read-only dialog (an audit record, the verification result).
+    pub info: Option<Info>,
     /// A form dialog (adding a user or a credential).
     pub form: Option<Form>,
     /// A one-time password shown once.
@@ -341,6 +367,8 @@ impl App {
             accounts: Accounts::default(),
             pending: Pending::default(),
             credentials: Credentials::default(),
+            audit: Audit::default(),
+            info: None,
             form: None,
             reveal: None,
             help: false,
@@ -374,6 +402,8 @@ impl App {
             Context::Confirm
         } else if self.reveal.is_some() {
             Context::Reveal
+        } else if self.info.is_some() {
+            Context::Info
         } else if self.help {
             Context::Help
         } else {
@@ -398,6 +428,8 @@ impl App {
             Screen::JobLog => Context::JobLog,
             Screen::Users => Context::Users,
             Screen::Credentials => Context::Credentials,
+            Screen::Audit if self.audit.filtering => Context::AuditFilter,
+            Screen::Audit => Context::Audit,
         }
     }
 
@@ -461,6 +493,7 @@ impl App {
             Action::Back => self.back(),
             Action::Goto(n) => self.goto(n, &mut out),
             Action::Refresh => self.refresh(&mut out),
+            _ if self.info.is_some() => self.info_action(action),
             _ if self.form.is_some() => self.form_action(action),
             _ => match self.screen {
                 Screen::Session => self.session_action(action, &mut out),
@@ -468,6 +501,7 @@ impl App {
                 Screen::JobLog => self.job_log_action(action),
                 Screen::Users => self.users_action(action),
                 Screen::Credentials => self.credentials_action(action),
+                Screen::Audit => self.audit_action(action, &mut out),
                 Screen::Status => {}
             },
         }
@@ -479,7 +513,7 @@ impl App {
             self.help = false;
             return;
         }
-        if self.reveal.take().is_some() {
+        if self.reveal.take().is_some() || self.info.take().is_some() {
             return;
         }
         if self.form.take().is_some() {
@@ -490,6 +524,10 @@ impl App {
             Screen::JobLog => {
                 self.job_log = None;
                 self.screen = Screen::Jobs;
+            }
+            Screen::Audit if self.audit.filtering => {
+                self.audit.filter.clear();
+                self.audit.filtering = false;
             }
             Screen::Jobs if self.jobs.filtering => {
                 self.jobs.filter.clear();
@@ -535,6 +573,7 @@ impl App {
             Screen::Credentials => {
                 self.send_once(Purpose::CredentialList, Request::CredentialList, out)
             }
+            Screen::Audit => self.audit_load(out),
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
@@ -555,6 +594,7 @@ impl App {
             Screen::Credentials => {
                 self.send_once(Purpose::CredentialList, Request::CredentialList, out)
             }
+            Screen::Audit => self.audit_load(out),
         }
     }
 
@@ -601,6 +641,19 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    fn info_action(&mut self, action: Action) {
+        let Some(info) = self.info.as_mut() else {
+            return;
+        };
+        let last = u16::try_from(info.lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
+        info.scroll = match action {
+            Action::Up => info.scroll.saturating_sub(1),
+            Action::Down => info.scroll.saturating_add(1).min(last),
+            Action::Top => 0,
+            _ => info.scroll,
+        };
     }
 
     fn form_action(&mut self, action: Action) {
@@ -773,6 +826,7 @@ impl App {
             self.session = None;
             self.awaiting.clear();
             self.job_log = None;
+            self.forget_views();
             self.help = false;
             self.screen = Screen::Session;
             self.session_pane = SessionPane::Form;
@@ -805,6 +859,9 @@ impl App {
                 {
                     self.send_once(Purpose::Whoami, Request::Whoami, &mut out);
                 }
+                if purpose == Purpose::AuditVerify && self.audit_verify_failed(&e) {
+                    return out;
+                }
                 self.error = Some(e.into());
                 return out;
             }
@@ -815,7 +872,10 @@ impl App {
                     self.session_changed(purpose, info, &mut out);
                 }
             }
-            Purpose::Status => self.status = self.parse(purpose, data).or(self.status.take()),
+            Purpose::Status => {
+                self.status = self.parse(purpose, data).or(self.status.take());
+                self.audit_status_arrived(&mut out);
+            }
             Purpose::UserList
             | Purpose::UserAdd
             | Purpose::UserLock
@@ -827,6 +887,9 @@ impl App {
             | Purpose::CredentialImport
             | Purpose::CredentialAdd
             | Purpose::CredentialRemove => self.credential_reply(purpose, data, &mut out),
+            Purpose::AuditNewer | Purpose::AuditOlder | Purpose::AuditVerify => {
+                self.audit_reply(purpose, data, &mut out)
+            }
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -901,7 +964,18 @@ impl App {
             self.screen = Screen::Session;
             self.session_pane = SessionPane::Form;
             self.job_log = None;
+            self.forget_views();
         }
+    }
+
+    /// With nobody logged in, what only a logged-in user may see is dropped, so the next user
+    /// does not see it before the daemon has said whether they may.
+    fn forget_views(&mut self) {
+        self.accounts = Accounts::default();
+        self.credentials = Credentials::default();
+        self.audit = Audit::default();
+        self.info = None;
+        self.form = None;
     }
 
     fn parse<T: DeserializeOwned>(
@@ -1607,5 +1681,267 @@ mod tests {
         assert!(key(&mut app, KeyCode::Esc).is_empty());
         assert!(app.form.is_none() && app.confirm.is_none());
         assert_eq!(app.context(), Context::Credentials);
+    }
+
+    fn record(seq: u64, actor: &str, action: &str) -> serde_json::Value {
+        json!({"seq": seq, "time": format!("2026-11-24T10:{:02}:00.000Z", seq % 60),
+               "actors": [actor], "channel": "console", "action": action, "target": "t",
+               "outcome": "success", "details": {}, "hash": format!("{seq:064x}")})
+    }
+
+    fn records(from: u64, to: u64) -> serde_json::Value {
+        json!(
+            (from..=to)
+                .map(|s| record(s, if s % 2 == 0 { "alice" } else { "bob" }, "user.add"))
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn with_status(app: &mut App, head: u64) {
+        let mut status: serde_json::Value = serde_json::from_str(
+            r#"{"version": "0.1.0",
+                "hsm": {"state": "ok", "token_label": "k", "serial": "s", "manufacturer": "m",
+                        "model": "m", "wrap_algorithms": [], "missing_keys": []},
+                "store": {"path": "p", "schema_version": 3, "size_bytes": 1, "users": 1, "keys": 1},
+                "audit": {"records": 0, "head_seq": 0, "head_hash": "h"},
+                "hardening": {},
+                "scheduler": {"state": "running", "designated": true, "scheduled_groups": 0,
+                              "next_due": null, "running_rotations": 0, "concurrency": 4}}"#,
+        )
+        .unwrap();
+        status["audit"]["head_seq"] = json!(head);
+        status["audit"]["records"] = json!(head);
+        ok(app, Purpose::Status, status);
+        assert!(app.status.is_some());
+    }
+
+    fn list_request(effects: &[Effect]) -> Option<(Purpose, Option<u64>, Option<usize>)> {
+        effects.iter().find_map(|e| match e {
+            Effect::Send {
+                purpose,
+                request: Request::AuditList { from, limit },
+            } => Some((*purpose, *from, *limit)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_audit_screen_asks_for_the_last_page_then_older_ones_at_the_top() {
+        let mut app = dual();
+        with_status(&mut app, 250);
+        let effects = key(&mut app, KeyCode::Char('6'));
+        assert_eq!(app.screen, Screen::Audit);
+        assert_eq!(
+            list_request(&effects),
+            Some((Purpose::AuditNewer, Some(151), Some(AUDIT_PAGE)))
+        );
+        ok(&mut app, Purpose::AuditNewer, records(151, 250));
+        assert_eq!(
+            app.audit.selected_record().map(|r| r.seq),
+            Some(250),
+            "newest last, selected"
+        );
+        // A full page may mean newer records since the status: they are asked for.
+        assert!(app.awaiting(Purpose::AuditNewer));
+        ok(&mut app, Purpose::AuditNewer, records(251, 252));
+        assert_eq!(app.audit.last_seq(), Some(252));
+        assert!(!app.awaiting(Purpose::AuditNewer));
+        // PgUp moves by ten; reaching the top asks for the page before.
+        assert!(key(&mut app, KeyCode::PageUp).is_empty());
+        assert_eq!(app.audit.selected_record().map(|r| r.seq), Some(242));
+        let effects = key(&mut app, KeyCode::Home);
+        assert_eq!(
+            list_request(&effects),
+            Some((Purpose::AuditOlder, Some(51), Some(100)))
+        );
+        ok(&mut app, Purpose::AuditOlder, records(51, 150));
+        assert_eq!(app.audit.first_seq(), Some(51));
+        assert_eq!(
+            app.audit.selected_record().map(|r| r.seq),
+            Some(151),
+            "the selection stays on its record"
+        );
+        let effects = key(&mut app, KeyCode::PageUp);
+        assert!(list_request(&effects).is_none(), "not at the top yet");
+        key(&mut app, KeyCode::Home);
+        ok(&mut app, Purpose::AuditOlder, records(1, 50));
+        key(&mut app, KeyCode::Home);
+        assert!(app.audit.has_first());
+        assert!(
+            list_request(&key(&mut app, KeyCode::Up)).is_none(),
+            "nothing older"
+        );
+        assert_eq!(app.audit.records.len(), 252);
+        // G follows the newest again; r asks for what is newer.
+        key(&mut app, KeyCode::Char('G'));
+        assert_eq!(app.audit.selected, None);
+        assert_eq!(
+            list_request(&key(&mut app, KeyCode::Char('r'))),
+            Some((Purpose::AuditNewer, Some(253), Some(AUDIT_PAGE)))
+        );
+        ok(&mut app, Purpose::AuditNewer, records(253, 253));
+        assert_eq!(app.audit.selected_record().map(|r| r.seq), Some(253));
+    }
+
+    #[test]
+    fn without_a_status_the_audit_screen_asks_for_the_head_first() {
+        let mut app = dual();
+        app.status = None;
+        app.awaiting.clear();
+        let effects = key(&mut app, KeyCode::Char('6'));
+        assert_eq!(sent(&effects), [Purpose::Status]);
+        let effects = {
+            let mut status_app_effects = Vec::new();
+            let mut probe = dual();
+            with_status(&mut probe, 3);
+            let status = serde_json::to_value(probe.status.as_ref().unwrap()).unwrap();
+            status_app_effects.extend(ok(&mut app, Purpose::Status, status));
+            status_app_effects
+        };
+        assert_eq!(
+            list_request(&effects),
+            Some((Purpose::AuditNewer, Some(1), Some(AUDIT_PAGE)))
+        );
+    }
+
+    #[test]
+    fn the_audit_filter_matches_actor_action_or_time() {
+        let mut app = dual();
+        with_status(&mut app, 4);
+        key(&mut app, KeyCode::Char('6'));
+        ok(
+            &mut app,
+            Purpose::AuditNewer,
+            json!([
+                record(1, "alice", "login"),
+                record(2, "bob", "user.add"),
+                record(3, "alice", "credential.add"),
+                record(4, "carol", "login")
+            ]),
+        );
+        key(&mut app, KeyCode::Char('/'));
+        assert_eq!(app.context(), Context::AuditFilter);
+        typed(&mut app, "ALICE");
+        assert_eq!(app.audit.visible().len(), 2);
+        key(&mut app, KeyCode::Char('u')); // Ctrl-less u is text
+        assert_eq!(app.audit.visible().len(), 0);
+        key(&mut app, KeyCode::Backspace);
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.context(), Context::Audit);
+        assert_eq!(app.audit.selected_record().map(|r| r.seq), Some(3));
+        key(&mut app, KeyCode::Char('/'));
+        app.handle(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        typed(&mut app, "login");
+        assert_eq!(app.audit.visible().len(), 2);
+        key(&mut app, KeyCode::Char('/')); // still typing
+        key(&mut app, KeyCode::Backspace);
+        app.handle(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        typed(&mut app, "10:02");
+        assert_eq!(
+            app.audit
+                .visible()
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>(),
+            [2],
+            "time text"
+        );
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.audit.visible().len(), 4, "Esc clears it");
+        assert_eq!(app.context(), Context::Audit);
+    }
+
+    #[test]
+    fn enter_shows_a_record_and_v_verifies() {
+        let mut app = dual();
+        with_status(&mut app, 2);
+        key(&mut app, KeyCode::Char('6'));
+        let mut detailed = record(2, "alice", "user.remove");
+        detailed["actors"] = json!(["alice", "bob"]);
+        detailed["details"] = json!({"role": "auditor", "approval": "431"});
+        ok(
+            &mut app,
+            Purpose::AuditNewer,
+            json!([record(1, "bob", "login"), detailed]),
+        );
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert_eq!(app.context(), Context::Info);
+        let info = app.info.clone().unwrap();
+        assert_eq!(info.title, "Audit record #2");
+        assert!(info.lines.contains(&("Actors".into(), "alice, bob".into())));
+        assert!(
+            info.lines
+                .contains(&("Details".into(), "approval = 431".into()))
+        );
+        assert!(info.lines.contains(&("".into(), "role = auditor".into())));
+        assert!(info.lines.contains(&("Hash".into(), format!("{:064x}", 2))));
+        assert!(
+            key(&mut app, KeyCode::Char('v')).is_empty(),
+            "v does nothing in the dialog"
+        );
+        key(&mut app, KeyCode::Esc);
+        assert!(app.info.is_none());
+        assert_eq!(
+            sent(&key(&mut app, KeyCode::Char('v'))),
+            [Purpose::AuditVerify]
+        );
+        ok(
+            &mut app,
+            Purpose::AuditVerify,
+            json!({"intact": true, "records": 2, "head_seq": 2,
+                   "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}),
+        );
+        let info = app.info.clone().unwrap();
+        assert_eq!(
+            info.lines[0].1,
+            "intact: 2 records, head #2 9f86d081884c7d65…"
+        );
+        assert!(!info.bad);
+        key(&mut app, KeyCode::Enter);
+        // A broken chain: the `audit` error is shown in the dialog, naming the record.
+        key(&mut app, KeyCode::Char('v'));
+        app.handle(Event::Reply {
+            purpose: Purpose::AuditVerify,
+            response: Response::err(ApiError::new(
+                ErrorCode::Audit,
+                "record 7: hash does not match its contents",
+            )),
+        });
+        let info = app.info.clone().unwrap();
+        assert!(info.bad);
+        assert_eq!(
+            info.lines[0].1,
+            "audit: record 7: hash does not match its contents"
+        );
+        assert!(app.error.is_none());
+        // Any other error stays on the error line.
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Char('v'));
+        app.handle(Event::Reply {
+            purpose: Purpose::AuditVerify,
+            response: Response::err(ApiError::new(ErrorCode::Auth, "not logged in")),
+        });
+        assert!(app.info.is_none());
+        assert_eq!(
+            app.error.as_ref().map(ErrorLine::text).as_deref(),
+            Some("auth: not logged in")
+        );
+    }
+
+    #[test]
+    fn when_everyone_leaves_the_lists_are_forgotten() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('5'));
+        ok(&mut app, Purpose::CredentialList, credentials());
+        assert_eq!(app.credentials.list.len(), 2);
+        ok(&mut app, Purpose::Logout, session(&[]));
+        assert!(app.credentials.list.is_empty() && !app.credentials.loaded);
+        assert!(app.audit.records.is_empty());
     }
 }

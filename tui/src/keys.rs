@@ -25,6 +25,12 @@ pub enum Context {
     Users,
     /// The Credentials screen: AWS key pairs.
     Credentials,
+    /// The Audit screen: the trail.
+    Audit,
+    /// Typing a filter for the audit trail.
+    AuditFilter,
+    /// A read-only dialog (an audit record, the verification result).
+    Info,
     /// A form dialog (add a user, import or add a credential).
     Form,
     /// A secret shown once (a one-time password); closing it wipes it.
@@ -34,7 +40,10 @@ pub enum Context {
 impl Context {
     /// Keys go into a text field: letters are text, not commands.
     pub fn is_input(self) -> bool {
-        matches!(self, Self::LoginForm | Self::JobsFilter | Self::Form)
+        matches!(
+            self,
+            Self::LoginForm | Self::JobsFilter | Self::AuditFilter | Self::Form
+        )
     }
 }
 
@@ -66,6 +75,8 @@ pub enum Action {
     Add,
     /// i: import a credential from an AWS CSV file.
     Import,
+    /// v: verify the audit trail.
+    Verify,
     /// l: lock the selected account.
     Lock,
     /// u: unlock the selected account.
@@ -114,29 +125,39 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
             KeyCode::Enter | KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
             _ => None,
         },
-        Context::LoginForm | Context::JobsFilter | Context::Form => match key.code {
-            KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
-            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
-                Some(Action::Input(c))
-            }
-            KeyCode::Backspace => Some(Action::Backspace),
-            KeyCode::Enter => Some(Action::Open),
-            KeyCode::Esc => Some(Action::Back),
-            KeyCode::Tab => Some(Action::NextPane),
-            KeyCode::BackTab => Some(Action::PrevPane),
-            KeyCode::Up => Some(Action::Up),
-            KeyCode::Down => Some(Action::Down),
-            KeyCode::Left => Some(Action::Left),
-            KeyCode::Right => Some(Action::Right),
+        Context::Info => match key.code {
+            KeyCode::Enter | KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Home | KeyCode::Char('g') => Some(Action::Top),
             _ => None,
         },
+        Context::LoginForm | Context::JobsFilter | Context::AuditFilter | Context::Form => {
+            match key.code {
+                KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
+                KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                    Some(Action::Input(c))
+                }
+                KeyCode::Backspace => Some(Action::Backspace),
+                KeyCode::Enter => Some(Action::Open),
+                KeyCode::Esc => Some(Action::Back),
+                KeyCode::Tab => Some(Action::NextPane),
+                KeyCode::BackTab => Some(Action::PrevPane),
+                KeyCode::Up => Some(Action::Up),
+                KeyCode::Down => Some(Action::Down),
+                KeyCode::Left => Some(Action::Left),
+                KeyCode::Right => Some(Action::Right),
+                _ => None,
+            }
+        }
         Context::SessionUsers
         | Context::SessionPending
         | Context::Status
         | Context::Jobs
         | Context::JobLog
         | Context::Users
-        | Context::Credentials => {
+        | Context::Credentials
+        | Context::Audit => {
             let action = match key.code {
                 KeyCode::Char('?') => Action::Help,
                 KeyCode::Char('q') | KeyCode::Esc => Action::Back,
@@ -149,7 +170,10 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Home | KeyCode::Char('g') => Action::Top,
                 KeyCode::End | KeyCode::Char('G') => Action::Bottom,
                 KeyCode::Enter => Action::Open,
-                KeyCode::Char('/') if context == Context::Jobs => Action::Filter,
+                KeyCode::Char('/') if matches!(context, Context::Jobs | Context::Audit) => {
+                    Action::Filter
+                }
+                KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
                 KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
                 KeyCode::Char('a') if context == Context::Users => Action::Add,
@@ -196,9 +220,9 @@ const QUIT_NOW: Binding = b(
 );
 /// `1`-N: one per tab of [`crate::app::TABS`] (a test keeps them equal).
 pub const TABS: Binding = b(
-    "1-5",
+    "1-6",
     "screens",
-    "Go to Session, Status, Jobs, Users or Credentials",
+    "Go to Session, Status, Jobs, Users, Credentials or Audit",
 );
 const BACK_TOP: Binding = b("q/Esc", "quit", "Leave the console (asks first)");
 
@@ -336,6 +360,44 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             HELP,
             BACK_TOP,
             QUIT_NOW,
+        ],
+        Context::Audit => list![
+            b(
+                "↑↓/jk",
+                "move",
+                "Select a record (PgUp/PgDn by ten; older pages load at the top)"
+            ),
+            b(
+                "Enter",
+                "details",
+                "Show the record: actors, channel, outcome, details, hash"
+            ),
+            b(
+                "/",
+                "filter",
+                "Show only records whose actor, action, target or time match"
+            ),
+            b(
+                "v",
+                "verify",
+                "Ask the daemon to verify the whole hash chain"
+            ),
+            b("r", "refresh", "Ask for records newer than the last shown"),
+            b("g/G", "", "Oldest fetched / newest (G follows new records)"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::AuditFilter => list![
+            b("Enter", "keep", "Keep the filter and go back to the trail"),
+            b("Esc", "clear", "Clear the filter"),
+            b("Ctrl-U", "erase", "Erase the filter text"),
+            QUIT_NOW,
+        ],
+        Context::Info => list![
+            b("Enter/Esc", "close", "Close this dialog"),
+            b("↑↓/jk", "scroll", "Scroll when it does not fit"),
         ],
         Context::Form => list![
             b(
@@ -552,6 +614,43 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_keys() {
+        let audit = |code| map(Context::Audit, key(code));
+        assert_eq!(audit(KeyCode::Char('v')), Some(Action::Verify));
+        assert_eq!(audit(KeyCode::Char('/')), Some(Action::Filter));
+        assert_eq!(audit(KeyCode::Enter), Some(Action::Open));
+        assert_eq!(audit(KeyCode::PageUp), Some(Action::PageUp));
+        assert_eq!(audit(KeyCode::PageDown), Some(Action::PageDown));
+        assert_eq!(audit(KeyCode::Char('G')), Some(Action::Bottom));
+        assert_eq!(audit(KeyCode::Char('r')), Some(Action::Refresh));
+        assert_eq!(audit(KeyCode::Char('6')), Some(Action::Goto(6)));
+        assert_eq!(
+            audit(KeyCode::Char('D')),
+            None,
+            "the trail cannot be edited"
+        );
+        assert_eq!(map(Context::Jobs, key(KeyCode::Char('v'))), None);
+        // The filter takes letters as text.
+        for c in ['v', 'q', '/', 'a'] {
+            assert_eq!(
+                map(Context::AuditFilter, key(KeyCode::Char(c))),
+                Some(Action::Input(c))
+            );
+        }
+        assert_eq!(
+            map(Context::AuditFilter, key(KeyCode::Esc)),
+            Some(Action::Back)
+        );
+        // The details dialog scrolls and closes, nothing else.
+        let info = |code| map(Context::Info, key(code));
+        assert_eq!(info(KeyCode::Enter), Some(Action::Back));
+        assert_eq!(info(KeyCode::Esc), Some(Action::Back));
+        assert_eq!(info(KeyCode::Char('j')), Some(Action::Down));
+        assert_eq!(info(KeyCode::Char('v')), None);
+        assert_eq!(info(KeyCode::Char('2')), None);
+    }
+
+    #[test]
     fn the_screens_binding_counts_the_tabs() {
         let n = crate::app::TABS.len();
         assert_eq!(TABS.keys, format!("1-{n}"));
@@ -576,7 +675,10 @@ mod tests {
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 13] = [
+    const ALL: [Context; 16] = [
+        Context::Audit,
+        Context::AuditFilter,
+        Context::Info,
         Context::Credentials,
         Context::SessionPending,
         Context::Users,
@@ -597,7 +699,10 @@ mod tests {
         for context in ALL {
             let keys: Vec<_> = bindings(context).iter().map(|b| b.keys).collect();
             assert!(!keys.is_empty(), "{context:?}");
-            if !matches!(context, Context::Confirm | Context::Help | Context::Reveal) {
+            if !matches!(
+                context,
+                Context::Confirm | Context::Help | Context::Reveal | Context::Info
+            ) {
                 assert!(keys.contains(&"Ctrl-C"), "{context:?}");
             }
         }

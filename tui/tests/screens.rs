@@ -540,3 +540,157 @@ fn credentials_refusal_shows_the_code() {
     });
     insta::assert_snapshot!(screen(&app));
 }
+
+fn audit_records() -> serde_json::Value {
+    let rows = [
+        (
+            411,
+            "2026-11-24T09:58:12.044Z",
+            vec!["alice"],
+            "console",
+            "login",
+            "alice",
+            "success",
+            json!({}),
+        ),
+        (
+            412,
+            "2026-11-24T09:58:40.310Z",
+            vec!["bob"],
+            "console",
+            "login",
+            "bob",
+            "success",
+            json!({}),
+        ),
+        (
+            413,
+            "2026-11-24T09:59:02.871Z",
+            vec!["alice", "bob"],
+            "console",
+            "user.add",
+            "erin",
+            "success",
+            json!({"role": "auditor"}),
+        ),
+        (
+            414,
+            "2026-11-24T09:59:30.005Z",
+            vec!["carol"],
+            "serial:ttyS0",
+            "login",
+            "carol",
+            "failure",
+            json!({"reason": "wrong password", "failed_logins": "3"}),
+        ),
+        (
+            415,
+            "2026-11-24T10:00:00.000Z",
+            vec!["scheduler"],
+            "internal",
+            "group.rotate",
+            "payments",
+            "attempt",
+            json!({"job": "9"}),
+        ),
+        (
+            416,
+            "2026-11-24T10:00:04.512Z",
+            vec!["alice", "bob"],
+            "console",
+            "credential.add",
+            "prod-us",
+            "success",
+            json!({"access_key_id": "****************MPLE"}),
+        ),
+        (
+            417,
+            "2026-11-24T10:00:09.120Z",
+            vec!["scheduler"],
+            "internal",
+            "group.rotate",
+            "billing-eu",
+            "failure",
+            json!({"job": "7", "error": "cloud: AccessDeniedException"}),
+        ),
+        (
+            418,
+            "2026-11-24T10:01:00.000Z",
+            vec!["alice"],
+            "console",
+            "audit.verify",
+            "trail",
+            "success",
+            json!({"records": "417"}),
+        ),
+    ];
+    json!(rows
+        .iter()
+        .map(|(seq, time, actors, channel, action, target, outcome, details)| json!({
+            "seq": seq, "time": time, "actors": actors, "channel": channel, "action": action,
+            "target": target, "outcome": outcome, "details": details,
+            "hash": format!("{:04x}e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", seq).get(..64).unwrap(),
+        }))
+        .collect::<Vec<_>>())
+}
+
+fn on_audit(app: &mut App) {
+    reply(app, Purpose::Status, status_report());
+    key(app, KeyCode::Char('6'));
+    reply(app, Purpose::AuditNewer, audit_records());
+}
+
+#[test]
+fn audit_trail() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_audit(&mut app);
+    key(&mut app, KeyCode::Up);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn audit_trail_filtered() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_audit(&mut app);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "rotate");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn audit_record_details() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_audit(&mut app);
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn audit_verify_intact() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_audit(&mut app);
+    key(&mut app, KeyCode::Char('v'));
+    reply(
+        &mut app,
+        Purpose::AuditVerify,
+        json!({"intact": true, "records": 418, "head_seq": 418,
+               "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn audit_verify_broken() {
+    let mut app = logged_in(&["alice"]);
+    on_audit(&mut app);
+    key(&mut app, KeyCode::Char('v'));
+    app.handle(Event::Reply {
+        purpose: Purpose::AuditVerify,
+        response: Response::err(ApiError::new(
+            ErrorCode::Audit,
+            "the audit trail is broken at record 414: its hash does not match its contents",
+        )),
+    });
+    insta::assert_snapshot!(screen(&app));
+}

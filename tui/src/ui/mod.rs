@@ -2,6 +2,7 @@
 //! "daemon unreachable" banner, the screen, an optional error or notice bar, and the footer
 //! with the keys that work here; help and confirm dialogs draw over it.
 
+mod audit;
 mod credentials;
 mod jobs;
 mod session;
@@ -67,6 +68,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::JobLog => jobs::render_log(app, theme, frame, body),
         Screen::Users => users::render(app, theme, frame, body),
         Screen::Credentials => credentials::render(app, theme, frame, body),
+        Screen::Audit => audit::render(app, theme, frame, body),
     }
     if let Some((text, is_error)) = bar {
         let style = if is_error {
@@ -88,6 +90,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     }
     if app.help {
         render_help(app, theme, frame, area);
+    }
+    if let Some(info) = &app.info {
+        render_info(info, theme, frame, area);
     }
     if let Some(reveal) = &app.reveal {
         let text = Text::from(vec![
@@ -315,10 +320,57 @@ fn screen_name(context: Context) -> &'static str {
         Context::JobLog => "Job log",
         Context::Users => "Users",
         Context::Credentials => "Credentials",
+        Context::Audit | Context::AuditFilter => "Audit",
+        Context::Info => "",
         Context::Form => "Form",
         Context::Reveal => "",
         Context::Confirm | Context::Help => "",
     }
+}
+
+/// A read-only dialog: label and value lines, wrapped, scrolled with ↑↓.
+fn render_info(info: &crate::app::Info, theme: Theme, frame: &mut Frame, area: Rect) {
+    const WIDTH: u16 = 74;
+    let label_width = info
+        .lines
+        .iter()
+        .map(|(label, _)| label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_width = if label_width == 0 { 0 } else { label_width + 2 };
+    let room = usize::from(WIDTH.saturating_sub(4)).max(1);
+    let mut rows = 0usize;
+    let mut lines = Vec::new();
+    for (label, value) in &info.lines {
+        let text_chars = label_width + value.chars().count();
+        rows += text_chars.div_ceil(room).max(1);
+        let value_style = if info.bad { theme.bad() } else { theme.text() };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label:<label_width$}"), theme.label()),
+            Span::styled(value.clone(), value_style),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled("Enter", theme.key()),
+        Span::raw(" close"),
+    ]));
+    let height = u16::try_from(rows + 5).unwrap_or(u16::MAX);
+    let popup = centered(area, WIDTH, height.min(area.height.saturating_sub(2)));
+    frame.render_widget(Clear, popup);
+    let block = dialog(&info.title, theme);
+    let block = if info.bad {
+        block.border_style(theme.bad())
+    } else {
+        block
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((info.scroll, 0))
+            .block(block.padding(Padding::new(1, 1, 1, 0))),
+        popup,
+    );
 }
 
 /// A form dialog: one line per field (label, then the text or `*`s), the hint under them.

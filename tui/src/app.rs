@@ -11,10 +11,12 @@ use crate::keys::{self, Action, Context};
 
 mod audit;
 mod credentials;
+mod keydb;
 mod pending;
 mod users;
 pub use audit::{AUDIT_PAGE, Audit};
 pub use credentials::{Credentials, short_mask};
+pub use keydb::{KeyDb, TreeRow};
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
     StatusReport,
@@ -59,6 +61,8 @@ pub enum Purpose {
     /// `audit_list` for the page before the first fetched.
     AuditOlder,
     AuditVerify,
+    GroupList,
+    KeyList,
 }
 
 impl Purpose {
@@ -85,6 +89,8 @@ impl Purpose {
             Self::CredentialRemove => "credential_remove",
             Self::AuditNewer | Self::AuditOlder => "audit_list",
             Self::AuditVerify => "audit_verify",
+            Self::GroupList => "group_list",
+            Self::KeyList => "key_list",
         }
     }
 }
@@ -121,16 +127,20 @@ pub enum Screen {
     Users,
     Credentials,
     Audit,
+    /// The key database: groups and their keys.
+    Keys,
 }
 
-/// The tab bar, in order; `Goto(n)` picks the n-th.
-pub const TABS: [(Screen, &str); 6] = [
-    (Screen::Session, "Session"),
-    (Screen::Status, "Status"),
-    (Screen::Jobs, "Jobs"),
-    (Screen::Users, "Users"),
-    (Screen::Credentials, "Credentials"),
-    (Screen::Audit, "Audit"),
+/// The tab bar, in order; `Goto(n)` picks the n-th. Each has its name and a short form the
+/// tab strip uses when the full names do not fit.
+pub const TABS: [(Screen, &str, &str); 7] = [
+    (Screen::Session, "Session", "Sess"),
+    (Screen::Status, "Status", "Stat"),
+    (Screen::Jobs, "Jobs", "Jobs"),
+    (Screen::Users, "Users", "Users"),
+    (Screen::Credentials, "Credentials", "Creds"),
+    (Screen::Audit, "Audit", "Audit"),
+    (Screen::Keys, "Keys", "Keys"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +344,7 @@ pub struct App {
     pub pending: Pending,
     pub credentials: Credentials,
     pub audit: Audit,
+    pub keydb: KeyDb,
     /// A read-only dialog (an audit record, the verification result).
     pub info: Option<Info>,
     /// A form dialog (adding a user or a credential).
@@ -368,6 +379,7 @@ impl App {
             pending: Pending::default(),
             credentials: Credentials::default(),
             audit: Audit::default(),
+            keydb: KeyDb::default(),
             info: None,
             form: None,
             reveal: None,
@@ -430,6 +442,8 @@ impl App {
             Screen::Credentials => Context::Credentials,
             Screen::Audit if self.audit.filtering => Context::AuditFilter,
             Screen::Audit => Context::Audit,
+            Screen::Keys if self.keydb.filtering => Context::KeysFilter,
+            Screen::Keys => Context::Keys,
         }
     }
 
@@ -502,6 +516,7 @@ impl App {
                 Screen::Users => self.users_action(action),
                 Screen::Credentials => self.credentials_action(action),
                 Screen::Audit => self.audit_action(action, &mut out),
+                Screen::Keys => self.keys_action(action),
                 Screen::Status => {}
             },
         }
@@ -528,6 +543,11 @@ impl App {
             Screen::Audit if self.audit.filtering => {
                 self.audit.filter.clear();
                 self.audit.filtering = false;
+            }
+            Screen::Keys if self.keydb.filtering => {
+                self.keydb.filter.clear();
+                self.keydb.filtering = false;
+                self.keydb.clamp();
             }
             Screen::Jobs if self.jobs.filtering => {
                 self.jobs.filter.clear();
@@ -556,7 +576,7 @@ impl App {
     }
 
     fn goto(&mut self, n: u8, out: &mut Vec<Effect>) {
-        let Some(&(screen, _)) = TABS.get(usize::from(n).wrapping_sub(1)) else {
+        let Some(&(screen, _, _)) = TABS.get(usize::from(n).wrapping_sub(1)) else {
             return;
         };
         if screen != Screen::Session && !self.logged_in() {
@@ -574,6 +594,7 @@ impl App {
                 self.send_once(Purpose::CredentialList, Request::CredentialList, out)
             }
             Screen::Audit => self.audit_load(out),
+            Screen::Keys => self.keys_load(out),
             Screen::Session => {
                 self.session_pane = SessionPane::Form;
                 self.login.field = LoginField::User;
@@ -595,6 +616,7 @@ impl App {
                 self.send_once(Purpose::CredentialList, Request::CredentialList, out)
             }
             Screen::Audit => self.audit_load(out),
+            Screen::Keys => self.keys_load(out),
         }
     }
 
@@ -890,6 +912,7 @@ impl App {
             Purpose::AuditNewer | Purpose::AuditOlder | Purpose::AuditVerify => {
                 self.audit_reply(purpose, data, &mut out)
             }
+            Purpose::GroupList | Purpose::KeyList => self.keys_reply(purpose, data),
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -974,6 +997,7 @@ impl App {
         self.accounts = Accounts::default();
         self.credentials = Credentials::default();
         self.audit = Audit::default();
+        self.keydb = KeyDb::default();
         self.info = None;
         self.form = None;
     }
@@ -1943,5 +1967,138 @@ mod tests {
         ok(&mut app, Purpose::Logout, session(&[]));
         assert!(app.credentials.list.is_empty() && !app.credentials.loaded);
         assert!(app.audit.records.is_empty());
+    }
+
+    pub(super) fn group(name: &str, alias: &str) -> serde_json::Value {
+        json!({"name": name, "credential": "prod", "region": "eu-west-1", "endpoint": null,
+               "alias": alias, "description": "", "active_key_id": null, "policy_file": null,
+               "policy": null, "disable_previous": false, "rotate_every": "90d",
+               "valid_for": "365d", "rotation_mode": "new-key", "tags": {},
+               "active_key": null, "keys": 2, "created": "2026-01-01T00:00:00.000Z"})
+    }
+    pub(super) fn kms_key(
+        id: &str,
+        group: &str,
+        state: &str,
+        aws: &str,
+        alias: Option<&str>,
+    ) -> serde_json::Value {
+        json!({"id": id, "group": group, "state": state, "fingerprint": "a1b2c3",
+               "aws_key_id": aws, "aws_arn": null, "aws_key_state": null, "alias": alias,
+               "created": "2026-08-26T10:00:00.000Z", "valid_to": "forever",
+               "expires_soon": false})
+    }
+    fn keydb(app: &mut App) {
+        let effects = key(app, KeyCode::Char('7'));
+        assert_eq!(sent(&effects), [Purpose::GroupList, Purpose::KeyList]);
+        assert!(effects.contains(&Effect::Send {
+            purpose: Purpose::KeyList,
+            request: Request::KeyList { group: None },
+        }));
+        ok(
+            app,
+            Purpose::GroupList,
+            json!([
+                group("payments", "alias/payments"),
+                group("billing", "alias/billing")
+            ]),
+        );
+        ok(
+            app,
+            Purpose::KeyList,
+            json!([
+                kms_key("aa01", "payments", "previous", "1111-aaaa", None),
+                kms_key(
+                    "aa02",
+                    "payments",
+                    "active",
+                    "2222-bbbb",
+                    Some("alias/payments")
+                ),
+                kms_key(
+                    "bb01",
+                    "billing",
+                    "active",
+                    "3333-cccc",
+                    Some("alias/billing")
+                ),
+            ]),
+        );
+    }
+
+    #[test]
+    fn the_key_database_is_a_tree_that_folds() {
+        let mut app = dual();
+        keydb(&mut app);
+        assert_eq!(app.context(), Context::Keys);
+        assert_eq!(app.keydb.rows().len(), 5, "both groups open");
+        key(&mut app, KeyCode::Down);
+        assert_eq!(
+            app.keydb.selected_key().map(|k| k.id.as_str()),
+            Some("aa01")
+        );
+        // ← on a key folds its group and selects the group.
+        key(&mut app, KeyCode::Left);
+        assert_eq!(app.keydb.rows().len(), 3);
+        assert_eq!(app.keydb.selected, 0);
+        assert!(app.keydb.selected_key().is_none());
+        assert_eq!(
+            app.keydb.selected_group().map(|g| g.name.as_str()),
+            Some("payments")
+        );
+        key(&mut app, KeyCode::Char(' '));
+        assert_eq!(app.keydb.rows().len(), 5, "Space unfolds");
+        key(&mut app, KeyCode::Char('G'));
+        assert_eq!(
+            app.keydb.selected_key().map(|k| k.id.as_str()),
+            Some("bb01")
+        );
+        assert_eq!(
+            app.keydb.selected_group().map(|g| g.name.as_str()),
+            Some("billing")
+        );
+        // r asks for both again.
+        assert_eq!(
+            sent(&key(&mut app, KeyCode::Char('r'))),
+            [Purpose::GroupList, Purpose::KeyList]
+        );
+    }
+
+    #[test]
+    fn the_key_filter_matches_group_key_aws_id_or_alias() {
+        let mut app = dual();
+        keydb(&mut app);
+        key(&mut app, KeyCode::Char('/'));
+        assert_eq!(app.context(), Context::KeysFilter);
+        typed(&mut app, "2222");
+        let rows = app.keydb.rows();
+        assert_eq!(rows.len(), 2, "the group and its matching key");
+        assert!(matches!(rows[1], TreeRow::Key(k) if k.id == "aa02"));
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.context(), Context::Keys);
+        key(&mut app, KeyCode::Char('/'));
+        app.handle(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        typed(&mut app, "alias/bill");
+        assert_eq!(
+            app.keydb.rows().len(),
+            2,
+            "the group's alias matches: all its keys"
+        );
+        app.handle(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        typed(&mut app, "BB01");
+        assert_eq!(app.keydb.rows().len(), 2);
+        typed(&mut app, "x");
+        assert!(app.keydb.rows().is_empty());
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.keydb.rows().len(), 5, "Esc clears it");
+        // Logging out forgets the tree.
+        ok(&mut app, Purpose::Logout, session(&[]));
+        assert!(app.keydb.groups.is_empty() && !app.keydb.loaded());
     }
 }

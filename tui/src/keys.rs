@@ -29,6 +29,10 @@ pub enum Context {
     Audit,
     /// Typing a filter for the audit trail.
     AuditFilter,
+    /// The key database: groups and their keys.
+    Keys,
+    /// Typing a filter for the key database.
+    KeysFilter,
     /// A read-only dialog (an audit record, the verification result).
     Info,
     /// A form dialog (add a user, import or add a credential).
@@ -42,7 +46,7 @@ impl Context {
     pub fn is_input(self) -> bool {
         matches!(
             self,
-            Self::LoginForm | Self::JobsFilter | Self::AuditFilter | Self::Form
+            Self::LoginForm | Self::JobsFilter | Self::AuditFilter | Self::KeysFilter | Self::Form
         )
     }
 }
@@ -85,9 +89,11 @@ pub enum Action {
     Reset,
     /// D: remove the selected item.
     Remove,
-    /// ← and →: change a choice in a form.
+    /// ← and →: change a choice in a form; fold or unfold a group.
     Left,
     Right,
+    /// Space: fold or unfold a group.
+    Toggle,
     Input(char),
     Backspace,
     ClearInput,
@@ -132,24 +138,26 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
             KeyCode::Home | KeyCode::Char('g') => Some(Action::Top),
             _ => None,
         },
-        Context::LoginForm | Context::JobsFilter | Context::AuditFilter | Context::Form => {
-            match key.code {
-                KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
-                KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
-                    Some(Action::Input(c))
-                }
-                KeyCode::Backspace => Some(Action::Backspace),
-                KeyCode::Enter => Some(Action::Open),
-                KeyCode::Esc => Some(Action::Back),
-                KeyCode::Tab => Some(Action::NextPane),
-                KeyCode::BackTab => Some(Action::PrevPane),
-                KeyCode::Up => Some(Action::Up),
-                KeyCode::Down => Some(Action::Down),
-                KeyCode::Left => Some(Action::Left),
-                KeyCode::Right => Some(Action::Right),
-                _ => None,
+        Context::LoginForm
+        | Context::JobsFilter
+        | Context::AuditFilter
+        | Context::KeysFilter
+        | Context::Form => match key.code {
+            KeyCode::Char('u') if ctrl => Some(Action::ClearInput),
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                Some(Action::Input(c))
             }
-        }
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Enter => Some(Action::Open),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Tab => Some(Action::NextPane),
+            KeyCode::BackTab => Some(Action::PrevPane),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::Down => Some(Action::Down),
+            KeyCode::Left => Some(Action::Left),
+            KeyCode::Right => Some(Action::Right),
+            _ => None,
+        },
         Context::SessionUsers
         | Context::SessionPending
         | Context::Status
@@ -157,7 +165,8 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
         | Context::JobLog
         | Context::Users
         | Context::Credentials
-        | Context::Audit => {
+        | Context::Audit
+        | Context::Keys => {
             let action = match key.code {
                 KeyCode::Char('?') => Action::Help,
                 KeyCode::Char('q') | KeyCode::Esc => Action::Back,
@@ -170,9 +179,14 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Home | KeyCode::Char('g') => Action::Top,
                 KeyCode::End | KeyCode::Char('G') => Action::Bottom,
                 KeyCode::Enter => Action::Open,
-                KeyCode::Char('/') if matches!(context, Context::Jobs | Context::Audit) => {
+                KeyCode::Char('/')
+                    if matches!(context, Context::Jobs | Context::Audit | Context::Keys) =>
+                {
                     Action::Filter
                 }
+                KeyCode::Left | KeyCode::Char('h') if context == Context::Keys => Action::Left,
+                KeyCode::Right | KeyCode::Char('l') if context == Context::Keys => Action::Right,
+                KeyCode::Char(' ') if context == Context::Keys => Action::Toggle,
                 KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
                 KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
@@ -220,9 +234,9 @@ const QUIT_NOW: Binding = b(
 );
 /// `1`-N: one per tab of [`crate::app::TABS`] (a test keeps them equal).
 pub const TABS: Binding = b(
-    "1-6",
+    "1-7",
     "screens",
-    "Go to Session, Status, Jobs, Users, Credentials or Audit",
+    "Go to Session, Status, Jobs, Users, Credentials, Audit or Keys",
 );
 const BACK_TOP: Binding = b("q/Esc", "quit", "Leave the console (asks first)");
 
@@ -387,6 +401,34 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             TABS,
             HELP,
             BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::Keys => list![
+            b(
+                "↑↓/jk",
+                "move",
+                "Select a group or key (PgUp/PgDn, g/G: first/last)"
+            ),
+            b(
+                "←→/Space",
+                "fold",
+                "Fold or unfold the selected group (h/l too)"
+            ),
+            b(
+                "/",
+                "filter",
+                "Show only groups and keys whose name, key id, AWS key id or alias match"
+            ),
+            b("r", "refresh", "Ask for the groups and keys again"),
+            TABS,
+            HELP,
+            BACK_TOP,
+            QUIT_NOW,
+        ],
+        Context::KeysFilter => list![
+            b("Enter", "keep", "Keep the filter and go back to the tree"),
+            b("Esc", "clear", "Clear the filter"),
+            b("Ctrl-U", "erase", "Erase the filter text"),
             QUIT_NOW,
         ],
         Context::AuditFilter => list![
@@ -651,10 +693,29 @@ mod tests {
     }
 
     #[test]
+    fn the_key_database_keys() {
+        let keys = |code| map(Context::Keys, key(code));
+        assert_eq!(keys(KeyCode::Char('/')), Some(Action::Filter));
+        assert_eq!(keys(KeyCode::Left), Some(Action::Left));
+        assert_eq!(keys(KeyCode::Char('h')), Some(Action::Left));
+        assert_eq!(keys(KeyCode::Char('l')), Some(Action::Right));
+        assert_eq!(keys(KeyCode::Char(' ')), Some(Action::Toggle));
+        assert_eq!(keys(KeyCode::Char('7')), Some(Action::Goto(7)));
+        assert_eq!(map(Context::Users, key(KeyCode::Char(' '))), None);
+        assert_eq!(map(Context::Jobs, key(KeyCode::Left)), None);
+        for c in ['h', 'l', ' ', 'q', '7'] {
+            assert_eq!(
+                map(Context::KeysFilter, key(KeyCode::Char(c))),
+                Some(Action::Input(c))
+            );
+        }
+    }
+
+    #[test]
     fn the_screens_binding_counts_the_tabs() {
         let n = crate::app::TABS.len();
         assert_eq!(TABS.keys, format!("1-{n}"));
-        for (_, name) in crate::app::TABS.iter().skip(1) {
+        for (_, name, _) in crate::app::TABS.iter().skip(1) {
             assert!(TABS.long.contains(name), "{name}");
         }
     }
@@ -675,7 +736,9 @@ mod tests {
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 16] = [
+    const ALL: [Context; 18] = [
+        Context::Keys,
+        Context::KeysFilter,
         Context::Audit,
         Context::AuditFilter,
         Context::Info,

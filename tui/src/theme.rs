@@ -100,9 +100,10 @@ impl Theme {
     /// A job's state word.
     pub fn state(self, state: &str) -> Style {
         match state {
-            "succeeded" => self.good(),
-            "running" | "queued" => self.warn(),
-            "failed" => self.bad(),
+            "succeeded" | "active" => self.good(),
+            "running" | "queued" | "pending" => self.warn(),
+            "failed" | "expired" => self.bad(),
+            "previous" | "disabled" => self.dim(),
             _ => self.text(),
         }
     }

@@ -694,3 +694,121 @@ fn audit_verify_broken() {
     });
     insta::assert_snapshot!(screen(&app));
 }
+
+fn group(name: &str, alias: &str, rotate_every: &str, keys: usize) -> serde_json::Value {
+    json!({"name": name, "credential": "prod", "region": "eu-west-1", "endpoint": null,
+           "alias": alias, "description": "", "active_key_id": null, "policy_file": null,
+           "policy": null, "disable_previous": false, "rotate_every": rotate_every,
+           "valid_for": "365d", "rotation_mode": "new-key", "tags": {},
+           "active_key": null, "keys": keys, "created": "2026-01-01T00:00:00.000Z"})
+}
+
+#[allow(clippy::too_many_arguments, reason = "one fixture row")]
+fn kms_key(
+    id: &str,
+    group: &str,
+    state: &str,
+    fingerprint: &str,
+    aws: Option<&str>,
+    alias: Option<&str>,
+    created: &str,
+    valid_to: &str,
+    expires_soon: bool,
+) -> serde_json::Value {
+    json!({"id": id, "group": group, "state": state, "fingerprint": fingerprint,
+           "aws_key_id": aws, "aws_arn": null, "aws_key_state": null, "alias": alias,
+           "created": created, "valid_to": valid_to, "expires_soon": expires_soon})
+}
+
+fn on_keys(app: &mut App) {
+    key(app, KeyCode::Char('7'));
+    reply(
+        app,
+        Purpose::GroupList,
+        json!([
+            group("prod-payments", "alias/prod-payments", "90d", 3),
+            group("billing-eu", "alias/billing-eu", "off", 1),
+            group("staging", "alias/staging", "30d", 0),
+        ]),
+    );
+    reply(
+        app,
+        Purpose::KeyList,
+        json!([
+            kms_key(
+                "3f1a9c0d2e4b5a6f",
+                "prod-payments",
+                "disabled",
+                "9c41e2",
+                Some("0b7e2d4c-1f3a-4e5b-8c9d-0a1b2c3d4e5f"),
+                None,
+                "2026-02-24T10:00:00.000Z",
+                "2027-02-24T10:00:00.000Z",
+                false
+            ),
+            kms_key(
+                "7c2e8b1f4a6d3e90",
+                "prod-payments",
+                "previous",
+                "5e7a10",
+                Some("5d1c9e7b-2a4f-4b6c-9d8e-1f2a3b4c5d6e"),
+                None,
+                "2026-05-25T10:00:00.000Z",
+                "2026-12-01T10:00:00.000Z",
+                true
+            ),
+            kms_key(
+                "c4d5e6f708192a3b",
+                "prod-payments",
+                "active",
+                "a1b2c3",
+                Some("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"),
+                Some("alias/prod-payments"),
+                "2026-08-23T10:00:00.000Z",
+                "2027-08-23T10:00:00.000Z",
+                false
+            ),
+            kms_key(
+                "1a2b3c4d5e6f7081",
+                "billing-eu",
+                "pending",
+                "0f9e8d",
+                None,
+                None,
+                "2026-11-24T10:00:00.000Z",
+                "forever",
+                false
+            ),
+        ]),
+    );
+}
+
+#[test]
+fn keys_tree() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_filtered_and_folded() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('l'));
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "5d1c");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_tab_strip_at_120_columns() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    let terminal = draw(&app, Theme::COLOR, 120, 24);
+    let buffer = terminal.backend().buffer();
+    let top: String = (0..120).map(|x| buffer[(x, 0)].symbol()).collect();
+    insta::assert_snapshot!(top.trim_end());
+}

@@ -5,6 +5,7 @@
 mod audit;
 mod credentials;
 mod jobs;
+mod keydb;
 mod session;
 mod status;
 mod users;
@@ -69,6 +70,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
         Screen::Users => users::render(app, theme, frame, body),
         Screen::Credentials => credentials::render(app, theme, frame, body),
         Screen::Audit => audit::render(app, theme, frame, body),
+        Screen::Keys => keydb::render(app, theme, frame, body),
     }
     if let Some((text, is_error)) = bar {
         let style = if is_error {
@@ -178,14 +180,30 @@ fn bar_text(app: &App) -> Option<(String, bool)> {
     app.notice.as_ref().map(|n| (n.clone(), false))
 }
 
+/// How much of each tab's name the strip shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TabNames {
+    Full,
+    /// The short form, the current tab in full.
+    Short,
+    /// The short form, the current tab too.
+    AllShort,
+    /// The number only, the current tab in full.
+    Numbers,
+}
+
+/// The tab strip: `N Name` per tab, the current one highlighted and padded. When the names do
+/// not fit, the strip drops the brand, then the padding, then shortens "dual control", then
+/// uses each tab's short form (the current tab's last), then numbers only beside the current
+/// tab's name.
 fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let current = match app.screen {
         Screen::JobLog => Screen::Jobs,
         other => other,
     };
-    let tabs = |padded: bool| {
+    let tabs = |padded: bool, names: TabNames| {
         let mut spans = Vec::new();
-        for (i, (screen, name)) in TABS.iter().enumerate() {
+        for (i, (screen, name, short)) in TABS.iter().enumerate() {
             let style = if *screen == current {
                 theme.selected()
             } else if *screen != Screen::Session && !app.logged_in() {
@@ -193,10 +211,17 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             } else {
                 theme.text()
             };
+            let shown = match names {
+                TabNames::AllShort => format!("{} {short}", i + 1),
+                _ if *screen == current => format!("{} {name}", i + 1),
+                TabNames::Full => format!("{} {name}", i + 1),
+                TabNames::Short => format!("{} {short}", i + 1),
+                TabNames::Numbers => format!("{}", i + 1),
+            };
             let text = if padded || *screen == current {
-                format!(" {} {name} ", i + 1)
+                format!(" {shown} ")
             } else {
-                format!("{} {name}", i + 1)
+                shown
             };
             if !padded && i > 0 && *screen != current && TABS[i - 1].0 != current {
                 spans.push(Span::raw(" "));
@@ -229,20 +254,23 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let brand = || vec![Span::styled(" Keyward ", theme.title()), Span::raw("│")];
     // The widest layout that fits: brand, padded tabs and the long "who"; then tighter ones.
     let candidates = [
-        (true, true, true),
-        (true, false, true),
-        (false, false, true),
-        (false, false, false),
+        (true, true, TabNames::Full, true),
+        (true, false, TabNames::Full, true),
+        (false, false, TabNames::Full, true),
+        (false, false, TabNames::Full, false),
+        (false, false, TabNames::Short, false),
+        (false, false, TabNames::AllShort, false),
+        (false, false, TabNames::Numbers, false),
     ];
     let width = usize::from(area.width);
     let mut chosen = None;
-    for (with_brand, padded, long) in candidates {
+    for (with_brand, padded, names, long) in candidates {
         let mut left = if with_brand {
             brand()
         } else {
             vec![Span::raw(" ")]
         };
-        left.extend(tabs(padded));
+        left.extend(tabs(padded, names));
         let left = Line::from(left);
         let right = who(long);
         if left.width() + right.width() < width {
@@ -252,7 +280,7 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     }
     let (left, right) = chosen.unwrap_or_else(|| {
         let mut left = vec![Span::raw(" ")];
-        left.extend(tabs(false));
+        left.extend(tabs(false, TabNames::Numbers));
         (Line::from(left), Line::from(""))
     });
     let who_width = u16::try_from(right.width()).unwrap_or(u16::MAX);
@@ -321,6 +349,7 @@ fn screen_name(context: Context) -> &'static str {
         Context::Users => "Users",
         Context::Credentials => "Credentials",
         Context::Audit | Context::AuditFilter => "Audit",
+        Context::Keys | Context::KeysFilter => "Key database",
         Context::Info => "",
         Context::Form => "Form",
         Context::Reveal => "",

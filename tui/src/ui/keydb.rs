@@ -1,0 +1,153 @@
+//! The key database: groups (▾ open, ▸ folded) with their alias, key count, region and
+//! schedule; under each, its keys: ★ on the one the alias points at, id, state, fingerprint
+//! (the HSM's check value), AWS key id, created, valid to and `!` when it expires soon.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{HighlightSpacing, List, ListItem, ListState, Paragraph, Wrap};
+
+use super::pane;
+use crate::app::{App, Purpose, TreeRow};
+use crate::theme::Theme;
+
+pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let db = &app.keydb;
+    let rows = db.rows();
+    let mut title = format!(
+        "Key database ({} groups, {} keys",
+        db.groups.len(),
+        db.keys.len()
+    );
+    if !db.filter.is_empty() {
+        title.push_str(&format!(", filter \"{}\"", db.filter));
+    }
+    title.push(')');
+    let block = pane(title, true, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [head_area, list_area, filter_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(u16::from(db.filtering)),
+    ])
+    .areas(inner);
+    if db.filtering {
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled("/", theme.key()),
+                Span::styled(format!("{}_", db.filter), theme.selected()),
+            ]),
+            filter_area,
+        );
+    }
+    if rows.is_empty() {
+        let text = if !db.loaded() {
+            if app.awaiting(Purpose::GroupList) {
+                "Asking the daemon for the key groups …".to_string()
+            } else {
+                "No groups yet: press r to ask the daemon.".to_string()
+            }
+        } else if db.groups.is_empty() {
+            "No key groups yet. A group is created on the serial port (group create).".to_string()
+        } else {
+            format!("Nothing matches \"{}\".", db.filter)
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, theme.dim())).wrap(Wrap { trim: false }),
+            head_area.union(list_area),
+        );
+        return;
+    }
+    frame.render_widget(
+        Line::from(Span::styled(
+            format!(
+                "  {:<20}{:<9}{:<9}{:<11}{:<11}{}",
+                "Group / key", "State", "KCV", "AWS key", "Created", "Valid to"
+            ),
+            theme.label(),
+        )),
+        head_area,
+    );
+    let items: Vec<ListItem> = rows.iter().map(|row| item(row, theme)).collect();
+    let list = List::new(items)
+        .highlight_style(theme.selected())
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = ListState::default().with_selected(Some(db.selected));
+    frame.render_stateful_widget(list, list_area, &mut state);
+}
+
+fn item<'a>(row: &TreeRow<'a>, theme: Theme) -> ListItem<'a> {
+    match row {
+        TreeRow::Group { group, open, keys } => {
+            let arrow = if *open { "▾" } else { "▸" };
+            let schedule = if group.rotate_every == "off" {
+                "no schedule".to_string()
+            } else {
+                format!("every {}", group.rotate_every)
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{arrow} {}", group.name), theme.title()),
+                Span::styled(
+                    format!(
+                        "  {} · {} key{} · {} · {schedule}",
+                        group.alias,
+                        keys,
+                        if *keys == 1 { "" } else { "s" },
+                        group.region
+                    ),
+                    theme.dim(),
+                ),
+            ]))
+        }
+        TreeRow::Key(key) => {
+            let star = if key.alias.is_some() { "★" } else { " " };
+            let aws = key
+                .aws_key_id
+                .as_deref()
+                .map_or("-".into(), |id| cut(id, 9));
+            let mut spans = vec![
+                Span::styled(format!(" {star} "), theme.good()),
+                Span::raw(format!("{:<17}", cut(&key.id, 16))),
+                Span::styled(format!("{:<9}", key.state), theme.state(&key.state)),
+                Span::raw(format!(
+                    "{:<9}{:<11}{:<11}",
+                    cut(&key.fingerprint, 8),
+                    aws,
+                    cut(&key.created, 10)
+                )),
+                Span::raw(cut(&key.valid_to, 10)),
+            ];
+            if key.expires_soon {
+                spans.push(Span::styled(" !", theme.warn()));
+            }
+            ListItem::new(Line::from(spans))
+        }
+    }
+}
+
+/// At most `width` characters: the text, or its start and `…`. A date-time keeps its date.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 10 && text.as_bytes().get(10) == Some(&b'T') {
+        return text.chars().take(10).collect();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_cut_with_an_ellipsis_and_times_to_the_date() {
+        assert_eq!(cut("forever", 10), "forever");
+        assert_eq!(cut("2026-11-24T10:00:05.000Z", 10), "2026-11-24");
+        assert_eq!(cut("1234abcd-12ab-34cd-56ef-1234567890ab", 9), "1234abcd…");
+    }
+}

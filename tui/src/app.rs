@@ -63,6 +63,11 @@ pub enum Purpose {
     AuditVerify,
     GroupList,
     KeyList,
+    GroupTest,
+    GroupRotate,
+    GroupRemove,
+    KeySync,
+    JobRetry,
 }
 
 impl Purpose {
@@ -91,6 +96,11 @@ impl Purpose {
             Self::AuditVerify => "audit_verify",
             Self::GroupList => "group_list",
             Self::KeyList => "key_list",
+            Self::GroupTest => "group_test",
+            Self::GroupRotate => "group_rotate",
+            Self::GroupRemove => "group_remove",
+            Self::KeySync => "key_sync",
+            Self::JobRetry => "job_retry",
         }
     }
 }
@@ -297,6 +307,17 @@ pub enum Confirmable {
         purpose: Purpose,
         request: Request,
     },
+    /// Open this job's log (a job the console just started).
+    OpenJob(u64),
+}
+
+/// A context menu: the actions available for the selected row, each with its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Menu {
+    pub title: String,
+    /// (key, what it does, the action it stands for).
+    pub items: Vec<(char, String, Action)>,
+    pub selected: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,6 +368,8 @@ pub struct App {
     pub keydb: KeyDb,
     /// A read-only dialog (an audit record, the verification result).
     pub info: Option<Info>,
+    /// A context menu (the key database's actions).
+    pub menu: Option<Menu>,
     /// A form dialog (adding a user or a credential).
     pub form: Option<Form>,
     /// A one-time password shown once.
@@ -381,6 +404,7 @@ impl App {
             audit: Audit::default(),
             keydb: KeyDb::default(),
             info: None,
+            menu: None,
             form: None,
             reveal: None,
             help: false,
@@ -418,6 +442,8 @@ impl App {
             Context::Info
         } else if self.help {
             Context::Help
+        } else if self.menu.is_some() {
+            Context::Menu
         } else {
             self.screen_context()
         }
@@ -500,6 +526,7 @@ impl App {
                         Confirmable::Send { purpose, request } => {
                             out.push(self.send(purpose, request))
                         }
+                        Confirmable::OpenJob(id) => self.open_job_id(id, &mut out),
                     }
                 }
             }
@@ -508,6 +535,7 @@ impl App {
             Action::Goto(n) => self.goto(n, &mut out),
             Action::Refresh => self.refresh(&mut out),
             _ if self.info.is_some() => self.info_action(action),
+            _ if self.menu.is_some() => return self.menu_action(action),
             _ if self.form.is_some() => self.form_action(action),
             _ => match self.screen {
                 Screen::Session => self.session_action(action, &mut out),
@@ -516,7 +544,7 @@ impl App {
                 Screen::Users => self.users_action(action),
                 Screen::Credentials => self.credentials_action(action),
                 Screen::Audit => self.audit_action(action, &mut out),
-                Screen::Keys => self.keys_action(action),
+                Screen::Keys => self.keys_action(action, &mut out),
                 Screen::Status => {}
             },
         }
@@ -528,7 +556,8 @@ impl App {
             self.help = false;
             return;
         }
-        if self.reveal.take().is_some() || self.info.take().is_some() {
+        if self.reveal.take().is_some() || self.info.take().is_some() || self.menu.take().is_some()
+        {
             return;
         }
         if self.form.take().is_some() {
@@ -713,6 +742,7 @@ impl App {
             FormKind::UserAdd => self.submit_user_add(form),
             FormKind::CredentialImport => self.submit_credential_import(form),
             FormKind::CredentialAdd => self.submit_credential_add(form),
+            FormKind::KeySync => self.submit_key_sync(form),
         }
     }
 
@@ -759,6 +789,7 @@ impl App {
             Action::Top => jobs.selected = 0,
             Action::Bottom => jobs.selected = last,
             Action::Filter => jobs.filtering = true,
+            Action::Retry => self.ask_retry(),
             Action::Open => {
                 if let Some(job) = jobs.selected_job().cloned() {
                     self.open_job(job, out);
@@ -780,6 +811,52 @@ impl App {
         });
         self.screen = Screen::JobLog;
         out.push(self.send(Purpose::JobLog(id), Request::JobLog { id, from: Some(0) }));
+    }
+
+    /// Opens the log of a job known only by its id (one the console just started); the list
+    /// is asked again so that Back finds it there.
+    fn open_job_id(&mut self, id: u64, out: &mut Vec<Effect>) {
+        self.job_log = Some(JobLog {
+            id,
+            state: "queued".into(),
+            job: None,
+            lines: Vec::new(),
+            next: 0,
+            scroll: None,
+        });
+        self.screen = Screen::JobLog;
+        out.push(self.send(Purpose::JobLog(id), Request::JobLog { id, from: Some(0) }));
+        self.send_once(Purpose::JobShow(id), Request::JobShow { id }, out);
+        self.send_once(Purpose::JobList, Request::JobList, out);
+    }
+
+    fn ask_retry(&mut self) {
+        let Some(job) = self.jobs.selected_job() else {
+            self.notice = Some("No job is selected.".into());
+            return;
+        };
+        if job.state != "failed" {
+            self.notice = Some(format!(
+                "Job {} is {}: only a failed job can be retried.",
+                job.id, job.state
+            ));
+            return;
+        }
+        let id = job.id;
+        let step = job
+            .step
+            .clone()
+            .unwrap_or_else(|| "the step that failed".into());
+        let effect = format!(
+            "Retry job {id} ({} {}): it is queued again and runs from {step}, the step that failed.",
+            job.kind, job.target
+        );
+        self.ask(
+            format!("Retry job {id}?"),
+            effect,
+            Purpose::JobRetry,
+            Request::JobRetry { id },
+        );
     }
 
     fn job_log_action(&mut self, action: Action) {
@@ -912,7 +989,23 @@ impl App {
             Purpose::AuditNewer | Purpose::AuditOlder | Purpose::AuditVerify => {
                 self.audit_reply(purpose, data, &mut out)
             }
-            Purpose::GroupList | Purpose::KeyList => self.keys_reply(purpose, data),
+            Purpose::GroupList
+            | Purpose::KeyList
+            | Purpose::GroupTest
+            | Purpose::GroupRotate
+            | Purpose::GroupRemove
+            | Purpose::KeySync => self.keys_reply(purpose, data, &mut out),
+            Purpose::JobRetry => {
+                if let Some(job) = self.parse::<JobView>(purpose, data) {
+                    self.notice = Some(format!(
+                        "Job {} is {} again, from {}.",
+                        job.id,
+                        job.state,
+                        job.step.as_deref().unwrap_or("the step that failed")
+                    ));
+                }
+                self.send_once(Purpose::JobList, Request::JobList, &mut out);
+            }
             Purpose::JobList => {
                 if let Some(list) = self.parse(purpose, data) {
                     self.jobs.list = list;
@@ -999,6 +1092,7 @@ impl App {
         self.audit = Audit::default();
         self.keydb = KeyDb::default();
         self.info = None;
+        self.menu = None;
         self.form = None;
     }
 
@@ -2100,5 +2194,244 @@ mod tests {
         // Logging out forgets the tree.
         ok(&mut app, Purpose::Logout, session(&[]));
         assert!(app.keydb.groups.is_empty() && !app.keydb.loaded());
+    }
+
+    #[test]
+    fn force_rotate_names_the_alias_and_offers_the_job() {
+        let mut app = dual();
+        keydb(&mut app);
+        assert!(key(&mut app, KeyCode::Char('R')).is_empty(), "asks first");
+        let confirm = app.confirm.clone().unwrap();
+        assert_eq!(
+            confirm.effect,
+            "Force rotate group payments: a new key is generated and alias/payments moves to it; the previous key stays enabled. It runs as a job."
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::GroupRotate,
+                request: Request::GroupRotate {
+                    name: "payments".into()
+                },
+            }]
+        );
+        let effects = ok(&mut app, Purpose::GroupRotate, json!({"job": 12}));
+        assert_eq!(sent(&effects), [Purpose::JobList]);
+        let offer = app.confirm.clone().unwrap();
+        assert_eq!(offer.then, Confirmable::OpenJob(12));
+        assert!(offer.effect.contains("job 12"));
+        let effects = key(&mut app, KeyCode::Enter);
+        assert_eq!(app.screen, Screen::JobLog);
+        assert_eq!(app.job_log.as_ref().map(|l| l.id), Some(12));
+        assert_eq!(
+            sent(&effects),
+            [Purpose::JobLog(12), Purpose::JobShow(12)],
+            "the job list is already on its way"
+        );
+        ok(&mut app, Purpose::JobShow(12), job(12, "running"));
+        assert!(app.job_log.as_ref().unwrap().job.is_some());
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.screen, Screen::Jobs);
+    }
+
+    #[test]
+    fn a_key_row_rotates_its_group_and_n_keeps_the_screen() {
+        let mut app = dual();
+        keydb(&mut app);
+        key(&mut app, KeyCode::Char('G'));
+        key(&mut app, KeyCode::Char('R'));
+        assert!(
+            app.confirm
+                .as_ref()
+                .unwrap()
+                .effect
+                .contains("group billing")
+        );
+        key(&mut app, KeyCode::Char('n'));
+        assert!(app.confirm.is_none());
+        // D removes groups only.
+        key(&mut app, KeyCode::Char('D'));
+        assert!(app.confirm.is_none());
+        assert!(app.notice.as_deref().unwrap().starts_with("Select a group"));
+        key(&mut app, KeyCode::Char('k'));
+        key(&mut app, KeyCode::Char('D'));
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .contains("it holds 1 key, so the daemon refuses")
+        );
+        key(&mut app, KeyCode::Char('y'));
+        let effects = ok(
+            &mut app,
+            Purpose::GroupRemove,
+            json!({"removed": "billing"}),
+        );
+        assert_eq!(sent(&effects), [Purpose::GroupList, Purpose::KeyList]);
+        assert_eq!(app.notice.as_deref(), Some("Removed group billing."));
+    }
+
+    #[test]
+    fn the_test_dialog_shows_each_check() {
+        let mut app = dual();
+        keydb(&mut app);
+        assert_eq!(
+            key(&mut app, KeyCode::Char('t')),
+            [Effect::Send {
+                purpose: Purpose::GroupTest,
+                request: Request::GroupTest {
+                    name: "payments".into()
+                },
+            }]
+        );
+        ok(
+            &mut app,
+            Purpose::GroupTest,
+            json!({"group": "payments", "connection": "Not connected",
+                   "endpoint": "https://kms.eu-west-1.amazonaws.com",
+                   "checks": [{"permission": "kms:ListAliases", "ok": false,
+                               "detail": "AccessDenied"}]}),
+        );
+        let info = app.info.clone().unwrap();
+        assert!(info.bad);
+        assert_eq!(info.lines[0], ("Connection".into(), "Not connected".into()));
+        assert_eq!(
+            info.lines[2],
+            ("kms:ListAliases".into(), "FAILED: AccessDenied".into())
+        );
+    }
+
+    #[test]
+    fn synchronise_has_three_boxes_and_names_what_happens() {
+        let mut app = dual();
+        keydb(&mut app);
+        key(&mut app, KeyCode::Char('s'));
+        assert!(app.form.is_none(), "s works on a key row");
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Char('s'));
+        let form = app.form.as_ref().unwrap();
+        assert_eq!(form.target, "aa01");
+        assert!(!form.checked(0) && form.checked(1) && form.checked(2));
+        key(&mut app, KeyCode::Char(' ')); // delete material: on
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Char(' ')); // update policy: off
+        key(&mut app, KeyCode::Enter);
+        key(&mut app, KeyCode::Enter);
+        let confirm = app.confirm.clone().unwrap();
+        assert!(
+            confirm
+                .effect
+                .starts_with("Synchronise key aa01 with AWS: delete its key material")
+        );
+        assert!(!confirm.effect.contains("policy"));
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::KeySync,
+                request: Request::KeySync {
+                    key: "aa01".into(),
+                    delete_material: true,
+                    update_policy: false,
+                    import_material: true,
+                },
+            }]
+        );
+        ok(&mut app, Purpose::KeySync, json!({"job": 13}));
+        assert_eq!(app.confirm.as_ref().unwrap().then, Confirmable::OpenJob(13));
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.screen, Screen::Keys);
+        // Nothing checked: nothing to confirm.
+        key(&mut app, KeyCode::Char('s'));
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Char(' '));
+        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Char(' '));
+        key(&mut app, KeyCode::Enter);
+        assert!(app.confirm.is_none());
+        assert!(app.notice.as_deref().unwrap().starts_with("Nothing to do"));
+    }
+
+    #[test]
+    fn the_context_menu_lists_the_rows_actions() {
+        let mut app = dual();
+        keydb(&mut app);
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.context(), Context::Menu);
+        let keys: Vec<char> = app
+            .menu
+            .as_ref()
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| i.0)
+            .collect();
+        assert_eq!(keys, ['t', 'R', 'D', ' ']);
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Enter);
+        assert!(app.menu.is_none());
+        assert!(
+            app.confirm
+                .as_ref()
+                .unwrap()
+                .title
+                .starts_with("Force rotate payments")
+        );
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Char('m'));
+        let keys: Vec<char> = app
+            .menu
+            .as_ref()
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| i.0)
+            .collect();
+        assert_eq!(keys, ['s', 't', 'R']);
+        // The action's key picks it at once.
+        let effects = key(&mut app, KeyCode::Char('t'));
+        assert_eq!(sent(&effects), [Purpose::GroupTest]);
+        assert!(app.menu.is_none());
+        key(&mut app, KeyCode::Char('m'));
+        key(&mut app, KeyCode::Esc);
+        assert!(app.menu.is_none());
+        assert_eq!(app.context(), Context::Keys);
+    }
+
+    #[test]
+    fn a_failed_job_is_retried_after_confirming() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('3'));
+        let mut failed = job(7, "failed");
+        failed["step"] = json!("import_key_material");
+        ok(
+            &mut app,
+            Purpose::JobList,
+            json!([job(8, "running"), failed]),
+        );
+        key(&mut app, KeyCode::Char('y'));
+        assert!(app.confirm.is_none());
+        assert!(app.notice.as_deref().unwrap().contains("only a failed job"));
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Char('y'));
+        assert_eq!(
+            app.confirm.as_ref().unwrap().effect,
+            "Retry job 7 (rotate payments): it is queued again and runs from import_key_material, the step that failed."
+        );
+        assert_eq!(
+            key(&mut app, KeyCode::Char('y')),
+            [Effect::Send {
+                purpose: Purpose::JobRetry,
+                request: Request::JobRetry { id: 7 },
+            }]
+        );
+        let mut queued = job(7, "queued");
+        queued["step"] = json!("import_key_material");
+        let effects = ok(&mut app, Purpose::JobRetry, queued);
+        assert_eq!(sent(&effects), [Purpose::JobList]);
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("Job 7 is queued again, from import_key_material.")
+        );
     }
 }

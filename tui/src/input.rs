@@ -80,6 +80,8 @@ pub enum FieldKind {
         options: &'static [&'static str],
         index: usize,
     },
+    /// A checkbox; Space or ←/→ toggle it.
+    Check(bool),
 }
 
 pub struct FormField {
@@ -106,9 +108,17 @@ impl FormField {
             kind: FieldKind::Choice { options, index: 0 },
         }
     }
+    pub fn check(label: &'static str, checked: bool) -> Self {
+        Self {
+            label,
+            kind: FieldKind::Check(checked),
+        }
+    }
     /// What the screen shows for this field.
     pub fn shown(&self) -> String {
         match &self.kind {
+            FieldKind::Check(true) => "[x]".into(),
+            FieldKind::Check(false) => "[ ]".into(),
             FieldKind::Text(field) => field.shown(),
             FieldKind::Choice { options, index } => options
                 .iter()
@@ -132,6 +142,7 @@ pub enum FormKind {
     UserAdd,
     CredentialImport,
     CredentialAdd,
+    KeySync,
 }
 
 /// A dialog of fields: Tab/↑↓ move, Enter goes to the next field and submits on the last,
@@ -143,6 +154,8 @@ pub struct Form {
     /// A line under the fields: what submitting does.
     pub hint: String,
     pub kind: FormKind,
+    /// What the form acts on (the key a sync names), when not one of its fields.
+    pub target: String,
 }
 
 impl Form {
@@ -153,7 +166,12 @@ impl Form {
             focus: 0,
             hint: hint.into(),
             kind,
+            target: String::new(),
         }
+    }
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
     }
     pub fn field(mut self, field: FormField) -> Self {
         self.fields.push(field);
@@ -176,7 +194,8 @@ impl Form {
                     *index = i;
                 }
             }
-            None => {}
+            Some(FieldKind::Check(checked)) if c == ' ' => *checked = !*checked,
+            Some(FieldKind::Check(_)) | None => {}
         }
     }
     pub fn backspace(&mut self) {
@@ -191,14 +210,25 @@ impl Form {
     }
     /// ← and →: change a choice; nothing in a text field.
     pub fn cycle(&mut self, forward: bool) {
-        if let Some(FieldKind::Choice { options, index }) = self.focused() {
-            let n = options.len().max(1);
-            *index = if forward {
-                (*index + 1) % n
-            } else {
-                (*index + n - 1) % n
-            };
+        match self.focused() {
+            Some(FieldKind::Choice { options, index }) => {
+                let n = options.len().max(1);
+                *index = if forward {
+                    (*index + 1) % n
+                } else {
+                    (*index + n - 1) % n
+                };
+            }
+            Some(FieldKind::Check(checked)) => *checked = !*checked,
+            _ => {}
         }
+    }
+    /// Whether checkbox `i` is checked.
+    pub fn checked(&self, i: usize) -> bool {
+        matches!(
+            self.fields.get(i).map(|f| &f.kind),
+            Some(FieldKind::Check(true))
+        )
     }
     pub fn next(&mut self) {
         self.focus = (self.focus + 1) % self.fields.len().max(1);
@@ -217,6 +247,7 @@ impl Form {
             Some(FieldKind::Choice { options, index }) => {
                 options.get(*index).copied().unwrap_or("").to_string()
             }
+            Some(FieldKind::Check(checked)) => if *checked { "yes" } else { "no" }.to_string(),
             None => String::new(),
         }
     }
@@ -225,7 +256,7 @@ impl Form {
         self.fields.iter().position(|f| match &f.kind {
             FieldKind::Text(field) if field.is_masked() => field.is_empty(),
             FieldKind::Text(field) => field.value().trim().is_empty(),
-            FieldKind::Choice { .. } => false,
+            FieldKind::Choice { .. } | FieldKind::Check(_) => false,
         })
     }
     /// Moves secret field `i` into a [`Password`], wiping the form's copy.
@@ -278,5 +309,25 @@ mod tests {
         form.clear();
         assert_eq!(form.first_empty(), Some(0));
         assert_eq!(form.fields[1].shown(), "[administrator]  auditor ");
+    }
+
+    #[test]
+    fn checkboxes_toggle_with_space_and_arrows() {
+        let mut form = Form::new(FormKind::KeySync, "Synchronise", "")
+            .target("3f1a")
+            .field(FormField::check("Delete", false))
+            .field(FormField::check("Update", true));
+        assert_eq!(form.target, "3f1a");
+        assert!(!form.checked(0) && form.checked(1));
+        form.input(' ');
+        assert!(form.checked(0));
+        form.input('x');
+        assert!(form.checked(0), "only Space toggles");
+        form.next();
+        form.cycle(false);
+        assert!(!form.checked(1));
+        assert_eq!(form.fields[0].shown(), "[x]");
+        assert_eq!(form.fields[1].shown(), "[ ]");
+        assert_eq!(form.first_empty(), None);
     }
 }

@@ -33,6 +33,8 @@ pub enum Context {
     Keys,
     /// Typing a filter for the key database.
     KeysFilter,
+    /// A context menu of the actions for the selected row.
+    Menu,
     /// A read-only dialog (an audit record, the verification result).
     Info,
     /// A form dialog (add a user, import or add a credential).
@@ -94,6 +96,16 @@ pub enum Action {
     Right,
     /// Space: fold or unfold a group.
     Toggle,
+    /// t: test a group's connection to AWS.
+    Test,
+    /// R (Keys): force-rotate a group.
+    Rotate,
+    /// s: synchronise a key with AWS.
+    Sync,
+    /// m (or Enter on the key database): the context menu.
+    Menu,
+    /// y (Jobs): retry a failed job.
+    Retry,
     Input(char),
     Backspace,
     ClearInput,
@@ -121,6 +133,14 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
         Context::Confirm => match key.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        },
+        Context::Menu => match key.code {
+            KeyCode::Enter => Some(Action::Open),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Char(c) if !ctrl => Some(Action::Input(c)),
             _ => None,
         },
         Context::Help => match key.code {
@@ -187,6 +207,12 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Left | KeyCode::Char('h') if context == Context::Keys => Action::Left,
                 KeyCode::Right | KeyCode::Char('l') if context == Context::Keys => Action::Right,
                 KeyCode::Char(' ') if context == Context::Keys => Action::Toggle,
+                KeyCode::Char('t') if context == Context::Keys => Action::Test,
+                KeyCode::Char('R') if context == Context::Keys => Action::Rotate,
+                KeyCode::Char('s') if context == Context::Keys => Action::Sync,
+                KeyCode::Char('D') if context == Context::Keys => Action::Remove,
+                KeyCode::Char('m') if context == Context::Keys => Action::Menu,
+                KeyCode::Char('y') if context == Context::Jobs => Action::Retry,
                 KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
                 KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
@@ -303,6 +329,11 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("↑↓/jk", "move", "Select a job (PgUp/PgDn, g/G: first/last)"),
             b("Enter", "log", "Open the job's log (live while it runs)"),
             b(
+                "y",
+                "retry",
+                "Retry a failed job from the step that failed (asks first)"
+            ),
+            b(
                 "/",
                 "filter",
                 "Show only jobs whose id, kind, target, state or step match"
@@ -410,6 +441,31 @@ pub fn bindings(context: Context) -> &'static [Binding] {
                 "Select a group or key (PgUp/PgDn, g/G: first/last)"
             ),
             b(
+                "Enter/m",
+                "actions",
+                "The actions for the selected group or key, in a menu"
+            ),
+            b(
+                "t",
+                "test",
+                "Test the group's connection to AWS: Connected or not, and each check"
+            ),
+            b(
+                "R",
+                "rotate",
+                "Force-rotate the group (asks first); a job, its log one key away"
+            ),
+            b(
+                "s",
+                "sync",
+                "Synchronise the selected key with AWS: choose what, then confirm"
+            ),
+            b(
+                "D",
+                "remove",
+                "Remove the selected group (asks first; refused while it holds keys)"
+            ),
+            b(
                 "←→/Space",
                 "fold",
                 "Fold or unfold the selected group (h/l too)"
@@ -436,6 +492,12 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("Esc", "clear", "Clear the filter"),
             b("Ctrl-U", "erase", "Erase the filter text"),
             QUIT_NOW,
+        ],
+        Context::Menu => list![
+            b("↑↓/jk", "move", "Select an action"),
+            b("Enter", "do", "Do it (sensitive actions ask first)"),
+            b("letter", "", "The action's key does it at once"),
+            b("Esc", "close", "Close the menu"),
         ],
         Context::Info => list![
             b("Enter/Esc", "close", "Close this dialog"),
@@ -701,6 +763,26 @@ mod tests {
         assert_eq!(keys(KeyCode::Char('l')), Some(Action::Right));
         assert_eq!(keys(KeyCode::Char(' ')), Some(Action::Toggle));
         assert_eq!(keys(KeyCode::Char('7')), Some(Action::Goto(7)));
+        assert_eq!(keys(KeyCode::Char('t')), Some(Action::Test));
+        assert_eq!(keys(KeyCode::Char('R')), Some(Action::Rotate));
+        assert_eq!(keys(KeyCode::Char('s')), Some(Action::Sync));
+        assert_eq!(keys(KeyCode::Char('D')), Some(Action::Remove));
+        assert_eq!(keys(KeyCode::Char('m')), Some(Action::Menu));
+        assert_eq!(keys(KeyCode::Enter), Some(Action::Open));
+        assert_eq!(
+            map(Context::Users, key(KeyCode::Char('R'))),
+            Some(Action::Reset)
+        );
+        assert_eq!(
+            map(Context::Jobs, key(KeyCode::Char('y'))),
+            Some(Action::Retry)
+        );
+        assert_eq!(map(Context::Audit, key(KeyCode::Char('y'))), None);
+        let menu = |code| map(Context::Menu, key(code));
+        assert_eq!(menu(KeyCode::Enter), Some(Action::Open));
+        assert_eq!(menu(KeyCode::Esc), Some(Action::Back));
+        assert_eq!(menu(KeyCode::Char('j')), Some(Action::Down));
+        assert_eq!(menu(KeyCode::Char('R')), Some(Action::Input('R')));
         assert_eq!(map(Context::Users, key(KeyCode::Char(' '))), None);
         assert_eq!(map(Context::Jobs, key(KeyCode::Left)), None);
         for c in ['h', 'l', ' ', 'q', '7'] {
@@ -736,7 +818,8 @@ mod tests {
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 18] = [
+    const ALL: [Context; 19] = [
+        Context::Menu,
         Context::Keys,
         Context::KeysFilter,
         Context::Audit,
@@ -764,7 +847,7 @@ mod tests {
             assert!(!keys.is_empty(), "{context:?}");
             if !matches!(
                 context,
-                Context::Confirm | Context::Help | Context::Reveal | Context::Info
+                Context::Confirm | Context::Help | Context::Reveal | Context::Info | Context::Menu
             ) {
                 assert!(keys.contains(&"Ctrl-C"), "{context:?}");
             }

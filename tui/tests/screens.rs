@@ -812,3 +812,101 @@ fn keys_tab_strip_at_120_columns() {
     let top: String = (0..120).map(|x| buffer[(x, 0)].symbol()).collect();
     insta::assert_snapshot!(top.trim_end());
 }
+
+#[test]
+fn keys_context_menu_on_a_key() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_test_connection_dialog() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('t'));
+    reply(
+        &mut app,
+        Purpose::GroupTest,
+        json!({"group": "prod-payments", "connection": "Connected",
+        "endpoint": "https://kms.eu-west-1.amazonaws.com",
+        "checks": [
+            {"permission": "kms:ListAliases", "ok": true, "detail": "3 aliases"},
+            {"permission": "kms:DescribeKey", "ok": true, "detail": "alias/prod-payments → 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b (Enabled)"},
+            {"permission": "kms:GetParametersForImport", "ok": true, "detail": "allowed (dry run)"}
+        ]}),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_test_not_connected() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('t'));
+    reply(
+        &mut app,
+        Purpose::GroupTest,
+        json!({"group": "prod-payments", "connection": "Not connected",
+        "endpoint": "https://kms.eu-west-1.amazonaws.com",
+        "checks": [
+            {"permission": "kms:ListAliases", "ok": false,
+             "detail": "credential prod has no permission kms:ListAliases (AccessDeniedException); grant it in IAM"}
+        ]}),
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_force_rotate_confirm_names_the_alias() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('R'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_job_started_offers_its_log() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('R'));
+    key(&mut app, KeyCode::Char('y'));
+    reply(&mut app, Purpose::GroupRotate, json!({"job": 12}));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_synchronise_form_with_three_boxes() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('s'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_synchronise_confirm_names_what_happens() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn jobs_retry_confirm() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('y'));
+    insta::assert_snapshot!(screen(&app));
+}

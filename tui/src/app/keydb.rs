@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use keyward_proto::{GroupView, KeyView, Request};
+use keyward_proto::{GroupTestReport, GroupView, KeyView, Request};
 
-use super::{App, Effect, Purpose};
+use super::{App, Confirm, Confirmable, Effect, Info, Menu, Purpose};
+use crate::input::{Form, FormField, FormKind};
 use crate::keys::Action;
 
 #[derive(Debug, Default)]
@@ -141,7 +142,7 @@ impl App {
         self.send_once(Purpose::KeyList, Request::KeyList { group: None }, out);
     }
 
-    pub(super) fn keys_action(&mut self, action: Action) {
+    pub(super) fn keys_action(&mut self, action: Action, out: &mut Vec<Effect>) {
         let db = &mut self.keydb;
         if db.filtering {
             match action {
@@ -170,11 +171,214 @@ impl App {
             Action::Left => db.set_open(Some(false)),
             Action::Right => db.set_open(Some(true)),
             Action::Toggle => db.set_open(None),
+            Action::Open | Action::Menu => self.open_menu(),
+            Action::Test => self.group_test(out),
+            Action::Rotate => self.ask_rotate(),
+            Action::Remove => self.ask_group_remove(),
+            Action::Sync => self.open_sync(),
             _ => {}
         }
     }
 
-    pub(super) fn keys_reply(&mut self, purpose: Purpose, data: serde_json::Value) {
+    /// The actions for the selected row: a group's, or a key's and its group's.
+    fn open_menu(&mut self) {
+        let Some(row) = self.keydb.selected_row() else {
+            self.notice = Some("Nothing is selected.".into());
+            return;
+        };
+        let (title, items) = match row {
+            TreeRow::Group { group, open, .. } => (
+                format!("Group {}", group.name),
+                vec![
+                    ('t', "Test connection".to_string(), Action::Test),
+                    ('R', "Force rotate…".to_string(), Action::Rotate),
+                    ('D', "Remove group…".to_string(), Action::Remove),
+                    (
+                        ' ',
+                        if open { "Fold" } else { "Unfold" }.to_string(),
+                        Action::Toggle,
+                    ),
+                ],
+            ),
+            TreeRow::Key(key) => (
+                format!("Key {}", key.id),
+                vec![
+                    ('s', "Synchronise with AWS…".to_string(), Action::Sync),
+                    (
+                        't',
+                        format!("Test connection of {}", key.group),
+                        Action::Test,
+                    ),
+                    ('R', format!("Force rotate {}…", key.group), Action::Rotate),
+                ],
+            ),
+        };
+        self.menu = Some(Menu {
+            title,
+            items,
+            selected: 0,
+        });
+    }
+
+    pub(super) fn menu_action(&mut self, action: Action) -> Vec<Effect> {
+        let Some(menu) = self.menu.as_mut() else {
+            return Vec::new();
+        };
+        let last = menu.items.len().saturating_sub(1);
+        let picked = match action {
+            Action::Up => {
+                menu.selected = menu.selected.saturating_sub(1);
+                None
+            }
+            Action::Down => {
+                menu.selected = (menu.selected + 1).min(last);
+                None
+            }
+            Action::Open => menu.items.get(menu.selected).map(|item| item.2),
+            Action::Input(c) => menu
+                .items
+                .iter()
+                .find(|(key, _, _)| *key == c)
+                .map(|item| item.2),
+            _ => None,
+        };
+        let Some(action) = picked else {
+            return Vec::new();
+        };
+        self.menu = None;
+        let mut out = Vec::new();
+        self.keys_action(action, &mut out);
+        out
+    }
+
+    fn group_test(&mut self, out: &mut Vec<Effect>) {
+        let Some(name) = self.keydb.selected_group().map(|g| g.name.clone()) else {
+            self.notice = Some("No group is selected.".into());
+            return;
+        };
+        self.notice = Some(format!("Testing {name}'s connection to AWS …"));
+        self.send_once(Purpose::GroupTest, Request::GroupTest { name }, out);
+    }
+
+    fn ask_rotate(&mut self) {
+        let Some(group) = self.keydb.selected_group() else {
+            self.notice = Some("No group is selected.".into());
+            return;
+        };
+        let name = group.name.clone();
+        let effect = if group.rotation_mode == "new-material" && group.active_key.is_some() {
+            format!(
+                "Force rotate group {name}: new key material is generated in the HSM and imported into the group's KMS key, which rotates on demand; {} stays on it. It runs as a job.",
+                group.alias
+            )
+        } else {
+            let previous = if group.disable_previous {
+                "the key that loses it is disabled"
+            } else {
+                "the previous key stays enabled"
+            };
+            format!(
+                "Force rotate group {name}: a new key is generated and {} moves to it; {previous}. It runs as a job.",
+                group.alias
+            )
+        };
+        self.ask(
+            format!("Force rotate {name}?"),
+            effect,
+            Purpose::GroupRotate,
+            Request::GroupRotate { name },
+        );
+    }
+
+    fn ask_group_remove(&mut self) {
+        let Some(TreeRow::Group { group, keys, .. }) = self.keydb.selected_row() else {
+            self.notice = Some("Select a group to remove (a key is not removed alone).".into());
+            return;
+        };
+        let name = group.name.clone();
+        let effect = if keys == 0 {
+            format!(
+                "Remove group {name}: its settings ({}, {}, its schedule and policy) are deleted; no key is touched.",
+                group.alias, group.region
+            )
+        } else {
+            format!(
+                "Remove group {name}: it holds {keys} key{}, so the daemon refuses; a group is removed once it has none.",
+                if keys == 1 { "" } else { "s" }
+            )
+        };
+        self.ask(
+            format!("Remove group {name}?"),
+            effect,
+            Purpose::GroupRemove,
+            Request::GroupRemove { name },
+        );
+    }
+
+    fn open_sync(&mut self) {
+        let Some(key) = self.keydb.selected_key() else {
+            self.notice = Some("Select a key to synchronise (s works on a key row).".into());
+            return;
+        };
+        self.form = Some(
+            Form::new(
+                FormKind::KeySync,
+                format!("Synchronise key {}", key.id),
+                "Space toggles. Enter on the last box asks to confirm; Esc cancels.",
+            )
+            .target(key.id.clone())
+            .field(FormField::check("Delete key material", false))
+            .field(FormField::check("Update policy", true))
+            .field(FormField::check("Import key material", true)),
+        );
+    }
+
+    pub(super) fn submit_key_sync(&mut self, form: &Form) {
+        let key = form.target.clone();
+        let (delete_material, update_policy, import_material) =
+            (form.checked(0), form.checked(1), form.checked(2));
+        let mut parts = Vec::new();
+        if delete_material {
+            parts.push(
+                "delete its key material in KMS (nothing decrypts with it until the material is back)",
+            );
+        }
+        if update_policy {
+            parts.push("put the group's current key policy on it");
+        }
+        if import_material {
+            parts.push(
+                "import the same material again from the HSM (what it encrypted decrypts again)",
+            );
+        }
+        if parts.is_empty() {
+            self.notice = Some("Nothing to do: check at least one box.".into());
+            return;
+        }
+        let mut effect = format!("Synchronise key {key} with AWS: {}.", parts.join("; then "));
+        if delete_material && !import_material {
+            effect.push_str(" The key stays without material in AWS until it is imported again.");
+        }
+        effect.push_str(" It runs as a job.");
+        self.ask(
+            format!("Synchronise key {key}?"),
+            effect,
+            Purpose::KeySync,
+            Request::KeySync {
+                key,
+                delete_material,
+                update_policy,
+                import_material,
+            },
+        );
+    }
+
+    pub(super) fn keys_reply(
+        &mut self,
+        purpose: Purpose,
+        data: serde_json::Value,
+        out: &mut Vec<Effect>,
+    ) {
         match purpose {
             Purpose::GroupList => {
                 if let Some(groups) = self.parse::<Vec<GroupView>>(purpose, data) {
@@ -188,8 +392,58 @@ impl App {
                     self.keydb.keys_loaded = true;
                 }
             }
+            Purpose::GroupTest => {
+                self.notice = None;
+                if let Some(report) = self.parse::<GroupTestReport>(purpose, data) {
+                    self.info = Some(test_info(report));
+                }
+            }
+            Purpose::GroupRotate | Purpose::KeySync => {
+                let Some(id) = data.get("job").and_then(serde_json::Value::as_u64) else {
+                    self.parse::<u64>(purpose, data);
+                    return;
+                };
+                let what = if purpose == Purpose::GroupRotate {
+                    "The rotation"
+                } else {
+                    "The synchronisation"
+                };
+                self.confirm = Some(Confirm {
+                    title: format!("Job {id} started"),
+                    effect: format!("{what} is job {id}. Open its log now (Jobs screen)?"),
+                    then: Confirmable::OpenJob(id),
+                });
+                self.send_once(Purpose::JobList, Request::JobList, out);
+            }
+            Purpose::GroupRemove => {
+                let name = data
+                    .get("removed")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("the group");
+                self.notice = Some(format!("Removed group {name}."));
+                self.keys_load(out);
+            }
             _ => {}
         }
         self.keydb.clamp();
+    }
+}
+
+/// `group_test` as a dialog: Connected or Not connected, the endpoint, each check.
+fn test_info(report: GroupTestReport) -> Info {
+    let connected = report.connection == "Connected";
+    let mut lines = vec![
+        ("Connection".to_string(), report.connection),
+        ("Endpoint".to_string(), report.endpoint),
+    ];
+    for check in report.checks {
+        let verdict = if check.ok { "ok" } else { "FAILED" };
+        lines.push((check.permission, format!("{verdict}: {}", check.detail)));
+    }
+    Info {
+        title: format!("Test of group {}", report.group),
+        lines,
+        scroll: 0,
+        bad: !connected,
     }
 }

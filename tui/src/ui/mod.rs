@@ -90,6 +90,9 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
     if let Some(form) = &app.form {
         render_form(form, app.help || app.confirm.is_some(), theme, frame, area);
     }
+    if let Some(menu) = &app.menu {
+        render_menu(menu, theme, frame, area);
+    }
     if app.help {
         render_help(app, theme, frame, area);
     }
@@ -122,12 +125,18 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             Line::from(""),
             Line::from(confirm.effect.clone()),
             Line::from(""),
-            Line::from(vec![
-                Span::styled("y", theme.key()),
-                Span::raw(" confirm   "),
-                Span::styled("n", theme.key()),
-                Span::raw(" cancel"),
-            ]),
+            {
+                let (yes, no) = match confirm.then {
+                    crate::app::Confirmable::OpenJob(_) => (" open the log   ", " stay here"),
+                    _ => (" confirm   ", " cancel"),
+                };
+                Line::from(vec![
+                    Span::styled("y", theme.key()),
+                    Span::raw(yes),
+                    Span::styled("n", theme.key()),
+                    Span::raw(no),
+                ])
+            },
         ]);
         // Room for the effect wrapped at the dialog's width (a line of slack when it wraps,
         // as words do not break evenly), two blank lines, the keys and the border.
@@ -353,8 +362,45 @@ fn screen_name(context: Context) -> &'static str {
         Context::Info => "",
         Context::Form => "Form",
         Context::Reveal => "",
-        Context::Confirm | Context::Help => "",
+        Context::Confirm | Context::Help | Context::Menu => "",
     }
+}
+
+/// A context menu: one action a line with its key, the selected one marked with `▶`.
+fn render_menu(menu: &crate::app::Menu, theme: Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = vec![Line::from("")];
+    for (i, (key, label, _)) in menu.items.iter().enumerate() {
+        let selected = i == menu.selected;
+        let key = if *key == ' ' {
+            "Space".to_string()
+        } else {
+            key.to_string()
+        };
+        lines.push(Line::from(vec![
+            Span::raw(if selected { "▶ " } else { "  " }),
+            Span::styled(format!("{key:<6}"), theme.key()),
+            Span::styled(
+                label.clone(),
+                if selected {
+                    theme.selected()
+                } else {
+                    theme.text()
+                },
+            ),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "Enter or the key does it; Esc closes.",
+        theme.dim(),
+    )));
+    let height = u16::try_from(menu.items.len() + 5).unwrap_or(u16::MAX);
+    let popup = centered(area, 46, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(dialog(&menu.title, theme)),
+        popup,
+    );
 }
 
 /// A read-only dialog: label and value lines, wrapped, scrolled with ↑↓.
@@ -416,7 +462,13 @@ fn render_form(
     let block = dialog(&form.title, theme);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let label_width = 21usize;
+    let label_width = form
+        .fields
+        .iter()
+        .map(|f| f.label.chars().count() + 3)
+        .max()
+        .unwrap_or(0)
+        .max(21);
     let width = usize::from(inner.width).saturating_sub(label_width).max(4);
     let mut lines = vec![Line::from("")];
     for (i, field) in form.fields.iter().enumerate() {
@@ -429,7 +481,9 @@ fn render_form(
         let pad = width.saturating_sub(shown.chars().count());
         let filler = match field.kind {
             crate::input::FieldKind::Text(_) => "_".repeat(pad),
-            crate::input::FieldKind::Choice { .. } => String::new(),
+            crate::input::FieldKind::Choice { .. } | crate::input::FieldKind::Check(_) => {
+                String::new()
+            }
         };
         lines.push(Line::from(vec![
             Span::styled(

@@ -68,6 +68,7 @@ pub enum Purpose {
     GroupRemove,
     KeySync,
     JobRetry,
+    ScheduleList,
 }
 
 impl Purpose {
@@ -101,6 +102,7 @@ impl Purpose {
             Self::GroupRemove => "group_remove",
             Self::KeySync => "key_sync",
             Self::JobRetry => "job_retry",
+            Self::ScheduleList => "schedule_list",
         }
     }
 }
@@ -994,7 +996,8 @@ impl App {
             | Purpose::GroupTest
             | Purpose::GroupRotate
             | Purpose::GroupRemove
-            | Purpose::KeySync => self.keys_reply(purpose, data, &mut out),
+            | Purpose::KeySync
+            | Purpose::ScheduleList => self.keys_reply(purpose, data, &mut out),
             Purpose::JobRetry => {
                 if let Some(job) = self.parse::<JobView>(purpose, data) {
                     self.notice = Some(format!(
@@ -2084,7 +2087,10 @@ mod tests {
     }
     fn keydb(app: &mut App) {
         let effects = key(app, KeyCode::Char('7'));
-        assert_eq!(sent(&effects), [Purpose::GroupList, Purpose::KeyList]);
+        assert_eq!(
+            sent(&effects),
+            [Purpose::GroupList, Purpose::KeyList, Purpose::ScheduleList]
+        );
         assert!(effects.contains(&Effect::Send {
             purpose: Purpose::KeyList,
             request: Request::KeyList { group: None },
@@ -2118,6 +2124,7 @@ mod tests {
                 ),
             ]),
         );
+        ok(app, Purpose::ScheduleList, json!([]));
     }
 
     #[test]
@@ -2154,7 +2161,7 @@ mod tests {
         // r asks for both again.
         assert_eq!(
             sent(&key(&mut app, KeyCode::Char('r'))),
-            [Purpose::GroupList, Purpose::KeyList]
+            [Purpose::GroupList, Purpose::KeyList, Purpose::ScheduleList]
         );
     }
 
@@ -2267,7 +2274,10 @@ mod tests {
             Purpose::GroupRemove,
             json!({"removed": "billing"}),
         );
-        assert_eq!(sent(&effects), [Purpose::GroupList, Purpose::KeyList]);
+        assert_eq!(
+            sent(&effects),
+            [Purpose::GroupList, Purpose::KeyList, Purpose::ScheduleList]
+        );
         assert_eq!(app.notice.as_deref(), Some("Removed group billing."));
     }
 
@@ -2433,5 +2443,23 @@ mod tests {
             app.notice.as_deref(),
             Some("Job 7 is queued again, from import_key_material.")
         );
+    }
+
+    #[test]
+    fn the_schedule_of_the_selected_group_is_shown() {
+        let mut app = dual();
+        keydb(&mut app);
+        ok(
+            &mut app,
+            Purpose::ScheduleList,
+            json!([{"group": "billing", "rotate_every": "90d", "next_due": "now",
+                    "last_success": null, "last_result": "job 8 failed: cloud: throttled",
+                    "delay": "waiting to retry"}]),
+        );
+        assert!(app.keydb.schedule_loaded);
+        assert!(app.keydb.selected_schedule().is_none(), "payments has none");
+        key(&mut app, KeyCode::Char('G'));
+        let schedule = app.keydb.selected_schedule().unwrap();
+        assert_eq!(schedule.delay.as_deref(), Some("waiting to retry"));
     }
 }

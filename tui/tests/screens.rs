@@ -781,6 +781,19 @@ fn on_keys(app: &mut App) {
             ),
         ]),
     );
+    reply(
+        app,
+        Purpose::ScheduleList,
+        json!([
+            {"group": "prod-payments", "rotate_every": "90d",
+             "next_due": "2027-02-21T10:00:00.000Z", "last_success": "2026-08-23T10:00:09.000Z",
+             "last_result": "job 6 succeeded", "delay": null},
+            {"group": "staging", "rotate_every": "30d", "next_due": "now",
+             "last_success": null,
+             "last_result": "job 7 failed: cloud: credential prod-us has no permission kms:ImportKeyMaterial",
+             "delay": "a job is running on this group (job 9)"}
+        ]),
+    );
 }
 
 #[test]
@@ -908,5 +921,22 @@ fn jobs_retry_confirm() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Char('y'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_schedule_overdue_and_delayed() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('G'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_schedule_not_scheduled() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Up);
     insta::assert_snapshot!(screen(&app));
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use keyward_proto::{GroupTestReport, GroupView, KeyView, Request};
+use keyward_proto::{GroupTestReport, GroupView, KeyView, Request, ScheduleView};
 
 use super::{App, Confirm, Confirmable, Effect, Info, Menu, Purpose};
 use crate::input::{Form, FormField, FormKind};
@@ -17,6 +17,9 @@ pub struct KeyDb {
     pub keys: Vec<KeyView>,
     pub groups_loaded: bool,
     pub keys_loaded: bool,
+    /// `schedule_list`: one entry per scheduled group.
+    pub schedule: Vec<ScheduleView>,
+    pub schedule_loaded: bool,
     /// Groups folded shut (every group starts open).
     pub collapsed: BTreeSet<String>,
     /// Index into [`KeyDb::rows`].
@@ -92,6 +95,12 @@ impl KeyDb {
         }
     }
 
+    /// The schedule of the selected row's group, if it has one.
+    pub fn selected_schedule(&self) -> Option<&ScheduleView> {
+        let group = self.selected_group()?;
+        self.schedule.iter().find(|s| s.group == group.name)
+    }
+
     pub fn selected_key(&self) -> Option<&KeyView> {
         match self.selected_row()? {
             TreeRow::Key(key) => Some(key),
@@ -140,6 +149,7 @@ impl App {
     pub(super) fn keys_load(&mut self, out: &mut Vec<Effect>) {
         self.send_once(Purpose::GroupList, Request::GroupList, out);
         self.send_once(Purpose::KeyList, Request::KeyList { group: None }, out);
+        self.send_once(Purpose::ScheduleList, Request::ScheduleList, out);
     }
 
     pub(super) fn keys_action(&mut self, action: Action, out: &mut Vec<Effect>) {
@@ -390,6 +400,12 @@ impl App {
                 if let Some(keys) = self.parse::<Vec<KeyView>>(purpose, data) {
                     self.keydb.keys = keys;
                     self.keydb.keys_loaded = true;
+                }
+            }
+            Purpose::ScheduleList => {
+                if let Some(schedule) = self.parse::<Vec<ScheduleView>>(purpose, data) {
+                    self.keydb.schedule = schedule;
+                    self.keydb.schedule_loaded = true;
                 }
             }
             Purpose::GroupTest => {

@@ -7,11 +7,88 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{HighlightSpacing, List, ListItem, ListState, Paragraph, Wrap};
 
-use super::pane;
+use super::credentials::short_time;
+use super::{field, pane};
 use crate::app::{App, Purpose, TreeRow};
 use crate::theme::Theme;
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let [tree_area, schedule_area] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(6)]).areas(area);
+    render_tree(app, theme, frame, tree_area);
+    render_schedule(app, theme, frame, schedule_area);
+}
+
+/// The schedule of the selected row's group (`schedule_list`): next due and the rotation
+/// period, the last success, why it waits when it is due, and how the last rotation ended
+/// (last, as it may take two lines).
+fn render_schedule(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+    let db = &app.keydb;
+    let Some(group) = db.selected_group() else {
+        frame.render_widget(pane("Schedule".into(), false, theme), area);
+        return;
+    };
+    let block = pane(format!("Schedule · {}", group.name), false, theme);
+    let lines = match db.selected_schedule() {
+        Some(s) => {
+            let next = match s.next_due.as_str() {
+                "now" => Span::styled("now, overdue", theme.warn()),
+                "-" => Span::styled("-", theme.dim()),
+                due => Span::raw(short_time(due)),
+            };
+            let last_success = s
+                .last_success
+                .as_deref()
+                .map_or_else(|| "never".to_string(), short_time);
+            let result = match s.last_result.as_deref() {
+                Some(result) if result.contains("failed") => {
+                    Span::styled(result.to_string(), theme.bad())
+                }
+                Some(result) => Span::raw(result.to_string()),
+                None => Span::styled("no rotation yet", theme.dim()),
+            };
+            let delay = match s.delay.as_deref() {
+                Some(delay) => Span::styled(format!("waits: {delay}"), theme.warn()),
+                None => Span::styled("not delayed", theme.dim()),
+            };
+            vec![
+                Line::from(vec![
+                    Span::styled(format!("{:<11}", "Next due"), theme.label()),
+                    next,
+                    Span::raw(format!(
+                        " · every {} · last success {last_success}",
+                        s.rotate_every
+                    )),
+                ]),
+                field("Delay", delay, theme),
+                field("Last", result, theme),
+            ]
+        }
+        None if !db.schedule_loaded => {
+            let text = if app.awaiting(Purpose::ScheduleList) {
+                "Asking the daemon for the schedule …"
+            } else {
+                "No schedule yet: press r to ask the daemon."
+            };
+            vec![Line::from(Span::styled(text, theme.dim()))]
+        }
+        None => vec![Line::from(Span::styled(
+            format!(
+                "Not scheduled (rotate_every {}): it rotates only when forced.",
+                group.rotate_every
+            ),
+            theme.dim(),
+        ))],
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}
+
+fn render_tree(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let db = &app.keydb;
     let rows = db.rows();
     let mut title = format!(

@@ -11,6 +11,7 @@ use crate::keys::{self, Action, Context};
 
 mod audit;
 mod credentials;
+mod editor;
 mod keydb;
 mod pending;
 mod users;
@@ -69,6 +70,8 @@ pub enum Purpose {
     KeySync,
     JobRetry,
     ScheduleList,
+    GroupCreate,
+    GroupSet,
 }
 
 impl Purpose {
@@ -103,6 +106,8 @@ impl Purpose {
             Self::KeySync => "key_sync",
             Self::JobRetry => "job_retry",
             Self::ScheduleList => "schedule_list",
+            Self::GroupCreate => "group_create",
+            Self::GroupSet => "group_set",
         }
     }
 }
@@ -717,16 +722,25 @@ impl App {
             Action::Input(c) => form.input(c),
             Action::Backspace => form.backspace(),
             Action::ClearInput => form.clear(),
+            Action::NextPane | Action::PrevPane if !form.tabs.is_empty() => {
+                form.switch_tab(action == Action::NextPane)
+            }
             Action::NextPane | Action::Down => form.next(),
             Action::PrevPane | Action::Up => form.prev(),
             Action::Left => form.cycle(false),
             Action::Right => form.cycle(true),
-            Action::Open if !form.on_last() => form.next(),
+            Action::Open if !form.on_last() => form.advance(),
             Action::Open => {
                 if let Some(empty) = form.first_empty() {
-                    form.focus = empty;
+                    form.show(empty);
                     let label = form.fields.get(empty).map_or("", |f| f.label);
                     self.notice = Some(format!("Fill in {label} first."));
+                    return;
+                }
+                if let Some((bad, reason)) = form.first_invalid() {
+                    form.show(bad);
+                    let label = form.fields.get(bad).map_or("", |f| f.label);
+                    self.notice = Some(format!("Not sent: {label} {reason}."));
                     return;
                 }
                 if let Some(mut form) = self.form.take() {
@@ -745,6 +759,7 @@ impl App {
             FormKind::CredentialImport => self.submit_credential_import(form),
             FormKind::CredentialAdd => self.submit_credential_add(form),
             FormKind::KeySync => self.submit_key_sync(form),
+            FormKind::Group => self.submit_group(form),
         }
     }
 
@@ -998,6 +1013,7 @@ impl App {
             | Purpose::GroupRemove
             | Purpose::KeySync
             | Purpose::ScheduleList => self.keys_reply(purpose, data, &mut out),
+            Purpose::GroupCreate | Purpose::GroupSet => self.group_saved(purpose, data, &mut out),
             Purpose::JobRetry => {
                 if let Some(job) = self.parse::<JobView>(purpose, data) {
                     self.notice = Some(format!(
@@ -2375,7 +2391,8 @@ mod tests {
             .iter()
             .map(|i| i.0)
             .collect();
-        assert_eq!(keys, ['t', 'R', 'D', ' ']);
+        assert_eq!(keys, ['e', 't', 'R', 'D', ' ']);
+        key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Enter);
         assert!(app.menu.is_none());

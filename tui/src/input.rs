@@ -77,41 +77,113 @@ pub enum FieldKind {
     Text(TextField),
     /// One of a fixed set of words; ←/→ or Space change it, a letter picks the first match.
     Choice {
-        options: &'static [&'static str],
+        options: Vec<String>,
         index: usize,
     },
     /// A checkbox; Space or ←/→ toggle it.
     Check(bool),
 }
 
+/// Checks a field's value as it is typed: `Err` is the reason shown beside it.
+pub type Check = fn(&str) -> Result<(), String>;
+
 pub struct FormField {
     pub label: &'static str,
     pub kind: FieldKind,
+    /// The tab it sits on (a form without tabs has every field on 0).
+    pub tab: usize,
+    /// May be left empty.
+    pub optional: bool,
+    /// The format check, if any (client-side only: the daemon stays the authority).
+    pub check: Option<Check>,
+    /// A dim note shown beside the field when its value is valid.
+    pub note: String,
+    /// Enabled only while the checkbox at this index is checked.
+    pub enabled_by: Option<usize>,
+    /// The value it was opened with (an edit sends only what changed).
+    pub initial: String,
 }
 
 impl FormField {
-    pub fn text(label: &'static str, max: usize) -> Self {
+    fn of(label: &'static str, kind: FieldKind) -> Self {
         Self {
             label,
-            kind: FieldKind::Text(TextField::plain(max)),
+            kind,
+            tab: 0,
+            optional: false,
+            check: None,
+            note: String::new(),
+            enabled_by: None,
+            initial: String::new(),
         }
+    }
+    pub fn text(label: &'static str, max: usize) -> Self {
+        Self::of(label, FieldKind::Text(TextField::plain(max)))
     }
     pub fn secret(label: &'static str, max: usize) -> Self {
-        Self {
-            label,
-            kind: FieldKind::Text(TextField::masked(max)),
-        }
+        Self::of(label, FieldKind::Text(TextField::masked(max)))
     }
-    pub fn choice(label: &'static str, options: &'static [&'static str]) -> Self {
-        Self {
-            label,
-            kind: FieldKind::Choice { options, index: 0 },
-        }
+    pub fn choice(label: &'static str, options: &[&str]) -> Self {
+        Self::choices(label, options.iter().map(|o| o.to_string()).collect())
+    }
+    pub fn choices(label: &'static str, options: Vec<String>) -> Self {
+        Self::of(label, FieldKind::Choice { options, index: 0 })
     }
     pub fn check(label: &'static str, checked: bool) -> Self {
-        Self {
-            label,
-            kind: FieldKind::Check(checked),
+        Self::of(label, FieldKind::Check(checked))
+    }
+    pub fn on_tab(mut self, tab: usize) -> Self {
+        self.tab = tab;
+        self
+    }
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn checked_by(mut self, check: Check) -> Self {
+        self.check = Some(check);
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = note.into();
+        self
+    }
+    pub fn enabled_by(mut self, index: usize) -> Self {
+        self.enabled_by = Some(index);
+        self
+    }
+    /// Fills a plain field, picks a choice (when it is one of the options) or sets a box;
+    /// remembered as the value the form was opened with.
+    pub fn filled(mut self, value: &str) -> Self {
+        match &mut self.kind {
+            FieldKind::Text(field) => {
+                field.clear();
+                value.chars().for_each(|c| field.push(c));
+            }
+            FieldKind::Choice { options, index } => {
+                // A value not offered (yet) is kept as an option, so opening changes nothing.
+                *index = match options.iter().position(|o| o == value) {
+                    Some(i) => i,
+                    None if value.is_empty() => *index,
+                    None => {
+                        options.push(value.to_string());
+                        options.len() - 1
+                    }
+                };
+            }
+            FieldKind::Check(checked) => *checked = value == "yes",
+        }
+        self.initial = self.current();
+        self
+    }
+    /// The value as the form reads it: trimmed text, the choice's word, yes or no.
+    pub fn current(&self) -> String {
+        match &self.kind {
+            FieldKind::Text(field) => field.value().trim().to_string(),
+            FieldKind::Choice { options, index } => {
+                options.get(*index).cloned().unwrap_or_default()
+            }
+            FieldKind::Check(checked) => if *checked { "yes" } else { "no" }.to_string(),
         }
     }
     /// What the screen shows for this field.
@@ -143,6 +215,9 @@ pub enum FormKind {
     CredentialImport,
     CredentialAdd,
     KeySync,
+    /// The key group editor: a new group (`group_create`) or, with a target, an existing one
+    /// (`group_set` with the changed fields).
+    Group,
 }
 
 /// A dialog of fields: Tab/↑↓ move, Enter goes to the next field and submits on the last,
@@ -156,6 +231,11 @@ pub struct Form {
     pub kind: FormKind,
     /// What the form acts on (the key a sync names), when not one of its fields.
     pub target: String,
+    /// Tab names; empty for a form without tabs.
+    pub tabs: Vec<&'static str>,
+    pub tab: usize,
+    /// The keyboard is on the tab line (←→ switch tabs there).
+    pub on_tabs: bool,
 }
 
 impl Form {
@@ -167,7 +247,14 @@ impl Form {
             hint: hint.into(),
             kind,
             target: String::new(),
+            tabs: Vec::new(),
+            tab: 0,
+            on_tabs: false,
         }
+    }
+    pub fn tabs(mut self, tabs: &[&'static str]) -> Self {
+        self.tabs = tabs.to_vec();
+        self
     }
     pub fn target(mut self, target: impl Into<String>) -> Self {
         self.target = target.into();
@@ -178,7 +265,73 @@ impl Form {
         self
     }
     fn focused(&mut self) -> Option<&mut FieldKind> {
+        if self.on_tabs || !self.enabled(self.focus) {
+            return None;
+        }
         self.fields.get_mut(self.focus).map(|f| &mut f.kind)
+    }
+    /// Whether field `i` takes input (a field enabled by an unchecked box does not).
+    pub fn enabled(&self, i: usize) -> bool {
+        match self.fields.get(i).and_then(|f| f.enabled_by) {
+            Some(by) => self.checked(by),
+            None => true,
+        }
+    }
+    /// The fields on the current tab, in order.
+    pub fn on_tab(&self) -> Vec<usize> {
+        (0..self.fields.len())
+            .filter(|&i| self.fields[i].tab == self.tab)
+            .collect()
+    }
+    /// Why field `i` is not valid as typed, if it is not: the reason shown beside it.
+    pub fn reason(&self, i: usize) -> Option<String> {
+        let field = self.fields.get(i)?;
+        if !self.enabled(i) {
+            return None;
+        }
+        let value = field.current();
+        if value.is_empty() && field.optional {
+            return None;
+        }
+        field.check.and_then(|check| check(&value).err())
+    }
+    /// The first field (in tab order) whose value is refused, with the reason.
+    pub fn first_invalid(&self) -> Option<(usize, String)> {
+        self.order()
+            .into_iter()
+            .find_map(|i| self.reason(i).map(|r| (i, r)))
+    }
+    /// Field indices, tab by tab.
+    fn order(&self) -> Vec<usize> {
+        // A field on no tab (the name, when editing) is not visited.
+        let tabs = self.tabs.len().max(1);
+        let mut order: Vec<usize> = (0..self.fields.len())
+            .filter(|&i| self.fields[i].tab < tabs)
+            .collect();
+        order.sort_by_key(|&i| self.fields[i].tab);
+        order
+    }
+    /// Puts the keyboard on field `i`, switching to its tab.
+    pub fn show(&mut self, i: usize) {
+        if let Some(field) = self.fields.get(i) {
+            self.tab = field.tab;
+            self.focus = i;
+            self.on_tabs = false;
+        }
+    }
+    /// Tab / Shift-Tab in a tabbed form: the next or previous tab, on its first field.
+    pub fn switch_tab(&mut self, forward: bool) {
+        let n = self.tabs.len().max(1);
+        self.tab = if forward {
+            (self.tab + 1) % n
+        } else {
+            (self.tab + n - 1) % n
+        };
+        if !self.on_tabs {
+            if let Some(&first) = self.on_tab().first() {
+                self.focus = first;
+            }
+        }
     }
     pub fn input(&mut self, c: char) {
         match self.focused() {
@@ -208,8 +361,13 @@ impl Form {
             field.clear();
         }
     }
-    /// ← and →: change a choice; nothing in a text field.
+    /// ← and →: change a choice or a box; on the tab line, switch tabs; nothing in a text
+    /// field.
     pub fn cycle(&mut self, forward: bool) {
+        if self.on_tabs {
+            self.switch_tab(forward);
+            return;
+        }
         match self.focused() {
             Some(FieldKind::Choice { options, index }) => {
                 let n = options.len().max(1);
@@ -230,33 +388,89 @@ impl Form {
             Some(FieldKind::Check(true))
         )
     }
+    /// ↓ (and Tab in a form without tabs): the next field; in a tabbed form, from the tab
+    /// line to the first field and from the last field back to the tab line.
     pub fn next(&mut self) {
-        self.focus = (self.focus + 1) % self.fields.len().max(1);
+        if self.tabs.is_empty() {
+            self.focus = (self.focus + 1) % self.fields.len().max(1);
+            return;
+        }
+        let fields = self.on_tab();
+        let at = fields.iter().position(|&i| i == self.focus);
+        match (self.on_tabs, at) {
+            (false, Some(at)) if at + 1 < fields.len() => self.focus = fields[at + 1],
+            (false, _) => self.on_tabs = true,
+            (true, _) => {
+                self.on_tabs = false;
+                self.focus = fields.first().copied().unwrap_or(0);
+            }
+        }
     }
     pub fn prev(&mut self) {
-        let n = self.fields.len().max(1);
-        self.focus = (self.focus + n - 1) % n;
+        if self.tabs.is_empty() {
+            let n = self.fields.len().max(1);
+            self.focus = (self.focus + n - 1) % n;
+            return;
+        }
+        let fields = self.on_tab();
+        let at = fields.iter().position(|&i| i == self.focus);
+        match (self.on_tabs, at) {
+            (false, Some(at)) if at > 0 => self.focus = fields[at - 1],
+            (false, _) => self.on_tabs = true,
+            (true, _) => {
+                self.on_tabs = false;
+                self.focus = fields.last().copied().unwrap_or(0);
+            }
+        }
     }
+    /// Enter submits here: the last field (of the last tab, in a tabbed form).
     pub fn on_last(&self) -> bool {
-        self.focus + 1 >= self.fields.len()
+        if self.tabs.is_empty() {
+            return self.focus + 1 >= self.fields.len();
+        }
+        !self.on_tabs && self.order().last() == Some(&self.focus)
+    }
+    /// Enter before the last field: the next field, then the next tab's first.
+    pub fn advance(&mut self) {
+        if self.tabs.is_empty() {
+            self.next();
+            return;
+        }
+        let order = self.order();
+        let at = if self.on_tabs {
+            self.on_tab()
+                .first()
+                .and_then(|f| order.iter().position(|i| i == f))
+        } else {
+            order.iter().position(|&i| i == self.focus).map(|p| p + 1)
+        };
+        if let Some(&i) = at.and_then(|p| order.get(p)) {
+            self.show(i);
+        }
     }
     /// The trimmed text of plain field `i` (a choice gives its word).
     pub fn value(&self, i: usize) -> String {
-        match self.fields.get(i).map(|f| &f.kind) {
-            Some(FieldKind::Text(field)) => field.value().trim().to_string(),
-            Some(FieldKind::Choice { options, index }) => {
-                options.get(*index).copied().unwrap_or("").to_string()
-            }
-            Some(FieldKind::Check(checked)) => if *checked { "yes" } else { "no" }.to_string(),
-            None => String::new(),
-        }
+        self.fields
+            .get(i)
+            .map(FormField::current)
+            .unwrap_or_default()
     }
-    /// The first empty field, to send the cursor there instead of submitting.
+    /// Whether field `i` differs from the value the form was opened with.
+    pub fn changed(&self, i: usize) -> bool {
+        self.fields.get(i).is_some_and(|f| f.current() != f.initial)
+    }
+    /// The first empty field that must be filled, to send the cursor there instead of
+    /// submitting.
     pub fn first_empty(&self) -> Option<usize> {
-        self.fields.iter().position(|f| match &f.kind {
-            FieldKind::Text(field) if field.is_masked() => field.is_empty(),
-            FieldKind::Text(field) => field.value().trim().is_empty(),
-            FieldKind::Choice { .. } | FieldKind::Check(_) => false,
+        self.order().into_iter().find(|&i| {
+            let f = &self.fields[i];
+            !f.optional
+                && self.enabled(i)
+                && match &f.kind {
+                    FieldKind::Text(field) if field.is_masked() => field.is_empty(),
+                    FieldKind::Text(field) => field.value().trim().is_empty(),
+                    FieldKind::Choice { .. } | FieldKind::Check(_) => false,
+                }
         })
     }
     /// Moves secret field `i` into a [`Password`], wiping the form's copy.

@@ -77,7 +77,7 @@ pub enum Action {
     Goto(u8),
     /// Log the selected user out.
     Logout,
-    /// a: add (a user, a credential by hand).
+    /// a: add (a user, a credential by hand); n on Keys: a new key group.
     Add,
     /// i: import a credential from an AWS CSV file.
     Import,
@@ -106,6 +106,8 @@ pub enum Action {
     Menu,
     /// y (Jobs): retry a failed job.
     Retry,
+    /// e (Keys): edit the selected group.
+    Edit,
     Input(char),
     Backspace,
     ClearInput,
@@ -212,6 +214,8 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('s') if context == Context::Keys => Action::Sync,
                 KeyCode::Char('D') if context == Context::Keys => Action::Remove,
                 KeyCode::Char('m') if context == Context::Keys => Action::Menu,
+                KeyCode::Char('n') if context == Context::Keys => Action::Add,
+                KeyCode::Char('e') if context == Context::Keys => Action::Edit,
                 KeyCode::Char('y') if context == Context::Jobs => Action::Retry,
                 KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
@@ -466,6 +470,16 @@ pub fn bindings(context: Context) -> &'static [Binding] {
                 "Remove the selected group (asks first; refused while it holds keys)"
             ),
             b(
+                "n",
+                "new",
+                "A new key group: the editor, two tabs (Group, AWS properties)"
+            ),
+            b(
+                "e",
+                "edit",
+                "Edit the selected group; only the changed fields are sent"
+            ),
+            b(
                 "←→/Space",
                 "fold",
                 "Fold or unfold the selected group (h/l too)"
@@ -509,7 +523,11 @@ pub fn bindings(context: Context) -> &'static [Binding] {
                 "next/send",
                 "Next field; on the last field, send (asks first)"
             ),
-            b("Tab/↑↓", "field", "Move between the fields"),
+            b(
+                "Tab/↑↓",
+                "field",
+                "Move between the fields; with tabs, Tab/Shift-Tab switch tabs (←→ on the tab line)"
+            ),
             b(
                 "←→/Space",
                 "choose",
@@ -791,6 +809,24 @@ mod tests {
                 Some(Action::Input(c))
             );
         }
+    }
+
+    #[test]
+    fn the_group_editor_keys() {
+        let keys = |code| map(Context::Keys, key(code));
+        assert_eq!(keys(KeyCode::Char('n')), Some(Action::Add));
+        assert_eq!(keys(KeyCode::Char('e')), Some(Action::Edit));
+        assert_eq!(map(Context::Users, key(KeyCode::Char('e'))), None);
+        assert_eq!(map(Context::Jobs, key(KeyCode::Char('n'))), None);
+        // In the editor (a form) letters are text; Tab and Shift-Tab switch tabs, ←→ choose.
+        let form = |code| map(Context::Form, key(code));
+        for c in ['n', 'e', 'q', '/'] {
+            assert_eq!(form(KeyCode::Char(c)), Some(Action::Input(c)));
+        }
+        assert_eq!(form(KeyCode::Tab), Some(Action::NextPane));
+        assert_eq!(form(KeyCode::BackTab), Some(Action::PrevPane));
+        assert_eq!(form(KeyCode::Left), Some(Action::Left));
+        assert_eq!(form(KeyCode::Up), Some(Action::Up));
     }
 
     #[test]

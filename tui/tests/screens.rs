@@ -940,3 +940,72 @@ fn keys_schedule_not_scheduled() {
     key(&mut app, KeyCode::Up);
     insta::assert_snapshot!(screen(&app));
 }
+
+/// The Keys screen with the credentials known, the key group editor open for a new group.
+fn new_group_editor(app: &mut App) {
+    on_keys(app);
+    key(app, KeyCode::Char('n'));
+    reply(app, Purpose::CredentialList, credentials());
+}
+
+#[test]
+fn group_editor_new_group_tab() {
+    let mut app = logged_in(&["alice", "bob"]);
+    new_group_editor(&mut app);
+    typed(&mut app, "payments");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    // Rotate every: 90 with no unit is refused, the reason beside it.
+    key(&mut app, KeyCode::Backspace);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn group_editor_new_aws_tab_with_a_bad_alias() {
+    let mut app = logged_in(&["alice", "bob"]);
+    new_group_editor(&mut app);
+    typed(&mut app, "payments");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "us-east-1");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    typed(&mut app, "alias/aws/payments");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    typed(&mut app, "/media/usb/policy.json");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn group_editor_edit_both_tabs() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_keys(&mut app);
+    let mut edited = group("prod-payments", "alias/prod-payments", "90d", 3);
+    edited["policy_file"] = json!("/media/usb/policy.json");
+    edited["policy"] = json!("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": []\n}");
+    edited["tags"] = json!({"env": "prod", "team": "payments"});
+    reply(&mut app, Purpose::GroupList, json!([edited]));
+    key(&mut app, KeyCode::Char('e'));
+    reply(&mut app, Purpose::CredentialList, credentials());
+    insta::assert_snapshot!("group_editor_edit_group_tab", screen(&app));
+    key(&mut app, KeyCode::Tab);
+    insta::assert_snapshot!("group_editor_edit_aws_tab", screen(&app));
+}
+
+#[test]
+fn group_editor_confirm_names_the_effect() {
+    let mut app = logged_in(&["alice", "bob"]);
+    new_group_editor(&mut app);
+    typed(&mut app, "payments");
+    key(&mut app, KeyCode::Tab);
+    typed(&mut app, "us-east-1");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    typed(&mut app, "alias/payments");
+    for _ in 0..6 {
+        key(&mut app, KeyCode::Enter);
+    }
+    insta::assert_snapshot!(screen(&app));
+}

@@ -139,6 +139,7 @@ impl App {
                         .credentials
                         .selected
                         .min(self.credentials.list.len().saturating_sub(1));
+                    self.credentials_for_editor();
                 }
                 return;
             }

@@ -186,6 +186,8 @@ impl App {
             Action::Rotate => self.ask_rotate(),
             Action::Remove => self.ask_group_remove(),
             Action::Sync => self.open_sync(),
+            Action::Add => self.open_group_editor(false, out),
+            Action::Edit => self.open_group_editor(true, out),
             _ => {}
         }
     }
@@ -200,6 +202,7 @@ impl App {
             TreeRow::Group { group, open, .. } => (
                 format!("Group {}", group.name),
                 vec![
+                    ('e', "Edit…".to_string(), Action::Edit),
                     ('t', "Test connection".to_string(), Action::Test),
                     ('R', "Force rotate…".to_string(), Action::Rotate),
                     ('D', "Remove group…".to_string(), Action::Remove),

@@ -456,6 +456,10 @@ fn render_form(
     frame: &mut Frame,
     area: Rect,
 ) {
+    if !form.tabs.is_empty() {
+        render_tabbed_form(form, covered, theme, frame, area);
+        return;
+    }
     let height = u16::try_from(form.fields.len() * 2 + 5).unwrap_or(u16::MAX);
     let popup = centered(area, 66, height);
     frame.render_widget(Clear, popup);
@@ -517,6 +521,108 @@ fn render_form(
             frame.set_cursor_position(Position::new(
                 inner.x + u16::try_from(column).unwrap_or(0),
                 inner.y + u16::try_from(row).unwrap_or(0),
+            ));
+        }
+    }
+}
+
+/// A form with tabs (the key group editor): the tab line, then one line per field of the
+/// current tab: label, value, and beside it the reason the value is refused (error style) or
+/// the field's note (dim).
+fn render_tabbed_form(
+    form: &crate::input::Form,
+    covered: bool,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    use crate::input::FieldKind;
+    const LABEL: usize = 19;
+    const VALUE: usize = 22;
+    let fields = form.on_tab();
+    let height = u16::try_from(fields.len() + 7).unwrap_or(u16::MAX);
+    let popup = centered(area, 78, height);
+    frame.render_widget(Clear, popup);
+    let block = dialog(&form.title, theme);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let mut tab_line = vec![Span::styled(
+        if form.on_tabs { "▶ " } else { "  " },
+        theme.label(),
+    )];
+    for (i, name) in form.tabs.iter().enumerate() {
+        let (text, style) = if i == form.tab {
+            let style = if form.on_tabs {
+                theme.selected()
+            } else {
+                theme.title()
+            };
+            (format!("[{name}]"), style)
+        } else {
+            (format!(" {name} "), theme.dim())
+        };
+        tab_line.push(Span::styled(text, style));
+        tab_line.push(Span::raw(" "));
+    }
+    let mut lines = vec![Line::from(""), Line::from(tab_line), Line::from("")];
+    for &i in &fields {
+        let field = &form.fields[i];
+        let enabled = form.enabled(i);
+        let focused = i == form.focus && !form.on_tabs;
+        let (shown, filler) = match &field.kind {
+            FieldKind::Text(_) if !enabled => ("off".to_string(), " ".repeat(VALUE - 3)),
+            FieldKind::Text(_) => {
+                let text = field.shown();
+                let skip = text.chars().count().saturating_sub(VALUE);
+                let shown: String = text.chars().skip(skip).collect();
+                let pad = VALUE.saturating_sub(shown.chars().count());
+                (shown, "_".repeat(pad))
+            }
+            FieldKind::Choice { .. } | FieldKind::Check(_) => (field.shown(), String::new()),
+        };
+        let mut spans = vec![
+            Span::styled(
+                format!(
+                    "{}{:<w$}",
+                    if focused { "▶ " } else { "  " },
+                    field.label,
+                    w = LABEL - 2
+                ),
+                theme.label(),
+            ),
+            Span::styled(
+                format!("{shown}{filler}"),
+                if focused {
+                    theme.selected()
+                } else if enabled {
+                    theme.text()
+                } else {
+                    theme.dim()
+                },
+            ),
+        ];
+        if let Some(reason) = form.reason(i) {
+            spans.push(Span::styled(format!(" ✗ {reason}"), theme.bad()));
+        } else if !field.note.is_empty() {
+            spans.push(Span::styled(format!(" {}", field.note), theme.dim()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(form.hint.clone(), theme.dim())));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    if covered || form.on_tabs {
+        return;
+    }
+    let Some(row) = fields.iter().position(|&i| i == form.focus) else {
+        return;
+    };
+    if let Some(FieldKind::Text(field)) = form.fields.get(form.focus).map(|f| &f.kind) {
+        if form.enabled(form.focus) {
+            let column = LABEL + field.chars().min(VALUE);
+            frame.set_cursor_position(Position::new(
+                inner.x + u16::try_from(column).unwrap_or(0),
+                inner.y + u16::try_from(row + 3).unwrap_or(0),
             ));
         }
     }

@@ -65,6 +65,10 @@ pub fn check_duration(value: &str) -> Result<(), String> {
     if !matches!(unit, 's' | 'm' | 'h' | 'd') {
         return Err("N then s, m, h or d (90d)".into());
     }
+    // Digits only: `parse` would also take a sign, which the daemon does not.
+    if !number.chars().all(|c| c.is_ascii_digit()) {
+        return Err("N then s, m, h or d (90d)".into());
+    }
     match number.parse::<u64>() {
         Ok(0) => Err("must be longer than 0".into()),
         Ok(_) => Ok(()),
@@ -500,7 +504,9 @@ mod tests {
         for ok in ["90d", "1s", "15m", "12h"] {
             assert_eq!(check_duration(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "90", "d", "0d", "-1d", "9w", "1.5d", "off"] {
+        for bad in [
+            "", "90", "d", "0d", "-1d", "+5d", " 5d", "9w", "1.5d", "off",
+        ] {
             assert!(check_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(check_valid_for("forever"), Ok(()));

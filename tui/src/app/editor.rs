@@ -403,17 +403,24 @@ impl App {
             }
             fields.insert(key.to_string(), value);
         }
-        let rotation = if form.checked(ROTATE) {
-            format!(
-                "rotates every {} ({})",
-                form.value(ROTATE_EVERY),
-                form.value(ROTATION_MODE)
+        let (rotation, first) = if form.checked(ROTATE) {
+            (
+                format!(
+                    "rotates every {} ({})",
+                    form.value(ROTATE_EVERY),
+                    form.value(ROTATION_MODE)
+                ),
+                // A scheduled group with no key is due at once (on the designated rotator).
+                "Its first rotation starts at once on the designated rotator.",
             )
         } else {
-            "is not rotated on a schedule".to_string()
+            (
+                "is not rotated on a schedule".to_string(),
+                "No key is made until its first rotation.",
+            )
         };
         let effect = format!(
-            "Create key group {name} in {} with {}, credential {}: it {rotation}, material valid for {}{}. No key is made until its first rotation.",
+            "Create key group {name} in {} with {}, credential {}: it {rotation}, material valid for {}{}. {first}",
             form.value(REGION),
             form.value(ALIAS),
             form.value(CREDENTIAL),

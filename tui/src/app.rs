@@ -259,6 +259,21 @@ impl JobLog {
     }
 }
 
+/// Moves a list selection for a movement action (`len` rows); false for any other action.
+pub(crate) fn move_selection(at: &mut usize, len: usize, action: Action) -> bool {
+    let last = len.saturating_sub(1);
+    match action {
+        Action::Up => *at = at.saturating_sub(1),
+        Action::Down => *at = (*at + 1).min(last),
+        Action::PageUp => *at = at.saturating_sub(10),
+        Action::PageDown => *at = (*at + 10).min(last),
+        Action::Top => *at = 0,
+        Action::Bottom => *at = last,
+        _ => return false,
+    }
+    true
+}
+
 fn is_finished(state: &str) -> bool {
     matches!(state, "succeeded" | "failed")
 }

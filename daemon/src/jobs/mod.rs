@@ -62,6 +62,8 @@ pub struct Jobs {
     /// This engine, for callbacks that outlive a borrow (a cloud client's retry log).
     me: std::sync::Weak<Jobs>,
     scheduler_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// A job thread stopped early or could not start: the next pass looks for such jobs.
+    orphaned: AtomicBool,
 }
 
 /// A rotation slot, given back when dropped.
@@ -130,6 +132,7 @@ impl Jobs {
             scheduler: Mutex::new(Default::default()),
             live: Mutex::new(BTreeMap::new()),
             scheduler_thread: Mutex::new(None),
+            orphaned: AtomicBool::new(false),
         })
     }
 
@@ -288,14 +291,20 @@ impl Jobs {
                         && matches!(me.app.store.get_job(id), Ok(Some(j)) if !j.state.is_done());
                     if !requeued {
                         running.remove(&id);
+                        if !finished && !me.stopping.load(Ordering::SeqCst) {
+                            // Stopped early (its progress could not be recorded): the
+                            // scheduler's next pass gives it a thread again.
+                            me.orphaned.store(true, Ordering::SeqCst);
+                        }
                         break;
                     }
                 }
                 me.notify();
             });
         if let Err(e) = spawned {
-            error!(job = id, error = %e, "cannot start a thread for the job; it runs on the next start");
+            error!(job = id, error = %e, "cannot start a thread for the job; the scheduler tries again");
             self.lock_running().remove(&id);
+            self.orphaned.store(true, Ordering::SeqCst);
         }
     }
 
@@ -374,9 +383,16 @@ impl Jobs {
     }
 
     /// Starts a thread for every unfinished job that has none (its thread stopped early, or
-    /// could not be started). Called on every scheduler pass.
+    /// could not be started). Called on every scheduler pass; reads the jobs only after such a
+    /// stop, since it decodes every job.
     fn restart_orphans(self: &Arc<Self>) -> Result<()> {
-        for job in self.app.store.list_jobs()? {
+        if !self.orphaned.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let jobs = self.app.store.list_jobs().inspect_err(|_| {
+            self.orphaned.store(true, Ordering::SeqCst);
+        })?;
+        for job in jobs {
             if !job.state.is_done() && !self.lock_running().contains(&job.id) {
                 warn!(job = job.id, "an unfinished job had no thread; resuming it");
                 self.start(job.id);

@@ -93,10 +93,18 @@ impl Jobs {
         Ok(())
     }
 
+    /// `rotation.designated`: the setting, or the config's value before it is seeded.
+    fn designated_setting(&self) -> Result<bool> {
+        Ok(self
+            .app
+            .store
+            .get_bool_setting(ROTATION_DESIGNATED)?
+            .unwrap_or(self.app.rotation.designated))
+    }
+
     pub fn designated(&self) -> bool {
-        match self.app.store.get_bool_setting(ROTATION_DESIGNATED) {
-            Ok(Some(v)) => v,
-            Ok(None) => self.app.rotation.designated,
+        match self.designated_setting() {
+            Ok(v) => v,
             Err(e) => {
                 error!(error = %e, "cannot read rotation.designated; scheduled rotation pauses");
                 false
@@ -305,10 +313,9 @@ impl Jobs {
         if let Some(fault) = self.app.hsm_fault() {
             return Some(format!("HSM fault: {fault}"));
         }
-        match self.app.store.get_bool_setting(ROTATION_DESIGNATED) {
-            Ok(Some(true)) => {}
-            Ok(None) if self.app.rotation.designated => {}
-            Ok(_) => {
+        match self.designated_setting() {
+            Ok(true) => {}
+            Ok(false) => {
                 return Some(
                     "this appliance is not the designated rotator (rotation.designated = false); force rotate still works"
                         .into(),

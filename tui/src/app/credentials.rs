@@ -33,15 +33,11 @@ impl Credentials {
 
 impl App {
     pub(super) fn credentials_action(&mut self, action: Action) {
-        let last = self.credentials.list.len().saturating_sub(1);
-        let at = &mut self.credentials.selected;
+        let len = self.credentials.list.len();
+        if super::move_selection(&mut self.credentials.selected, len, action) {
+            return;
+        }
         match action {
-            Action::Up => *at = at.saturating_sub(1),
-            Action::Down => *at = (*at + 1).min(last),
-            Action::PageUp => *at = at.saturating_sub(10),
-            Action::PageDown => *at = (*at + 10).min(last),
-            Action::Top => *at = 0,
-            Action::Bottom => *at = last,
             Action::Import => {
                 self.form = Some(
                     Form::new(

@@ -168,15 +168,11 @@ impl App {
             db.clamp();
             return;
         }
-        let last = db.rows().len().saturating_sub(1);
-        let at = &mut db.selected;
+        let len = db.rows().len();
+        if super::move_selection(&mut db.selected, len, action) {
+            return;
+        }
         match action {
-            Action::Up => *at = at.saturating_sub(1),
-            Action::Down => *at = (*at + 1).min(last),
-            Action::PageUp => *at = at.saturating_sub(10),
-            Action::PageDown => *at = (*at + 10).min(last),
-            Action::Top => *at = 0,
-            Action::Bottom => *at = last,
             Action::Filter => db.filtering = true,
             Action::Left => db.set_open(Some(false)),
             Action::Right => db.set_open(Some(true)),

@@ -26,15 +26,11 @@ impl Accounts {
 
 impl App {
     pub(super) fn users_action(&mut self, action: Action) {
-        let last = self.accounts.list.len().saturating_sub(1);
-        let at = &mut self.accounts.selected;
+        let len = self.accounts.list.len();
+        if super::move_selection(&mut self.accounts.selected, len, action) {
+            return;
+        }
         match action {
-            Action::Up => *at = at.saturating_sub(1),
-            Action::Down => *at = (*at + 1).min(last),
-            Action::PageUp => *at = at.saturating_sub(10),
-            Action::PageDown => *at = (*at + 10).min(last),
-            Action::Top => *at = 0,
-            Action::Bottom => *at = last,
             Action::Add => {
                 self.form = Some(
                     Form::new(

@@ -561,7 +561,7 @@ pub fn bindings(context: Context) -> &'static [Binding] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -854,7 +854,7 @@ mod tests {
         assert_eq!(map(Context::Jobs, release), None);
     }
 
-    const ALL: [Context; 19] = [
+    pub(crate) const ALL: [Context; 19] = [
         Context::Menu,
         Context::Keys,
         Context::KeysFilter,

@@ -300,17 +300,26 @@ fn render_tabs(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn render_footer(context: Context, theme: Theme, frame: &mut Frame, area: Rect) {
-    let mut spans = vec![Span::raw(" ")];
-    let mut used = 1usize;
-    for binding in keys::bindings(context)
+    let width = |b: &keys::Binding| b.keys.chars().count() + b.short.chars().count() + 4;
+    let shown: Vec<&keys::Binding> = keys::bindings(context)
         .iter()
         .filter(|b| !b.short.is_empty())
-    {
-        let width = binding.keys.chars().count() + binding.short.chars().count() + 4;
-        if used + width > usize::from(area.width) {
-            break;
+        .collect();
+    // The way to the help is always on the line, even when the other keys do not all fit (the
+    // help lists them all): its room is set aside first, the others fill the rest in order.
+    let help = shown.iter().position(|b| b.short == "help");
+    let mut room = usize::from(area.width)
+        .saturating_sub(1)
+        .saturating_sub(help.map_or(0, |i| width(shown[i])));
+    let mut spans = vec![Span::raw(" ")];
+    for (i, binding) in shown.iter().enumerate() {
+        if Some(i) != help {
+            if width(binding) > room {
+                room = 0;
+                continue;
+            }
+            room -= width(binding);
         }
-        used += width;
         spans.push(Span::styled(binding.keys, theme.key()));
         spans.push(Span::raw(format!(" {}   ", binding.short)));
     }
@@ -693,6 +702,31 @@ pub(crate) fn field<'a>(label: &'a str, value: Span<'a>, theme: Theme) -> Line<'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_footer_always_shows_the_way_to_help_at_80_columns() {
+        for context in crate::keys::tests::ALL {
+            let mut terminal =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 1)).unwrap();
+            terminal
+                .draw(|frame| render_footer(context, Theme::MONO, frame, frame.area()))
+                .unwrap();
+            let line: String = terminal
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .map(|cell| cell.symbol())
+                .collect();
+            for binding in keys::bindings(context) {
+                if binding.short == "help" {
+                    let shown = format!("{} help", binding.keys);
+                    assert!(line.contains(&shown), "{context:?}: {line}");
+                }
+            }
+            assert!(!line.trim().is_empty(), "{context:?}");
+        }
+    }
 
     #[test]
     fn gauge_text_fills_in_proportion() {

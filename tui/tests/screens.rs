@@ -247,6 +247,25 @@ fn job_log_running() {
 }
 
 #[test]
+fn job_log_scrolled_to_the_top_wraps_and_starts_at_the_first_line() {
+    let mut app = logged_in(&["alice", "bob"]);
+    on_jobs(&mut app);
+    key(&mut app, KeyCode::Enter);
+    let lines: Vec<String> = (1..=30)
+        .map(|n| format!("10:00:{n:02} step {n}: a detail long enough to need a second row on an 80-column console"))
+        .collect();
+    reply(
+        &mut app,
+        Purpose::JobLog(9),
+        json!({"id": 9, "state": "succeeded", "from": 0, "next": 30, "lines": lines}),
+    );
+    for _ in 0..3 {
+        key(&mut app, KeyCode::PageUp);
+    }
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
 fn job_log_failed() {
     let mut app = logged_in(&["alice", "bob"]);
     on_jobs(&mut app);

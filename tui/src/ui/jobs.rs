@@ -137,7 +137,7 @@ pub fn render_log(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             }
             if let Some(key) = &job.key {
                 let aws = job.aws_key_id.as_deref().unwrap_or("-");
-                head.push(field("Key", Span::raw(format!("{key} (AWS {aws})")), theme));
+                head.push(field("Key", Span::raw(format!("AWS {aws} · {key}")), theme));
             }
         }
         None => head.push(field(
@@ -168,16 +168,29 @@ pub fn render_log(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, log_area);
     let height = usize::from(inner.height);
     let total = log.lines.len();
-    // Following shows the last lines; scrolled, the chosen line is the last one shown.
-    let end = match log.scroll {
-        None => total,
-        Some(at) => (at + 1).max(height.min(total)).min(total),
-    };
-    let start = end.saturating_sub(height);
-    let mut lines: Vec<Line> = log.lines[start..end]
-        .iter()
-        .map(|l| Line::from(l.as_str()))
-        .collect();
+    // Following shows the last lines; scrolled, the chosen line is the last one shown (or, near
+    // the top, the lines after it fill the pane). Long lines wrap (continuations indented), so
+    // nothing of a step's detail is cut off.
+    let end = log.scroll.map_or(total, |at| (at + 1).min(total));
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = Vec::with_capacity(height);
+    'back: for line in log.lines[..end].iter().rev() {
+        for row in wrap_log_line(line, width).into_iter().rev() {
+            if lines.len() == height {
+                break 'back;
+            }
+            lines.push(Line::from(row));
+        }
+    }
+    lines.reverse();
+    'forward: for line in &log.lines[end..] {
+        for row in wrap_log_line(line, width) {
+            if lines.len() == height {
+                break 'forward;
+            }
+            lines.push(Line::from(row));
+        }
+    }
     if total == 0 {
         let waiting = if app.awaiting(Purpose::JobLog(log.id)) {
             "Reading the log …"
@@ -187,4 +200,59 @@ pub fn render_log(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(waiting, theme.dim())));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One log line as rows of at most `width` characters, broken after a space where one is near
+/// the end of the row; rows after the first are indented by two spaces so a wrapped line reads
+/// as one entry.
+fn wrap_log_line(line: &str, width: usize) -> Vec<String> {
+    const INDENT: &str = "  ";
+    let mut rest: Vec<char> = line.chars().collect();
+    if width <= INDENT.len() * 2 || rest.len() <= width {
+        return vec![line.to_owned()];
+    }
+    let mut rows = Vec::new();
+    let mut room = width;
+    while rest.len() > room {
+        let cut = rest[..room]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|at| *at >= room / 2)
+            .map_or(room, |at| at + 1);
+        let row: String = rest.drain(..cut).collect();
+        rows.push(if rows.is_empty() {
+            row
+        } else {
+            format!("{INDENT}{row}")
+        });
+        room = width - INDENT.len();
+    }
+    rows.push(format!("{INDENT}{}", rest.iter().collect::<String>()));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_log_line;
+
+    #[test]
+    fn long_log_lines_wrap_with_an_indent_and_lose_nothing() {
+        assert_eq!(wrap_log_line("short", 10), vec!["short"]);
+        assert_eq!(wrap_log_line("0123456789", 10), vec!["0123456789"]);
+        let rows = wrap_log_line("0123456789abcdefghijklmnopq", 10);
+        assert_eq!(rows, vec!["0123456789", "  abcdefgh", "  ijklmnop", "  q"]);
+        let joined: String = rows.iter().map(|r| r.trim_start()).collect();
+        assert_eq!(joined, "0123456789abcdefghijklmnopq");
+        // Broken after a space near the end of the row, the words stay whole.
+        let rows = wrap_log_line("step 4: done; key wrapped inside", 12);
+        assert_eq!(
+            rows,
+            vec!["step 4: ", "  done; key ", "  wrapped ", "  inside"]
+        );
+        assert_eq!(
+            rows.concat().replace("  ", ""),
+            "step 4: done; key wrapped inside"
+        );
+        assert_eq!(wrap_log_line("abc", 0), vec!["abc"]);
+    }
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages softhsm2 systemd
+ensure_packages softhsm2 systemd tmux
 build_all
 # The KMS peer: LocalStack's KMS in .venv, one instance on loopback for the whole run, stopped by
 # its process id when the run ends.

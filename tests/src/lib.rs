@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use keyward_proto::{Request, Response, StatusReport};
 
 pub mod proxy;
+pub mod tmux;
 
 /// A workspace binary: next to this executable (a bench binary), or next to the test
 /// executable's `deps/` directory.
@@ -774,6 +775,42 @@ impl Kms {
             .policy
             .expect("policy");
         serde_json::from_str(&text).expect("policy JSON")
+    }
+
+    /// Encrypts `plaintext` under `key` (an id, ARN or alias).
+    pub fn encrypt(&self, key: &str, plaintext: &[u8]) -> aws_sdk_kms::primitives::Blob {
+        self.run(
+            self.client
+                .encrypt()
+                .key_id(key)
+                .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext.to_vec()))
+                .send(),
+        )
+        .expect("Encrypt")
+        .ciphertext_blob
+        .expect("ciphertext")
+    }
+
+    /// The plaintext and the ARN of the key that decrypted it, or AWS's error in words.
+    pub fn decrypt(
+        &self,
+        ciphertext: &aws_sdk_kms::primitives::Blob,
+    ) -> Result<(Vec<u8>, String), String> {
+        self.run(
+            self.client
+                .decrypt()
+                .ciphertext_blob(ciphertext.clone())
+                .send(),
+        )
+        .map(|out| {
+            (
+                out.plaintext
+                    .map(aws_sdk_kms::primitives::Blob::into_inner)
+                    .unwrap_or_default(),
+                out.key_id.unwrap_or_default(),
+            )
+        })
+        .map_err(|e| format!("{:?}", aws_sdk_kms::error::DisplayErrorContext(e)))
     }
 
     /// A key with origin EXTERNAL and no material (PendingImport), as an operator makes one.

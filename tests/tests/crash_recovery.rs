@@ -23,7 +23,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::primitives::Blob;
 use keyward_daemon::domain::groups::RotationMode;
 use keyward_daemon::domain::jobs::{JobKind, Step};
 use keyward_daemon::domain::keys::KeyId;
@@ -209,40 +208,6 @@ impl Setup {
             }
         }
         counts
-    }
-
-    fn encrypt(&self, key: &str, plaintext: &[u8]) -> Blob {
-        self.kms
-            .run(
-                self.kms
-                    .client
-                    .encrypt()
-                    .key_id(key)
-                    .plaintext(Blob::new(plaintext.to_vec()))
-                    .send(),
-            )
-            .expect("Encrypt")
-            .ciphertext_blob
-            .expect("ciphertext")
-    }
-
-    /// The plaintext and the ARN of the key that decrypted it.
-    fn decrypt(&self, ciphertext: &Blob) -> Result<(Vec<u8>, String), String> {
-        self.kms
-            .run(
-                self.kms
-                    .client
-                    .decrypt()
-                    .ciphertext_blob(ciphertext.clone())
-                    .send(),
-            )
-            .map(|out| {
-                (
-                    out.plaintext.map(Blob::into_inner).unwrap_or_default(),
-                    out.key_id.unwrap_or_default(),
-                )
-            })
-            .map_err(|e| format!("{:?}", aws_sdk_kms::error::DisplayErrorContext(e)))
     }
 
     fn state(&self, key: &str) -> String {
@@ -444,8 +409,8 @@ fn rotation_survives_sigkill_before_and_after_every_step() {
             assert_eq!(enabled, [&new], "{point}: one enabled KMS key of this test");
             // Its material works: what it encrypts, it decrypts.
             let plaintext = format!("crash recovery {point}").into_bytes();
-            let ciphertext = s.encrypt(&new, &plaintext);
-            let (back, by) = s.decrypt(&ciphertext).expect("Decrypt");
+            let ciphertext = s.kms.encrypt(&new, &plaintext);
+            let (back, by) = s.kms.decrypt(&ciphertext).expect("Decrypt");
             assert_eq!(back, plaintext, "{point}: round trip");
             assert_eq!(by, meta.arn().unwrap(), "{point}: decrypted by the new key");
 
@@ -568,6 +533,7 @@ fn rotation_survives_sigkill_before_and_after_every_step() {
                 .expect("job id");
             s.wait_ok(sync, &point);
             let (back, _) = s
+                .kms
                 .decrypt(&ciphertext)
                 .unwrap_or_else(|e| panic!("{point}: decrypts after re-import from the HSM: {e}"));
             assert_eq!(back, plaintext, "{point}: the HSM key is the one AWS got");
@@ -607,7 +573,7 @@ fn synchronize_survives_sigkill_before_and_after_every_step() {
     );
 
     let first_plaintext = b"card 4111 1111 1111 1111".to_vec();
-    let first_ciphertext = s.encrypt(&aws_id, &first_plaintext);
+    let first_ciphertext = s.kms.encrypt(&aws_id, &first_plaintext);
 
     // The plan of a sync with every option, as the daemon makes it.
     let plan: Vec<&str> = JobKind::Sync {
@@ -629,7 +595,7 @@ fn synchronize_survives_sigkill_before_and_after_every_step() {
             let point = format!("{when}:{step}");
             assert_eq!(s.state(&aws_id), "Enabled", "{point}: starts enabled");
             let plaintext = format!("made before the crash at {point}").into_bytes();
-            let ciphertext = s.encrypt(&aws_id, &plaintext);
+            let ciphertext = s.kms.encrypt(&aws_id, &plaintext);
 
             let (job, at_crash) = s.crash_and_resume(
                 &point,
@@ -670,6 +636,7 @@ fn synchronize_survives_sigkill_before_and_after_every_step() {
                 (&first_ciphertext, &first_plaintext),
             ] {
                 let (back, by) = s
+                    .kms
                     .decrypt(c)
                     .unwrap_or_else(|e| panic!("{point}: an old ciphertext decrypts: {e}"));
                 assert_eq!(&back, p, "{point}: the same material");

@@ -87,12 +87,20 @@ fi
 cat <<MSG
 
 Keyward demo appliance is running.
-  status:        $BIN/keyward-console --socket $DEMO/console.sock status --user alice --password-file $DEMO/alice.password
+  console:       $BIN/keyward-console --socket $DEMO/console.sock
+                 log in alice, then bob (dual control); their passwords are in
+                 $DEMO/alice.password and $DEMO/bob.password (mode 0600; cat them in another
+                 terminal and paste). Then, ? shows the keys of each screen:
+                   5 Credentials, i: import name demo, path $DEMO/demo_accessKeys.csv
+                   7 Keys, n: a group with credential demo, region us-east-1,
+                     endpoint http://127.0.0.1:$KMS_PORT, alias alias/demo
+                   R force rotate; 3 Jobs shows it run; back on 7 the new key has ★
   serial port:   picocom -b 115200 $DEMO/tty-operator   (or: screen $DEMO/tty-operator 115200)
                  then 'login alice' with the password in $DEMO/alice.password; 'help' lists the commands
+  status:        $BIN/keyward-console --socket $DEMO/console.sock status --user alice --password-file $DEMO/alice.password
   audit verify:  scripts/demo.sh stop && $BIN/keywardd audit verify --config $DEMO/keyward.toml
   token status:  $BIN/keyward-hsm-sim status --dir $DEMO/hsm
-  AWS KMS:       on the serial port, with alice and bob both logged in:
+  AWS KMS on the serial port, with alice and bob both logged in:
                    credential import demo $DEMO/demo_accessKeys.csv
                    group create demo credential=demo region=us-east-1 endpoint=http://127.0.0.1:$KMS_PORT alias=alias/demo
                    group rotate demo        (prints the job id)
@@ -104,3 +112,11 @@ Keyward demo appliance is running.
                    settings show            (rotation.designated)
   stop:          scripts/demo.sh stop
 MSG
+
+# The demo ends in the console when it runs on a terminal (KEYWARD_DEMO_NO_CONSOLE=1 skips it).
+# Leaving the console (q) leaves the appliance running.
+if [ -t 0 ] && [ -t 1 ] && [ -z "${KEYWARD_DEMO_NO_CONSOLE:-}" ]; then
+  printf '\nPress Enter to open the console (Ctrl-C: stay in the shell; the appliance keeps running) '
+  read -r _
+  exec "$BIN/keyward-console" --socket "$DEMO/console.sock"
+fi

@@ -13,6 +13,7 @@ mod audit;
 mod credentials;
 mod editor;
 mod keydb;
+mod passwd;
 mod pending;
 mod users;
 pub use audit::{AUDIT_PAGE, Audit};
@@ -72,6 +73,7 @@ pub enum Purpose {
     ScheduleList,
     GroupCreate,
     GroupSet,
+    Passwd,
 }
 
 impl Purpose {
@@ -108,6 +110,7 @@ impl Purpose {
             Self::ScheduleList => "schedule_list",
             Self::GroupCreate => "group_create",
             Self::GroupSet => "group_set",
+            Self::Passwd => "passwd",
         }
     }
 }
@@ -706,6 +709,12 @@ impl App {
             (SessionPane::Users, Action::Down) => {
                 self.session_selected = (self.session_selected + 1).min(n_users.saturating_sub(1))
             }
+            (SessionPane::Users, Action::Passwd) => {
+                if let Some(user) = self.users().get(self.session_selected) {
+                    let name = user.name.clone();
+                    self.open_passwd(&name);
+                }
+            }
             (SessionPane::Users, Action::Logout) => {
                 if let Some(user) = self.users().get(self.session_selected) {
                     let user = Some(user.name.clone());
@@ -775,6 +784,7 @@ impl App {
             FormKind::CredentialAdd => self.submit_credential_add(form),
             FormKind::KeySync => self.submit_key_sync(form),
             FormKind::Group => self.submit_group(form),
+            FormKind::Passwd => self.submit_passwd(form),
         }
     }
 
@@ -994,6 +1004,9 @@ impl App {
                     return out;
                 }
                 self.error = Some(e.into());
+                if purpose == Purpose::Passwd {
+                    self.passwd_refused();
+                }
                 return out;
             }
         };
@@ -1029,6 +1042,7 @@ impl App {
             | Purpose::KeySync
             | Purpose::ScheduleList => self.keys_reply(purpose, data, &mut out),
             Purpose::GroupCreate | Purpose::GroupSet => self.group_saved(purpose, data, &mut out),
+            Purpose::Passwd => self.passwd_reply(data, &mut out),
             Purpose::JobRetry => {
                 if let Some(job) = self.parse::<JobView>(purpose, data) {
                     self.notice = Some(format!(
@@ -1084,10 +1098,14 @@ impl App {
         if purpose == Purpose::Login {
             let arrived: Vec<&keyward_proto::SessionUser> =
                 users.iter().filter(|u| !before.contains(&u.name)).collect();
+            let one_time = arrived
+                .iter()
+                .find(|u| u.must_change_password)
+                .map(|u| u.name.clone());
             let mut notice = match arrived.as_slice() {
                 [u] if u.must_change_password => format!(
-                    "{} logged in with a one-time password: change it on the serial port or with `passwd` before anything else works.",
-                    u.name
+                    "{} logged in with a one-time password: set a new one now; nothing else works for {} until then.",
+                    u.name, u.name
                 ),
                 [u] => format!("{} logged in.", u.name),
                 _ => "Logged in.".to_string(),
@@ -1105,8 +1123,12 @@ impl App {
             if self.session.as_ref().is_some_and(|s| s.dual_control) {
                 self.session_pane = SessionPane::Users;
             }
-            if !self.users().iter().any(|u| u.must_change_password) {
-                self.send_once(Purpose::Status, Request::Status, out);
+            match one_time {
+                Some(name) => self.open_passwd(&name),
+                None if !self.users().iter().any(|u| u.must_change_password) => {
+                    self.send_once(Purpose::Status, Request::Status, out);
+                }
+                None => {}
             }
             self.ask_pending(out);
         }
@@ -1203,6 +1225,117 @@ mod tests {
                 Effect::Quit => None,
             })
             .collect()
+    }
+
+    fn one_time(name: &str) -> serde_json::Value {
+        json!({"channel": "console", "dual_control": false, "users": [
+            {"name": name, "role": "administrator", "must_change_password": true}]})
+    }
+
+    #[test]
+    fn a_one_time_password_opens_the_password_form_at_once() {
+        let mut app = up();
+        let effects = ok(&mut app, Purpose::Login, one_time("carol"));
+        // Nothing else works for carol yet, so no status is asked for.
+        assert!(!sent(&effects).contains(&Purpose::Status), "{effects:?}");
+        let form = app.form.as_ref().expect("the password form");
+        assert_eq!(form.kind, FormKind::Passwd);
+        assert_eq!(form.target, "carol");
+        assert!(form.fields.iter().all(|f| matches!(&f.kind,
+            crate::input::FieldKind::Text(t) if t.is_masked())));
+        assert!(
+            app.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("one-time password")),
+            "{:?}",
+            app.notice
+        );
+    }
+
+    #[test]
+    fn the_new_password_typed_twice_must_match_before_anything_is_sent() {
+        let mut app = up();
+        ok(&mut app, Purpose::Login, one_time("carol"));
+        typed(&mut app, "one-time-1");
+        key(&mut app, KeyCode::Enter);
+        typed(&mut app, "a new long password");
+        key(&mut app, KeyCode::Enter);
+        typed(&mut app, "a new long passwort");
+        let form = app.form.as_ref().expect("form");
+        assert_eq!(
+            form.reason(2).as_deref(),
+            Some("differs from New password"),
+            "checked as typed"
+        );
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.confirm.is_none());
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("Not sent: New again differs from New password.")
+        );
+        // Corrected, Enter asks to confirm; the confirm sends the request, once.
+        key(&mut app, KeyCode::Backspace);
+        typed(&mut app, "d");
+        assert_eq!(app.form.as_ref().and_then(|f| f.reason(2)), None);
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.form.is_none(), "the form and its secrets are gone");
+        let confirm = app.confirm.as_ref().expect("confirm");
+        assert_eq!(confirm.title, "Change the password of carol?");
+        let effects = key(&mut app, KeyCode::Char('y'));
+        assert_eq!(
+            effects,
+            [Effect::Send {
+                purpose: Purpose::Passwd,
+                request: Request::Passwd {
+                    user: Some("carol".into()),
+                    old: Password::new("one-time-1"),
+                    new: Password::new("a new long password"),
+                },
+            }]
+        );
+        // Refused (too short): the error is shown and the form is back, empty.
+        app.handle(Event::Reply {
+            purpose: Purpose::Passwd,
+            response: Response::err(keyward_proto::ApiError::new(
+                ErrorCode::Invalid,
+                "the password is too short: use at least 12 characters",
+            )),
+        });
+        assert_eq!(
+            app.error.as_ref().map(|e| e.message.as_str()),
+            Some("the password is too short: use at least 12 characters")
+        );
+        let form = app.form.as_ref().expect("the form again");
+        assert_eq!(
+            (form.kind, form.target.as_str()),
+            (FormKind::Passwd, "carol")
+        );
+        assert_eq!(form.first_empty(), Some(0));
+        // Changed: the screens open (status is asked for) and the session is current.
+        let effects = ok(&mut app, Purpose::Passwd, session(&["carol"]));
+        assert_eq!(sent(&effects), [Purpose::Status, Purpose::Pending]);
+        assert!(!app.users()[0].must_change_password);
+        assert!(
+            app.notice
+                .as_deref()
+                .is_some_and(|n| n.starts_with("Password changed")),
+            "{:?}",
+            app.notice
+        );
+    }
+
+    #[test]
+    fn p_on_the_logged_in_users_changes_the_selected_users_password() {
+        let mut app = dual();
+        assert_eq!(app.context(), Context::SessionUsers);
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Char('p'));
+        let form = app.form.as_ref().expect("form");
+        assert_eq!((form.kind, form.target.as_str()), (FormKind::Passwd, "bob"));
+        // Esc drops the form, and what was typed with it.
+        typed(&mut app, "secret");
+        key(&mut app, KeyCode::Esc);
+        assert!(app.form.is_none());
     }
 
     #[test]

@@ -65,6 +65,10 @@ impl TextField {
         self.text.zeroize();
     }
     /// Moves the text into a [`Password`] and wipes the field's copy.
+    /// Whether two fields hold the same text (a masked one never leaves the field for this).
+    pub fn same_text(&self, other: &Self) -> bool {
+        *self.text == *other.text
+    }
     pub fn take_password(&mut self) -> Password {
         let password = Password::new(self.text.as_str());
         self.text.zeroize();
@@ -102,6 +106,8 @@ pub struct FormField {
     pub enabled_by: Option<usize>,
     /// The value it was opened with (an edit sends only what changed).
     pub initial: String,
+    /// Must hold the same text as the field at this index (a new password typed twice).
+    pub same_as: Option<usize>,
 }
 
 impl FormField {
@@ -115,6 +121,7 @@ impl FormField {
             note: String::new(),
             enabled_by: None,
             initial: String::new(),
+            same_as: None,
         }
     }
     pub fn text(label: &'static str, max: usize) -> Self {
@@ -146,6 +153,10 @@ impl FormField {
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = note.into();
+        self
+    }
+    pub fn same_as(mut self, index: usize) -> Self {
+        self.same_as = Some(index);
         self
     }
     pub fn enabled_by(mut self, index: usize) -> Self {
@@ -215,6 +226,8 @@ pub enum FormKind {
     CredentialImport,
     CredentialAdd,
     KeySync,
+    /// `passwd` for the logged-in user named by the target.
+    Passwd,
     /// The key group editor: a new group (`group_create`) or, with a target, an existing one
     /// (`group_set` with the changed fields).
     Group,
@@ -288,6 +301,15 @@ impl Form {
         let field = self.fields.get(i)?;
         if !self.enabled(i) {
             return None;
+        }
+        if let Some(other) = field.same_as.and_then(|j| self.fields.get(j)) {
+            let same = match (&field.kind, &other.kind) {
+                (FieldKind::Text(a), FieldKind::Text(b)) => a.same_text(b),
+                _ => true,
+            };
+            if !same {
+                return Some(format!("differs from {}", other.label));
+            }
         }
         let value = field.current();
         if value.is_empty() && field.optional {

@@ -77,6 +77,8 @@ pub enum Action {
     Goto(u8),
     /// Log the selected user out.
     Logout,
+    /// p (Session): change the selected user's password.
+    Passwd,
     /// a: add (a user, a credential by hand); n on Keys: a new key group.
     Add,
     /// i: import a credential from an AWS CSV file.
@@ -220,6 +222,7 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
                 KeyCode::Char('x') if context == Context::SessionUsers => Action::Logout,
+                KeyCode::Char('p') if context == Context::SessionUsers => Action::Passwd,
                 KeyCode::Char('a') if context == Context::Users => Action::Add,
                 KeyCode::Char('l') if context == Context::Users => Action::Lock,
                 KeyCode::Char('u') if context == Context::Users => Action::Unlock,
@@ -298,6 +301,11 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::SessionUsers => list![
             b("↑↓/jk", "move", "Select a logged-in user"),
             b("x", "log out", "Log the selected user out of this console"),
+            b(
+                "p",
+                "password",
+                "Change the selected user's password: current, new, new again (masked)"
+            ),
             b(
                 "Tab",
                 "pane",
@@ -634,6 +642,15 @@ pub(crate) mod tests {
         assert_eq!(
             map(Context::SessionUsers, key(KeyCode::Char('x'))),
             Some(Action::Logout)
+        );
+        // `p` changes a password on the logged-in users pane; in the login form it is a letter.
+        assert_eq!(
+            map(Context::SessionUsers, key(KeyCode::Char('p'))),
+            Some(Action::Passwd)
+        );
+        assert_eq!(
+            map(Context::LoginForm, key(KeyCode::Char('p'))),
+            Some(Action::Input('p'))
         );
     }
 

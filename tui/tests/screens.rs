@@ -204,6 +204,18 @@ fn login_refused_shows_the_code() {
 }
 
 #[test]
+fn passwd_after_a_one_time_password_login_repeat_differs() {
+    let mut app = connected();
+    reply(&mut app, Purpose::Login, session(&[("carol", true)], false));
+    typed(&mut app, "one-time-1");
+    key(&mut app, KeyCode::Enter);
+    typed(&mut app, "a new long password");
+    key(&mut app, KeyCode::Enter);
+    typed(&mut app, "a new long");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
 fn status() {
     let mut app = logged_in(&["alice", "bob"]);
     key(&mut app, KeyCode::Char('2'));

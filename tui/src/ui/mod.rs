@@ -469,7 +469,10 @@ fn render_form(
         render_tabbed_form(form, covered, theme, frame, area);
         return;
     }
-    let height = u16::try_from(form.fields.len() * 2 + 5).unwrap_or(u16::MAX);
+    // Two rows a field (the value, then the reason it is refused, if it is), a blank row, the
+    // hint as it wraps in the dialog's 64 columns, and the border.
+    let hint_rows = form.hint.chars().count().div_ceil(62).max(1);
+    let height = u16::try_from(form.fields.len() * 2 + hint_rows + 3).unwrap_or(u16::MAX);
     let popup = centered(area, 66, height);
     frame.render_widget(Clear, popup);
     let block = dialog(&form.title, theme);
@@ -517,7 +520,13 @@ fn render_form(
                 },
             ),
         ]));
-        lines.push(Line::from(""));
+        lines.push(match form.reason(i) {
+            Some(reason) => Line::from(Span::styled(
+                format!("{:w$}✗ {reason}", "", w = label_width),
+                theme.bad(),
+            )),
+            None => Line::from(""),
+        });
     }
     lines.push(Line::from(Span::styled(form.hint.clone(), theme.dim())));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);

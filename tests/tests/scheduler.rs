@@ -783,3 +783,31 @@ fn expiring_material_is_warned_about_once_then_marked_expired_once() {
     let (code, out) = s.fx.verify();
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// `status` tells the scheduler's state as of now: a change of rotation.designated shows at
+/// once, even when the scheduler's next pass is an hour away.
+#[test]
+fn status_shows_a_designation_change_at_once() {
+    let fixture = Fixture::new();
+    fixture.append_config("[rotation]\ncheck_every = \"1h\"\n");
+    fixture.init_ok();
+    let daemon = fixture.start();
+    let before = daemon.status().scheduler;
+    assert!(before.designated, "{before:?}");
+    daemon.admins().ok(&Request::SettingsSet {
+        name: "rotation.designated".into(),
+        value: "false".into(),
+    });
+    let after = daemon.status().scheduler;
+    assert!(!after.designated, "{after:?}");
+    assert!(
+        after.state.starts_with("paused") && after.state.contains("designated"),
+        "{after:?}"
+    );
+    daemon.admins().ok(&Request::SettingsSet {
+        name: "rotation.designated".into(),
+        value: "true".into(),
+    });
+    let again = daemon.status().scheduler;
+    assert!(again.designated && again.state == "running", "{again:?}");
+}

@@ -30,6 +30,8 @@ pub use users::Accounts;
 /// The longest password the form takes, in bytes. The buffer is reserved once at this size so
 /// typing never reallocates and leaves a copy behind; it is zeroized when sent or cleared.
 pub const PASSWORD_MAX: usize = 256;
+/// The setting `d` on Status changes.
+const DESIGNATED: &str = "rotation.designated";
 /// The longest user name the form takes.
 pub const USER_MAX: usize = 64;
 /// Stop polling after this many ticks (seconds) without a key press, so the daemon's idle
@@ -74,6 +76,7 @@ pub enum Purpose {
     GroupCreate,
     GroupSet,
     Passwd,
+    SettingsSet,
 }
 
 impl Purpose {
@@ -111,6 +114,7 @@ impl Purpose {
             Self::GroupCreate => "group_create",
             Self::GroupSet => "group_set",
             Self::Passwd => "passwd",
+            Self::SettingsSet => "settings_set",
         }
     }
 }
@@ -570,6 +574,7 @@ impl App {
                 Screen::Credentials => self.credentials_action(action),
                 Screen::Audit => self.audit_action(action, &mut out),
                 Screen::Keys => self.keys_action(action, &mut out),
+                Screen::Status if action == Action::Designate => self.ask_designate(),
                 Screen::Status => {}
             },
         }
@@ -613,6 +618,35 @@ impl App {
             }
             _ => self.ask_quit(),
         }
+    }
+
+    /// `d` on Status: flips `rotation.designated`, asking first with what it means for the
+    /// scheduled rotations.
+    fn ask_designate(&mut self) {
+        let Some(designated) = self.status.as_ref().map(|s| s.scheduler.designated) else {
+            self.notice = Some("No status yet: press r first.".into());
+            return;
+        };
+        let (value, effect) = if designated {
+            (
+                "false",
+                "Set rotation.designated to false: this appliance stops rotating key groups on their schedule (forced rotations and jobs already running still run). Designate another appliance, or scheduled keys stop rotating.",
+            )
+        } else {
+            (
+                "true",
+                "Set rotation.designated to true: this appliance rotates key groups when they fall due. In a fleet sharing key groups, only one appliance should.",
+            )
+        };
+        self.ask(
+            format!("Set rotation.designated to {value}?"),
+            effect.into(),
+            Purpose::SettingsSet,
+            Request::SettingsSet {
+                name: DESIGNATED.into(),
+                value: value.into(),
+            },
+        );
     }
 
     fn ask_quit(&mut self) {
@@ -1043,6 +1077,19 @@ impl App {
             | Purpose::ScheduleList => self.keys_reply(purpose, data, &mut out),
             Purpose::GroupCreate | Purpose::GroupSet => self.group_saved(purpose, data, &mut out),
             Purpose::Passwd => self.passwd_reply(data, &mut out),
+            Purpose::SettingsSet => {
+                let value = data.as_array().and_then(|settings| {
+                    settings
+                        .iter()
+                        .find(|s| s["name"] == DESIGNATED)
+                        .and_then(|s| s["value"].as_str())
+                });
+                self.notice = Some(match value {
+                    Some(value) => format!("{DESIGNATED} is now {value}."),
+                    None => "Settings saved.".into(),
+                });
+                self.send_once(Purpose::Status, Request::Status, &mut out);
+            }
             Purpose::JobRetry => {
                 if let Some(job) = self.parse::<JobView>(purpose, data) {
                     self.notice = Some(format!(

@@ -110,6 +110,8 @@ pub enum Action {
     Retry,
     /// e (Keys): edit the selected group.
     Edit,
+    /// d (Status): designate this appliance as the scheduled rotator, or stop it being one.
+    Designate,
     Input(char),
     Backspace,
     ClearInput,
@@ -218,6 +220,7 @@ pub fn map(context: Context, key: KeyEvent) -> Option<Action> {
                 KeyCode::Char('m') if context == Context::Keys => Action::Menu,
                 KeyCode::Char('n') if context == Context::Keys => Action::Add,
                 KeyCode::Char('e') if context == Context::Keys => Action::Edit,
+                KeyCode::Char('d') if context == Context::Status => Action::Designate,
                 KeyCode::Char('y') if context == Context::Jobs => Action::Retry,
                 KeyCode::Char('v') if context == Context::Audit => Action::Verify,
                 KeyCode::Char('r') => Action::Refresh,
@@ -332,6 +335,11 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         ],
         Context::Status => list![
             b("r", "refresh", "Ask the daemon for its status again"),
+            b(
+                "d",
+                "designated",
+                "Make this appliance the scheduled rotator, or stop it (setting rotation.designated; asks first)"
+            ),
             TABS,
             HELP,
             BACK_TOP,
@@ -834,6 +842,11 @@ pub(crate) mod tests {
         assert_eq!(keys(KeyCode::Char('n')), Some(Action::Add));
         assert_eq!(keys(KeyCode::Char('e')), Some(Action::Edit));
         assert_eq!(map(Context::Users, key(KeyCode::Char('e'))), None);
+        assert_eq!(
+            map(Context::Status, key(KeyCode::Char('d'))),
+            Some(Action::Designate)
+        );
+        assert_eq!(map(Context::Jobs, key(KeyCode::Char('d'))), None);
         assert_eq!(map(Context::Jobs, key(KeyCode::Char('n'))), None);
         // In the editor (a form) letters are text; Tab and Shift-Tab switch tabs, ←→ choose.
         let form = |code| map(Context::Form, key(code));

@@ -224,6 +224,43 @@ fn status() {
 }
 
 #[test]
+fn status_d_asks_before_undesignating_then_sends_settings_set() {
+    let mut app = logged_in(&["alice", "bob"]);
+    key(&mut app, KeyCode::Char('2'));
+    reply(&mut app, Purpose::Status, status_report());
+    assert!(key(&mut app, KeyCode::Char('d')).is_empty(), "asks first");
+    insta::assert_snapshot!(screen(&app));
+    let effects = key(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        effects,
+        [Effect::Send {
+            purpose: Purpose::SettingsSet,
+            request: keyward_proto::Request::SettingsSet {
+                name: "rotation.designated".into(),
+                value: "false".into(),
+            },
+        }]
+    );
+    let effects = reply(
+        &mut app,
+        Purpose::SettingsSet,
+        json!([{"name": "rotation.designated", "value": "false",
+                "description": "this appliance rotates key groups on their schedule"}]),
+    );
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                purpose: Purpose::Status,
+                ..
+            }
+        )),
+        "the status is asked for again: {effects:?}"
+    );
+    assert!(screen(&app).contains("rotation.designated is now false."));
+}
+
+#[test]
 fn jobs_list() {
     let mut app = logged_in(&["alice", "bob"]);
     on_jobs(&mut app);

@@ -305,6 +305,14 @@ impl Jobs {
             .clone();
         status.running_rotations = self.rotations_running();
         status.concurrency = self.app.rotation.concurrency;
+        // Whether this appliance rotates, and why not, as of now rather than the last pass: an
+        // operator who has just changed rotation.designated sees the change at once.
+        status.designated = self.designated();
+        if status.state == "running" || status.state.starts_with("paused") {
+            status.state = self
+                .paused()
+                .map_or_else(|| "running".into(), |p| format!("paused: {p}"));
+        }
         status
     }
 

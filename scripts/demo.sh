@@ -117,6 +117,6 @@ MSG
 # Leaving the console (q) leaves the appliance running.
 if [ -t 0 ] && [ -t 1 ] && [ -z "${KEYWARD_DEMO_NO_CONSOLE:-}" ]; then
   printf '\nPress Enter to open the console (Ctrl-C: stay in the shell; the appliance keeps running) '
-  read -r _
+  read -r _ || exit 0
   exec "$BIN/keyward-console" --socket "$DEMO/console.sock"
 fi

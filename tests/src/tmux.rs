@@ -67,11 +67,15 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        // `-u` and a UTF-8 locale: the console draws ★, · and box lines, which tmux would
+        // otherwise turn into `_` on a machine without a UTF-8 locale.
         Command::new("tmux")
+            .arg("-u")
             .arg("-S")
             .arg(&self.socket)
             .args(args)
             .env("TERM", "xterm-256color")
+            .env("LC_ALL", "C.UTF-8")
             .output()
             .expect("run tmux (scripts/test.sh installs it)")
     }
@@ -108,6 +112,15 @@ impl Tmux {
     pub fn screen(&self) -> String {
         let out = self.run(&["capture-pane", "-p", "-t", "console"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The program's process id (the child of the shell around it), once it has started.
+    pub fn program_pid(&self) -> Option<i32> {
+        let out = self.run(&["display-message", "-p", "-t", "console", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
     }
 
     /// Waits until the program has exited; returns its exit status, which the shell around it

@@ -256,7 +256,8 @@ pub struct JobLog {
     pub lines: Vec<String>,
     /// Ask for lines from here next.
     pub next: usize,
-    /// First line shown; `None` follows the end.
+    /// The line the view ends at (the last shown, unless the lines after it are needed to
+    /// fill the pane); `None` follows the end.
     pub scroll: Option<usize>,
 }
 
@@ -412,6 +413,8 @@ pub struct App {
     awaiting: BTreeSet<Purpose>,
     ticks: u64,
     idle_ticks: u32,
+    /// Whose password the last `passwd` sent was for (a refusal reopens their form).
+    passwd_for: Option<String>,
 }
 
 impl App {
@@ -444,6 +447,7 @@ impl App {
             awaiting: BTreeSet::new(),
             ticks: 0,
             idle_ticks: 0,
+            passwd_for: None,
         }
     }
 
@@ -639,7 +643,7 @@ impl App {
             )
         };
         self.ask(
-            format!("Set rotation.designated to {value}?"),
+            format!("Set {DESIGNATED} to {value}?"),
             effect.into(),
             Purpose::SettingsSet,
             Request::SettingsSet {
@@ -1172,7 +1176,7 @@ impl App {
             }
             match one_time {
                 Some(name) => self.open_passwd(&name),
-                None if !self.users().iter().any(|u| u.must_change_password) => {
+                None if self.one_time_user().is_none() => {
                     self.send_once(Purpose::Status, Request::Status, out);
                 }
                 None => {}
@@ -1369,6 +1373,34 @@ mod tests {
             "{:?}",
             app.notice
         );
+    }
+
+    #[test]
+    fn a_refusal_reopens_the_form_only_for_the_user_it_was_for() {
+        let mut app = up();
+        ok(
+            &mut app,
+            Purpose::Login,
+            json!({"channel": "console", "dual_control": false, "users": [
+                {"name": "alice", "role": "administrator", "must_change_password": false},
+                {"name": "bob", "role": "administrator", "must_change_password": true}]}),
+        );
+        // alice changes her own password while bob still has a one-time one.
+        app.open_passwd("alice");
+        for text in ["wrong-old", "a new long password", "a new long password"] {
+            typed(&mut app, text);
+            key(&mut app, KeyCode::Enter);
+        }
+        key(&mut app, KeyCode::Char('y'));
+        app.handle(Event::Reply {
+            purpose: Purpose::Passwd,
+            response: Response::err(keyward_proto::ApiError::new(
+                ErrorCode::Auth,
+                "wrong password",
+            )),
+        });
+        assert!(app.error.is_some());
+        assert!(app.form.is_none(), "not bob's form for alice's mistake");
     }
 
     #[test]

@@ -64,11 +64,11 @@ impl TextField {
     pub fn clear(&mut self) {
         self.text.zeroize();
     }
-    /// Moves the text into a [`Password`] and wipes the field's copy.
     /// Whether two fields hold the same text (a masked one never leaves the field for this).
     pub fn same_text(&self, other: &Self) -> bool {
         *self.text == *other.text
     }
+    /// Moves the text into a [`Password`] and wipes the field's copy.
     pub fn take_password(&mut self) -> Password {
         let password = Password::new(self.text.as_str());
         self.text.zeroize();
@@ -303,8 +303,9 @@ impl Form {
             return None;
         }
         if let Some(other) = field.same_as.and_then(|j| self.fields.get(j)) {
+            // Checked once something is typed here; an empty repeat is "fill in first".
             let same = match (&field.kind, &other.kind) {
-                (FieldKind::Text(a), FieldKind::Text(b)) => a.same_text(b),
+                (FieldKind::Text(a), FieldKind::Text(b)) => a.is_empty() || a.same_text(b),
                 _ => true,
             };
             if !same {

@@ -262,7 +262,7 @@ const fn b(keys: &'static str, short: &'static str, long: &'static str) -> Bindi
     Binding { keys, short, long }
 }
 
-const HELP: Binding = b("?", "help", "Show the keys of this screen (F1 too)");
+pub const HELP: Binding = b("?", "help", "Show the keys of this screen (F1 too)");
 const QUIT_NOW: Binding = b(
     "Ctrl-C",
     "",

@@ -88,7 +88,16 @@ fn event_loop(
     }
 }
 
-/// Raw mode turns Ctrl-C into a key, but a signal from outside must still restore the terminal.
+/// How often the terminal is checked for having gone away.
+const TERMINAL_CHECK: Duration = Duration::from_secs(1);
+/// How long the event loop gets to stop by itself before the process leaves without it.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Raw mode turns Ctrl-C into a key, but a signal from outside must still restore the terminal;
+/// and when the terminal goes away (its window closed, the SSH link dropped) the console stops
+/// instead of lingering. The event loop is asked to stop first; if it does not within
+/// [`STOP_GRACE`] (crossterm keeps re-reading a hung-up terminal's end of file inside its
+/// poll, so the loop may never come round), the terminal is restored and the process leaves.
 async fn watch_signals(report: Sender<Incoming<Purpose>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
@@ -98,10 +107,21 @@ async fn watch_signals(report: Sender<Incoming<Purpose>>) {
     ) else {
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
-        _ = int.recv() => {}
+    let mut check = tokio::time::interval(TERMINAL_CHECK);
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = hup.recv() => break,
+            _ = int.recv() => break,
+            _ = check.tick() => {
+                if !std::io::stdin().is_terminal() {
+                    break;
+                }
+            }
+        }
     }
     let _ = report.send(Incoming::Terminate);
+    tokio::time::sleep(STOP_GRACE).await;
+    crate::terminal::restore();
+    std::process::exit(1);
 }

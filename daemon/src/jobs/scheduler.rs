@@ -306,22 +306,27 @@ impl Jobs {
         status.running_rotations = self.rotations_running();
         status.concurrency = self.app.rotation.concurrency;
         // Whether this appliance rotates, and why not, as of now rather than the last pass: an
-        // operator who has just changed rotation.designated sees the change at once.
-        status.designated = self.designated();
+        // operator who has just changed rotation.designated sees the change at once. The
+        // setting is read once; an unreadable one is logged by the scheduler's own pass.
+        let setting = self.designated_setting();
+        status.designated = matches!(setting, Ok(true));
         if status.state == "running" || status.state.starts_with("paused") {
-            status.state = self
-                .paused()
-                .map_or_else(|| "running".into(), |p| format!("paused: {p}"));
+            status.state = state_text(self.paused_by(&setting).as_deref());
         }
         status
     }
 
     /// Why scheduled rotation is paused everywhere, if it is.
     fn paused(&self) -> Option<String> {
+        self.paused_by(&self.designated_setting())
+    }
+
+    /// As [`Self::paused`], with `rotation.designated` as already read.
+    fn paused_by(&self, designated: &Result<bool>) -> Option<String> {
         if let Some(fault) = self.app.hsm_fault() {
             return Some(format!("HSM fault: {fault}"));
         }
-        match self.designated_setting() {
+        match designated {
             Ok(true) => {}
             Ok(false) => {
                 return Some(
@@ -358,9 +363,7 @@ impl Jobs {
         };
         let paused = self.paused();
         self.set_status(SchedulerStatus {
-            state: paused
-                .as_ref()
-                .map_or_else(|| "running".into(), |p| format!("paused: {p}")),
+            state: state_text(paused.as_deref()),
             designated: self.designated(),
             scheduled_groups: plans.iter().filter(|p| p.due_ms.is_some()).count(),
             next_due: plans.iter().filter_map(|p| p.due_ms).min().map(format_ms),
@@ -573,4 +576,9 @@ struct Plan {
     every: Option<u64>,
     state: ScheduleState,
     due_ms: Option<u64>,
+}
+
+/// The scheduler's state as `status` says it: `running`, or `paused: ` and why.
+fn state_text(paused: Option<&str>) -> String {
+    paused.map_or_else(|| "running".into(), |p| format!("paused: {p}"))
 }

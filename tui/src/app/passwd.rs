@@ -28,6 +28,7 @@ impl App {
     /// repeat is wiped with the form); cancelling drops them, and `Password` zeroizes on drop.
     pub(super) fn submit_passwd(&mut self, form: &mut Form) {
         let name = form.target.clone();
+        self.passwd_for = Some(name.clone());
         let old = form.take_password(0);
         let new = form.take_password(1);
         self.confirm = Some(Confirm {
@@ -46,14 +47,25 @@ impl App {
         });
     }
 
-    /// The daemon refused the change (a wrong current password, a new one too short): a user
-    /// who still has a one-time password gets the form again, the reason in the error bar.
-    pub(super) fn passwd_refused(&mut self) {
-        if let Some(name) = self
-            .users()
+    /// A logged-in user who still has a one-time password, if any.
+    pub(super) fn one_time_user(&self) -> Option<String> {
+        self.users()
             .iter()
             .find(|u| u.must_change_password)
             .map(|u| u.name.clone())
+    }
+
+    /// The daemon refused the change (a wrong current password, a new one too short): if the
+    /// user it was for still has a one-time password, their form opens again, the reason in
+    /// the error bar.
+    pub(super) fn passwd_refused(&mut self) {
+        let Some(name) = self.passwd_for.take() else {
+            return;
+        };
+        if self
+            .users()
+            .iter()
+            .any(|u| u.name == name && u.must_change_password)
         {
             self.open_passwd(&name);
         }
@@ -63,10 +75,10 @@ impl App {
         let Some(info) = self.parse::<SessionInfo>(Purpose::Passwd, data) else {
             return;
         };
+        self.passwd_for = None;
         self.session_changed(Purpose::Passwd, info, out);
-        match self.users().iter().find(|u| u.must_change_password) {
-            Some(u) => {
-                let name = u.name.clone();
+        match self.one_time_user() {
+            Some(name) => {
                 self.notice = Some(format!(
                     "Password changed. {name} still has a one-time password: set it now."
                 ));

@@ -307,7 +307,7 @@ fn render_footer(context: Context, theme: Theme, frame: &mut Frame, area: Rect) 
         .collect();
     // The way to the help is always on the line, even when the other keys do not all fit (the
     // help lists them all): its room is set aside first, the others fill the rest in order.
-    let help = shown.iter().position(|b| b.short == "help");
+    let help = shown.iter().position(|b| b.short == keys::HELP.short);
     let mut room = usize::from(area.width)
         .saturating_sub(1)
         .saturating_sub(help.map_or(0, |i| width(shown[i])));
@@ -470,10 +470,11 @@ fn render_form(
         return;
     }
     // Two rows a field (the value, then the reason it is refused, if it is), a blank row, the
-    // hint as it wraps in the dialog's 64 columns, and the border.
-    let hint_rows = form.hint.chars().count().div_ceil(62).max(1);
-    let height = u16::try_from(form.fields.len() * 2 + hint_rows + 3).unwrap_or(u16::MAX);
-    let popup = centered(area, 66, height);
+    // hint as it wraps in the dialog (a row spare: it wraps at words), and the border.
+    const WIDTH: u16 = 66;
+    let rows = u16::try_from(form.fields.len() * 2).unwrap_or(u16::MAX);
+    let height = rows.saturating_add(lines_needed(&form.hint, WIDTH) + 4);
+    let popup = centered(area, WIDTH, height);
     frame.render_widget(Clear, popup);
     let block = dialog(&form.title, theme);
     let inner = block.inner(popup);
@@ -521,8 +522,17 @@ fn render_form(
             ),
         ]));
         lines.push(match form.reason(i) {
+            // One row: a reason longer than the room is cut (the full one shows when sending).
             Some(reason) => Line::from(Span::styled(
-                format!("{:w$}✗ {reason}", "", w = label_width),
+                format!(
+                    "{:w$}✗ {}",
+                    "",
+                    reason
+                        .chars()
+                        .take(width.saturating_sub(2))
+                        .collect::<String>(),
+                    w = label_width
+                ),
                 theme.bad(),
             )),
             None => Line::from(""),

@@ -980,6 +980,13 @@ impl App {
         self.ticks += 1;
         self.idle_ticks = self.idle_ticks.saturating_add(1);
         let mut out = Vec::new();
+        if self.idle_ticks == POLL_IDLE_LIMIT && (self.reveal.is_some() || self.confirm.is_some()) {
+            // An unattended console does not keep a one-time password on screen, nor a typed
+            // secret waiting in a confirm dialog.
+            self.reveal = None;
+            self.confirm = None;
+            self.notice = Some("Closed the dialog: nobody pressed a key for a while.".into());
+        }
         if self.link != Link::Up || !self.logged_in() || self.idle_ticks > POLL_IDLE_LIMIT {
             return out;
         }
@@ -1201,6 +1208,9 @@ impl App {
         self.info = None;
         self.menu = None;
         self.form = None;
+        // A one-time password on screen, or a confirm holding a typed secret, goes with them.
+        self.reveal = None;
+        self.confirm = None;
     }
 
     fn parse<T: DeserializeOwned>(
@@ -1551,6 +1561,46 @@ mod tests {
         key(&mut app, KeyCode::Esc);
         assert_eq!(app.screen, Screen::Jobs);
         assert!(app.job_log.is_none());
+    }
+
+    fn shown_secret() -> Reveal {
+        Reveal {
+            title: "One-time password for carol".into(),
+            intro: String::new(),
+            secret: Password::new("kX7-pq2-Lm9"),
+            outro: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_unattended_console_closes_a_shown_one_time_password() {
+        let mut app = dual();
+        app.reveal = Some(shown_secret());
+        for _ in 1..POLL_IDLE_LIMIT {
+            app.handle(Event::Tick);
+        }
+        assert!(app.reveal.is_some(), "still shown before the limit");
+        app.handle(Event::Tick);
+        assert!(app.reveal.is_none(), "closed at the limit");
+    }
+
+    #[test]
+    fn a_logout_drops_a_shown_secret_and_a_pending_confirm() {
+        let mut app = dual();
+        app.open_passwd("alice");
+        for text in ["old-password", "a new long password", "a new long password"] {
+            typed(&mut app, text);
+            key(&mut app, KeyCode::Enter);
+        }
+        assert!(app.confirm.is_some());
+        app.reveal = Some(shown_secret());
+        // An idle logout found by whoami: nobody is logged in any more.
+        ok(&mut app, Purpose::Whoami, session(&[]));
+        assert!(app.reveal.is_none());
+        assert!(
+            app.confirm.is_none(),
+            "a confirm holding passwords is not kept"
+        );
     }
 
     #[test]

@@ -235,7 +235,7 @@ mod tests {
                 let (r, mut w) = stream.into_split();
                 let mut r = BufReader::new(r);
                 let line = read_line(&mut r).await.unwrap().unwrap();
-                assert_eq!(line, r#"{"op":"status"}"#);
+                assert_eq!(line.as_str(), r#"{"op":"status"}"#);
                 w.write_all(b"{\"ok\":true,\"data\":1}\n").await.unwrap();
             }
         });

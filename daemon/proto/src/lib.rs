@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::{Zeroize, Zeroizing};
 
 /// The largest line either side accepts; longer input is an error, not a buffer to grow.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -581,11 +582,24 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one line of at most [`MAX_LINE`] bytes. `Ok(None)` at end of stream.
+/// Appends `more`, moving to a larger buffer when needed: the smaller one is wiped as it is
+/// dropped, so a line holding a password leaves no copy behind in freed memory.
+fn extend_wiping(buf: &mut Zeroizing<Vec<u8>>, more: &[u8]) {
+    if buf.capacity() - buf.len() < more.len() {
+        let want = (buf.len() + more.len()).max(buf.capacity() * 2);
+        let mut bigger = Zeroizing::new(Vec::with_capacity(want));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
+    }
+    buf.extend_from_slice(more);
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes. `Ok(None)` at end of stream. The line (which
+/// may hold a password or a one-time password) is wiped when the caller drops it.
 pub async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
-) -> Result<Option<String>, FrameError> {
-    let mut buf = Vec::new();
+) -> Result<Option<Zeroizing<String>>, FrameError> {
+    let mut buf = Zeroizing::new(Vec::new());
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
@@ -602,25 +616,44 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
         if buf.len() + chunk.len() > MAX_LINE {
             return Err(FrameError::TooLong);
         }
-        buf.extend_from_slice(chunk);
+        extend_wiping(&mut buf, chunk);
         let used = done.unwrap_or(available.len());
         reader.consume(used);
         if done.is_some() {
-            return String::from_utf8(buf)
-                .map(Some)
-                .map_err(|_| FrameError::NotUtf8);
+            return match String::from_utf8(std::mem::take(&mut *buf)) {
+                Ok(line) => Ok(Some(Zeroizing::new(line))),
+                Err(e) => {
+                    e.into_bytes().zeroize();
+                    Err(FrameError::NotUtf8)
+                }
+            };
         }
     }
 }
 
-/// Writes `value` as one JSON line and flushes.
+/// A `Write` into a buffer that is wiped, growing as [`extend_wiping`] does.
+struct WipingWriter(Zeroizing<Vec<u8>>);
+
+impl std::io::Write for WipingWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        extend_wiping(&mut self.0, bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `value` as one JSON line and flushes. The serialised line (a login or `passwd`
+/// carries passwords) is wiped once written.
 pub async fn write_json<W: AsyncWrite + Unpin, T: Serialize>(
     writer: &mut W,
     value: &T,
 ) -> Result<(), FrameError> {
-    let mut line = serde_json::to_vec(value)?;
-    line.push(b'\n');
-    writer.write_all(&line).await?;
+    let mut line = WipingWriter(Zeroizing::new(Vec::with_capacity(1024)));
+    serde_json::to_writer(&mut line, value)?;
+    extend_wiping(&mut line.0, b"\n");
+    writer.write_all(&line.0).await?;
     writer.flush().await?;
     Ok(())
 }
@@ -669,11 +702,35 @@ mod tests {
         assert!(matches!(read_line(&mut r).await, Err(FrameError::NotUtf8)));
         let good: &[u8] = b"{\"op\":\"status\"}\nnext\n";
         let mut r = tokio::io::BufReader::new(good);
+        let line = |l: Option<Zeroizing<String>>| l.map(|l| l.as_str().to_owned());
         assert_eq!(
-            read_line(&mut r).await.unwrap().as_deref(),
+            line(read_line(&mut r).await.unwrap()).as_deref(),
             Some("{\"op\":\"status\"}")
         );
-        assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("next"));
-        assert_eq!(read_line(&mut r).await.unwrap(), None);
+        assert_eq!(
+            line(read_line(&mut r).await.unwrap()).as_deref(),
+            Some("next")
+        );
+        assert_eq!(line(read_line(&mut r).await.unwrap()), None);
+        // A line longer than the first buffer grows (wiping the smaller one) and arrives whole.
+        let long = format!("{}\n", "x".repeat(20_000));
+        let mut r = tokio::io::BufReader::with_capacity(100, long.as_bytes());
+        assert_eq!(
+            line(read_line(&mut r).await.unwrap()).map(|l| l.len()),
+            Some(20_000)
+        );
+    }
+
+    #[tokio::test]
+    async fn write_json_writes_one_line() {
+        let mut out = Vec::new();
+        let request = Request::Login {
+            user: "alice".into(),
+            password: Password::new("p".repeat(3000).as_str()),
+        };
+        write_json(&mut out, &request).await.unwrap();
+        assert_eq!(out.last(), Some(&b'\n'));
+        let back: Request = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
+        assert_eq!(back, request);
     }
 }

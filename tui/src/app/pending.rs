@@ -87,9 +87,12 @@ impl App {
             }
             Purpose::Approve(id) => {
                 // The answer is whatever the approved request returns.
-                if let Ok(otp) = serde_json::from_value::<OneTimePassword>(data.clone()) {
-                    self.notice = Some(format!("Approved request {id}."));
-                    self.show_one_time_password(otp);
+                // Parsed by value: no copy of a one-time password is left in a `Value`.
+                if data.get("one_time_password").is_some() {
+                    if let Some(otp) = self.parse::<OneTimePassword>(purpose, data) {
+                        self.notice = Some(format!("Approved request {id}."));
+                        self.show_one_time_password(otp);
+                    }
                 } else if let Some(job) = data.get("job").and_then(serde_json::Value::as_u64) {
                     self.notice = Some(format!(
                         "Approved request {id}: job {job} is queued (3 Jobs shows it)."

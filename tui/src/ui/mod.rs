@@ -104,10 +104,12 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame) {
             Line::from(""),
             Line::from(reveal.intro.clone()),
             Line::from(""),
-            Line::from(Span::styled(
-                format!("  {}  ", reveal.secret.expose()),
-                theme.selected(),
-            )),
+            // Borrowed, not formatted: each redraw leaves no copy of the password behind.
+            Line::from(vec![
+                Span::styled("  ", theme.selected()),
+                Span::styled(reveal.secret.expose(), theme.selected()),
+                Span::styled("  ", theme.selected()),
+            ]),
             Line::from(""),
             Line::from(reveal.outro.clone()),
         ]);

@@ -319,34 +319,6 @@ impl Daemon {
         }
     }
 
-    /// Waits until the armed job fault point (`KEYWARD_JOB_CRASH_AT`) is reached, then kills
-    /// the daemon with SIGKILL, as a power cut would, and reaps it.
-    pub fn kill_at_fault_point(mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self
-            .log_text()
-            .contains(keyward_daemon::jobs::FAULT_REACHED)
-        {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "keywardd exited ({status}) before the fault point: {}",
-                    self.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the fault point was not reached within {timeout:?}: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.kill9();
-    }
-
     /// SIGKILL now (no clean stop, nothing flushed), and reap the process.
     pub fn kill9(mut self) {
         let mut child = self.child.take().expect("running");
@@ -643,6 +615,34 @@ pub fn one_time_password(text: &str) -> String {
         .to_owned()
 }
 
+/// Calls `check` every 200 ms until it gives a value; fails the test after `timeout` with what
+/// it last said.
+pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "waited {timeout:?} for {what}; last seen: {last}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time the daemon printed
+/// (`2025-01-02T03:04:05.678Z`).
+pub fn rfc3339_ms(text: &str) -> u64 {
+    let t = humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    u64::try_from(
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
 /// The KMS peer (LocalStack's KMS on loopback) shared by the tests of one test binary.
 /// `KEYWARD_TEST_KMS_ENDPOINT` names one that is running already (scripts/test.sh starts one);
 /// otherwise one is started with scripts/kms-peer.sh, and a watchdog stops it by its process id
@@ -856,6 +856,98 @@ impl Fixture {
     }
 }
 
+/// A running appliance on the KMS peer, as most AWS tests start: a fresh token and database,
+/// the daemon, both administrators logged in on one console with credential `prod` imported,
+/// and a KMS client of the test's region (each test has its own, so tests never see each
+/// other's keys).
+pub struct Appliance {
+    pub fx: Fixture,
+    pub daemon: Option<Daemon>,
+    pub console: Option<Console>,
+    pub kms: Kms,
+    pub region: &'static str,
+    /// Objects on the token after first boot (system keys and the audit anchor).
+    pub token_objects: usize,
+}
+
+impl Appliance {
+    /// `config` (may be empty) is appended to the config file before the first start.
+    pub fn new(region: &'static str, config: &str) -> Self {
+        let kms = Kms::new(region);
+        let fx = Fixture::new();
+        fx.init_ok();
+        if !config.is_empty() {
+            fx.append_config(config);
+        }
+        let token_objects = fx.token_objects();
+        let (daemon, console) = fx.start_with_credential();
+        Self {
+            fx,
+            daemon: Some(daemon),
+            console: Some(console),
+            kms,
+            region,
+            token_objects,
+        }
+    }
+
+    pub fn console(&mut self) -> &mut Console {
+        self.console.as_mut().expect("console")
+    }
+
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("daemon running")
+    }
+
+    /// `group create` on the peer: credential `prod`, this region, `alias`, and `extra`.
+    pub fn create_group(&mut self, name: &str, alias: &str, extra: &[(&str, &str)]) {
+        let fields = group_fields(self.region, alias, extra);
+        self.console().ok(&Request::GroupCreate {
+            name: name.into(),
+            fields,
+        });
+    }
+
+    /// `key list GROUP`.
+    pub fn keys(&mut self, group: &str) -> Vec<serde_json::Value> {
+        self.console()
+            .ok(&Request::KeyList {
+                group: Some(group.into()),
+            })
+            .as_array()
+            .expect("key list")
+            .clone()
+    }
+
+    /// `job show ID`.
+    pub fn job(&mut self, id: u64) -> serde_json::Value {
+        self.console().ok(&Request::JobShow { id })
+    }
+
+    /// `job wait` that must succeed; a failure shows `what`, the job's log and the daemon's.
+    pub fn wait_ok(&mut self, job: u64, what: &str) -> serde_json::Value {
+        match self.console().wait(job) {
+            Ok(view) => view,
+            Err(e) => panic!(
+                "{what}: job {job} failed: {e}\n{}\ndaemon log:\n{}",
+                self.console().job_log(job).join("\n"),
+                self.daemon().log_text()
+            ),
+        }
+    }
+
+    /// Stops the daemon cleanly and starts it again with `env`; both administrators log in.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.console = None;
+        if let Some(d) = self.daemon.take() {
+            d.stop();
+        }
+        let d = self.fx.start_with_env(env);
+        self.console = Some(d.admins());
+        self.daemon = Some(d);
+    }
+}
+
 impl Console {
     /// A request that must succeed; returns its data.
     pub fn ok(&mut self, request: &Request) -> serde_json::Value {
@@ -905,13 +997,26 @@ impl Console {
 
     /// Every audit record (`audit list` from the first).
     pub fn audit_records(&mut self) -> Vec<serde_json::Value> {
-        self.ok(&Request::AuditList {
-            from: Some(1),
-            limit: Some(100_000),
-        })
-        .as_array()
-        .expect("records")
-        .clone()
+        self.audit_records_from(1)
+    }
+
+    /// Every audit record from sequence number `from` on, page by page (the daemon answers at
+    /// most 1000 at a time).
+    pub fn audit_records_from(&mut self, from: u64) -> Vec<serde_json::Value> {
+        let mut all: Vec<serde_json::Value> = Vec::new();
+        let mut next = from;
+        loop {
+            let page = self.ok(&Request::AuditList {
+                from: Some(next),
+                limit: Some(1000),
+            });
+            let page = page.as_array().expect("records");
+            let Some(last) = page.last() else {
+                return all;
+            };
+            next = last["seq"].as_u64().expect("seq") + 1;
+            all.extend(page.iter().cloned());
+        }
     }
 
     /// A request that must fail; returns the error.

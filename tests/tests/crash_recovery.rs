@@ -27,53 +27,38 @@ use keyward_daemon::domain::groups::RotationMode;
 use keyward_daemon::domain::jobs::{JobKind, Step};
 use keyward_daemon::domain::keys::KeyId;
 use keyward_proto::Request;
-use keyward_tests::{Console, Daemon, Fixture, Kms, group_fields, write_private};
+use keyward_tests::{Appliance, write_private};
 use serde_json::Value;
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Id":"keyward-crash-test","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"}]}"#;
 
-struct Setup {
-    fx: Fixture,
-    daemon: Option<Daemon>,
-    console: Option<Console>,
-    kms: Kms,
-    region: &'static str,
-    /// Objects on the token after first boot (system keys and the audit anchor).
-    token_objects: usize,
+type Setup = Appliance;
+
+/// Crashing and checking the shared [`Appliance`].
+trait Crashes {
+    fn create_crash_group(&mut self, name: &str, alias: &str);
+    fn crash_and_resume(
+        &mut self,
+        point: &str,
+        group: &str,
+        request: &Request,
+    ) -> (u64, Vec<Value>);
+    fn audit(&mut self) -> Vec<Value>;
+    fn job_audit(&mut self, job: u64, point: &str) -> BTreeMap<(String, String), usize>;
+    fn state(&self, key: &str) -> String;
+    fn policy(&self, key: &str) -> Value;
+    fn assert_no_missing_hsm_keys(&self, point: &str);
+    fn assert_token_objects(self, customer_keys: usize);
 }
 
-impl Setup {
-    /// An initialised appliance, running, with credential `prod` imported from the console CSV.
-    fn new(region: &'static str) -> Self {
-        let kms = Kms::new(region);
-        let fx = Fixture::new();
-        fx.init_ok();
-        let token_objects = fx.token_objects();
-        let (daemon, console) = fx.start_with_credential();
-        Self {
-            fx,
-            daemon: Some(daemon),
-            console: Some(console),
-            kms,
-            region,
-            token_objects,
-        }
-    }
-
-    fn console(&mut self) -> &mut Console {
-        self.console.as_mut().expect("console")
-    }
-
-    fn daemon(&self) -> &Daemon {
-        self.daemon.as_ref().expect("daemon")
-    }
-
-    fn create_group(&mut self, name: &str, alias: &str) {
+impl Crashes for Appliance {
+    /// A group with the crash test's policy, disabling the previous key.
+    fn create_crash_group(&mut self, name: &str, alias: &str) {
         let policy = self.fx.dir.path().join("policy.json");
         write_private(&policy, POLICY);
         let policy = policy.display().to_string();
-        let fields = group_fields(
-            self.region,
+        self.create_group(
+            name,
             alias,
             &[
                 ("description", "Crash recovery key"),
@@ -81,44 +66,6 @@ impl Setup {
                 ("disable_previous", "yes"),
             ],
         );
-        self.console().ok(&Request::GroupCreate {
-            name: name.into(),
-            fields,
-        });
-    }
-
-    fn wait_ok(&mut self, job: u64, what: &str) -> Value {
-        match self.console().wait(job) {
-            Ok(view) => view,
-            Err(e) => panic!(
-                "{what}: job {job} failed: {e}\n{}",
-                self.console().job_log(job).join("\n")
-            ),
-        }
-    }
-
-    fn keys(&mut self, group: &str) -> Vec<Value> {
-        self.console()
-            .ok(&Request::KeyList {
-                group: Some(group.into()),
-            })
-            .as_array()
-            .expect("list")
-            .clone()
-    }
-
-    fn job(&mut self, job: u64) -> Value {
-        self.console().ok(&Request::JobShow { id: job })
-    }
-
-    fn restart_with_env(&mut self, env: &[(&str, &str)]) {
-        self.console = None;
-        if let Some(d) = self.daemon.take() {
-            d.stop();
-        }
-        let d = self.fx.start_with_env(env);
-        self.console = Some(d.admins());
-        self.daemon = Some(d);
     }
 
     /// Restarts armed with the fault point, submits the job, waits until it stands at the
@@ -159,10 +106,7 @@ impl Setup {
         // job's: closing it first would have the daemon write logout records to the audit
         // trail, and the kill would land in those at random.
         let console = self.console.take();
-        self.daemon
-            .take()
-            .expect("daemon")
-            .kill_at_fault_point(Duration::from_secs(5));
+        self.daemon.take().expect("daemon").kill9();
         drop(console);
         self.restart_with_env(&[]);
         self.wait_ok(job, point);
@@ -327,10 +271,10 @@ fn by_id(keys: &[Value]) -> BTreeMap<String, Value> {
 #[test]
 fn rotation_survives_sigkill_before_and_after_every_step() {
     let started = Instant::now();
-    let mut s = Setup::new("me-south-1");
+    let mut s = Setup::new("me-south-1", "");
     // Keys an earlier run against the same peer left in the region (none on a fresh peer).
     let earlier: BTreeSet<String> = s.kms.key_ids().into_iter().collect();
-    s.create_group("crash", "alias/crash");
+    s.create_crash_group("crash", "alias/crash");
     let job = s.console().rotate("crash");
     s.wait_ok(job, "first rotation");
     let policy: Value = serde_json::from_str(POLICY).unwrap();
@@ -553,10 +497,10 @@ fn rotation_survives_sigkill_before_and_after_every_step() {
 #[test]
 fn synchronize_survives_sigkill_before_and_after_every_step() {
     let started = Instant::now();
-    let mut s = Setup::new("af-south-1");
+    let mut s = Setup::new("af-south-1", "");
     // Keys an earlier run against the same peer left in the region (none on a fresh peer).
     let earlier: BTreeSet<String> = s.kms.key_ids().into_iter().collect();
-    s.create_group("sync", "alias/sync");
+    s.create_crash_group("sync", "alias/sync");
     let job = s.console().rotate("sync");
     s.wait_ok(job, "first rotation");
     let policy: Value = serde_json::from_str(POLICY).unwrap();

@@ -10,73 +10,36 @@
 //! other's keys.
 
 use keyward_proto::Request;
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, group_fields, write_private};
+use keyward_tests::{Appliance, fields, write_private};
 
 const POLICY: &str = r#"{"Version":"2012-10-17","Id":"keyward-test","Statement":[{"Sid":"Root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"}]}"#;
 
-struct Setup {
-    fx: Fixture,
-    daemon: Option<Daemon>,
-    console: Option<Console>,
-    kms: Kms,
-    region: &'static str,
+type Setup = Appliance;
+
+/// This file's payments group on the shared [`Appliance`].
+trait Payments {
+    fn policy_file(&self) -> String;
+    fn create_payments(&mut self, name: &str, extra: &[(&str, &str)]);
+    fn rotate_ok(&mut self, group: &str) -> serde_json::Value;
 }
 
-impl Setup {
-    /// An initialised appliance, running, with credential `prod` imported from the console CSV.
-    fn new(region: &'static str) -> Self {
-        let kms = Kms::new(region);
-        let fx = Fixture::new();
-        fx.init_ok();
-        let (daemon, console) = fx.start_with_credential();
-        Self {
-            fx,
-            daemon: Some(daemon),
-            console: Some(console),
-            kms,
-            region,
-        }
-    }
-
-    fn console(&mut self) -> &mut Console {
-        self.console.as_mut().expect("console")
-    }
-
+impl Payments for Appliance {
     fn policy_file(&self) -> String {
         let path = self.fx.dir.path().join("policy.json");
         write_private(&path, POLICY);
         path.display().to_string()
     }
 
-    fn create_group(&mut self, name: &str, extra: &[(&str, &str)]) {
+    /// A group with alias/payments and the description "Payments key".
+    fn create_payments(&mut self, name: &str, extra: &[(&str, &str)]) {
         let mut f = vec![("description", "Payments key")];
         f.extend_from_slice(extra);
-        let fields = group_fields(self.region, "alias/payments", &f);
-        self.console().ok(&Request::GroupCreate {
-            name: name.into(),
-            fields,
-        });
+        self.create_group(name, "alias/payments", &f);
     }
 
     fn rotate_ok(&mut self, group: &str) -> serde_json::Value {
         let job = self.console().rotate(group);
-        match self.console().wait(job) {
-            Ok(view) => view,
-            Err(e) => panic!(
-                "job {job} failed: {e}\n{}",
-                self.console().job_log(job).join("\n")
-            ),
-        }
-    }
-
-    fn keys(&mut self, group: &str) -> Vec<serde_json::Value> {
-        self.console()
-            .ok(&Request::KeyList {
-                group: Some(group.into()),
-            })
-            .as_array()
-            .expect("list")
-            .clone()
+        self.wait_ok(job, group)
     }
 }
 
@@ -107,10 +70,10 @@ fn assert_expires_in_30_days(meta: &aws_sdk_kms::types::KeyMetadata) {
 
 #[test]
 fn first_rotation_fills_the_active_key_then_the_next_makes_a_new_key_and_moves_the_alias() {
-    let mut s = Setup::new("us-east-1");
+    let mut s = Setup::new("us-east-1", "");
     let active = s.kms.create_external_key();
     let policy = s.policy_file();
-    s.create_group(
+    s.create_payments(
         "payments",
         &[
             ("active_key_id", &active),
@@ -195,13 +158,8 @@ fn first_rotation_fills_the_active_key_then_the_next_makes_a_new_key_and_moves_t
     // Every AWS call is in the audit trail, and the trail verifies.
     let verify = s.console().ok(&Request::AuditVerify);
     assert_eq!(verify["intact"], true, "{verify}");
-    let records = s.console().ok(&Request::AuditList {
-        from: Some(1),
-        limit: Some(100_000),
-    });
+    let records = s.console().audit_records();
     let actions: Vec<&str> = records
-        .as_array()
-        .unwrap()
         .iter()
         .filter_map(|r| r["action"].as_str())
         .collect();
@@ -218,8 +176,8 @@ fn first_rotation_fills_the_active_key_then_the_next_makes_a_new_key_and_moves_t
 
 #[test]
 fn new_material_mode_keeps_the_key_id_and_the_alias() {
-    let mut s = Setup::new("us-west-2");
-    s.create_group(
+    let mut s = Setup::new("us-west-2", "");
+    s.create_payments(
         "ledger",
         &[("rotation_mode", "new-material"), ("alias", "alias/ledger")],
     );
@@ -264,9 +222,9 @@ fn new_material_mode_keeps_the_key_id_and_the_alias() {
 
 #[test]
 fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
-    let mut s = Setup::new("eu-west-1");
+    let mut s = Setup::new("eu-west-1", "");
     let policy = s.policy_file();
-    s.create_group("sync", &[("alias", "alias/sync"), ("policy_file", &policy)]);
+    s.create_payments("sync", &[("alias", "alias/sync"), ("policy_file", &policy)]);
     s.rotate_ok("sync");
     let key = s.keys("sync")[0].clone();
     let keyward_id = key["id"].as_str().unwrap().to_owned();
@@ -339,8 +297,8 @@ fn synchronize_deletes_and_reimports_the_same_material_from_the_hsm() {
 
 #[test]
 fn group_test_reports_connected_or_why_not() {
-    let mut s = Setup::new("eu-central-1");
-    s.create_group("probe", &[("alias", "alias/probe")]);
+    let mut s = Setup::new("eu-central-1", "");
+    s.create_payments("probe", &[("alias", "alias/probe")]);
     let report = s.console().ok(&Request::GroupTest {
         name: "probe".into(),
     });
@@ -364,7 +322,7 @@ fn group_test_reports_connected_or_why_not() {
 
 #[test]
 fn bad_input_gets_a_clear_error_and_changes_nothing() {
-    let mut s = Setup::new("ca-central-1");
+    let mut s = Setup::new("ca-central-1", "");
     let dir = s.fx.dir.path().to_path_buf();
     let bad_csv = dir.join("bad.csv");
     write_private(
@@ -431,7 +389,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert!(s.kms.key_ids().is_empty(), "nothing reached AWS");
 
     // A credential in use is not removed.
-    s.create_group("inuse", &[("alias", "alias/inuse")]);
+    s.create_payments("inuse", &[("alias", "alias/inuse")]);
     let e = s.console().fails(&Request::CredentialRemove {
         name: "prod".into(),
     });
@@ -440,7 +398,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
 #[test]
 fn the_secret_is_stored_only_sealed_and_never_shown() {
-    let mut s = Setup::new("sa-east-1");
+    let mut s = Setup::new("sa-east-1", "");
     let list = s.console().ok(&Request::CredentialList);
     assert_eq!(list[0]["name"], "prod");
     assert_eq!(list[0]["last_used"], "never");

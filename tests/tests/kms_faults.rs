@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorCode, Request};
 use keyward_tests::proxy::{Fault, FaultProxy, Quota, Rule, Seen};
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint};
+use keyward_tests::{Appliance, Kms, kms_endpoint};
 
 const CREATE_KEY: &str = "TrentService.CreateKey";
 const GET_PARAMETERS: &str = "TrentService.GetParametersForImport";
@@ -48,67 +48,40 @@ fn alias(group: &str) -> String {
     format!("alias/{group}-{run}")
 }
 
-struct Setup {
-    console: Console,
-    daemon: Daemon,
-    _fx: Fixture,
-    kms: Kms,
-    region: &'static str,
+type Setup = Appliance;
+
+/// Groups reached through a fault proxy, on the shared [`Appliance`].
+trait Proxied {
+    fn create_proxied_group(&mut self, name: &str, endpoint: &str);
+    fn wait_through(&mut self, job: u64, proxy: &FaultProxy) -> serde_json::Value;
+    fn wait_failed(&mut self, job: u64, proxy: &FaultProxy) -> keyward_proto::ApiError;
 }
 
-impl Setup {
-    /// An initialised appliance with `config` appended to its config file, running, with
-    /// credential `prod` imported.
-    fn new(region: &'static str, config: &str) -> Self {
-        let kms = Kms::new(region);
-        let fx = Fixture::new();
-        fx.init_ok();
-        if !config.is_empty() {
-            fx.append_config(config);
-        }
-        let (daemon, console) = fx.start_with_credential();
-        Self {
-            console,
-            daemon,
-            _fx: fx,
-            kms,
-            region,
-        }
-    }
-
+impl Proxied for Appliance {
     /// A group whose KMS endpoint is `endpoint` (a proxy), with alias [`alias`]`(name)`.
-    fn create_group(&mut self, name: &str, endpoint: &str) {
-        let alias = alias(name);
-        self.console.ok(&Request::GroupCreate {
-            name: name.into(),
-            fields: fields(&[
-                ("credential", "prod"),
-                ("region", self.region),
-                ("endpoint", endpoint),
-                ("alias", &alias),
-            ]),
-        });
+    fn create_proxied_group(&mut self, name: &str, endpoint: &str) {
+        self.create_group(name, &alias(name), &[("endpoint", endpoint)]);
     }
 
     /// Waits for a job that must succeed; a failure shows its log and what the proxy saw.
-    fn wait_ok(&mut self, job: u64, proxy: &FaultProxy) -> serde_json::Value {
-        let outcome = self.console.wait(job);
+    fn wait_through(&mut self, job: u64, proxy: &FaultProxy) -> serde_json::Value {
+        let outcome = self.console().wait(job);
         outcome.unwrap_or_else(|e| {
             panic!(
                 "job {job} failed: {e}\n{}\nproxy saw:\n{}\ndaemon log:\n{}",
-                self.console.job_log(job).join("\n"),
+                self.console().job_log(job).join("\n"),
                 proxy.summary(),
-                self.daemon.log_text()
+                self.daemon().log_text()
             )
         })
     }
 
     /// Waits for a job that must fail; returns the error.
     fn wait_failed(&mut self, job: u64, proxy: &FaultProxy) -> keyward_proto::ApiError {
-        match self.console.wait(job) {
+        match self.console().wait(job) {
             Ok(view) => panic!(
                 "job {job} should have failed: {view}\n{}\nproxy saw:\n{}",
-                self.console.job_log(job).join("\n"),
+                self.console().job_log(job).join("\n"),
                 proxy.summary()
             ),
             Err(e) => e,
@@ -282,19 +255,19 @@ fn faults_that_ease(region: &'static str, cases: &[Easing]) {
         .map(|c| FaultProxy::start(&kms_endpoint(), vec![Rule::times(c.target, c.fault, 2)]))
         .collect();
     for (c, proxy) in cases.iter().zip(&proxies) {
-        s.create_group(c.group, &proxy.url());
+        s.create_proxied_group(c.group, &proxy.url());
     }
     let before = s.kms.key_ids();
-    let jobs: Vec<u64> = cases.iter().map(|c| s.console.rotate(c.group)).collect();
+    let jobs: Vec<u64> = cases.iter().map(|c| s.console().rotate(c.group)).collect();
     let views: Vec<serde_json::Value> = jobs
         .iter()
         .zip(&proxies)
-        .map(|(job, proxy)| s.wait_ok(*job, proxy))
+        .map(|(job, proxy)| s.wait_through(*job, proxy))
         .collect();
 
     for ((c, job), proxy) in cases.iter().zip(&jobs).zip(&proxies) {
         // The job log: two retries of the faulted call, 1 and 2 of 3, saying why.
-        let log = s.console.job_log(*job);
+        let log = s.console().job_log(*job);
         let retries = retry_lines(&log);
         let op = c.target.trim_start_matches("TrentService.");
         assert_eq!(
@@ -365,14 +338,14 @@ fn throttling_that_eases_is_retried_with_backoff_and_the_rotation_makes_one_key(
         vec![Rule::times(CREATE_KEY, Fault::Throttle, 2)],
     );
     let mut s = Setup::new("us-east-2", "");
-    s.create_group("throttled", &proxy.url());
+    s.create_proxied_group("throttled", &proxy.url());
     let before = s.kms.key_ids();
 
-    let job = s.console.rotate("throttled");
+    let job = s.console().rotate("throttled");
     let started = Instant::now();
-    let view = s.wait_ok(job, &proxy);
+    let view = s.wait_through(job, &proxy);
     let took = started.elapsed();
-    let log = s.console.job_log(job);
+    let log = s.console().job_log(job);
 
     // The job log: two throttled CreateKey calls, retried as 1 and 2 of 5, inside the
     // create-key step; nothing else was retried.
@@ -433,7 +406,7 @@ fn throttling_that_eases_is_retried_with_backoff_and_the_rotation_makes_one_key(
 
     // One audited CreateKey call (its retries are not separate calls), and it succeeded.
     assert_eq!(
-        s.console.audit_outcomes("kms.CreateKey", job),
+        s.console().audit_outcomes("kms.CreateKey", job),
         ["attempt", "success"],
         "one CreateKey call in the audit trail"
     );
@@ -450,14 +423,14 @@ fn a_5xx_that_never_eases_fails_the_job_after_five_retries_and_says_why() {
         vec![Rule::always(GET_PARAMETERS, Fault::Unavailable)],
     );
     let mut s = Setup::new("ap-south-1", "");
-    s.create_group("outage", &proxy.url());
+    s.create_proxied_group("outage", &proxy.url());
     let before = s.kms.key_ids();
 
-    let job = s.console.rotate("outage");
+    let job = s.console().rotate("outage");
     let started = Instant::now();
     let e = s.wait_failed(job, &proxy);
     let took = started.elapsed();
-    let log = s.console.job_log(job);
+    let log = s.console().job_log(job);
 
     // The failure: job-failed, naming the call, what went wrong, where, and the attempts.
     assert_eq!(e.code, ErrorCode::JobFailed, "{e}");
@@ -508,7 +481,7 @@ fn a_5xx_that_never_eases_fails_the_job_after_five_retries_and_says_why() {
     );
 
     // AWS: the one key the job created waits without material, and no alias was made.
-    let shown = s.console.ok(&Request::JobShow { id: job });
+    let shown = s.console().ok(&Request::JobShow { id: job });
     assert_eq!(shown["state"], "failed", "{shown}");
     let job_key = shown["key"].as_str().expect("the job's key");
     let [new] = one_new_key_per_job(&s.kms, &before, &[job_key])
@@ -579,16 +552,16 @@ fn a_503_that_never_eases_fails_with_no_orphan_key_and_job_retry_finishes_the_sa
         vec![Rule::always(IMPORT, Fault::Unavailable)],
     );
     let mut s = Setup::new("ap-northeast-3", FAST_AWS);
-    s.create_group("outage", &proxy.url());
+    s.create_proxied_group("outage", &proxy.url());
     let before = s.kms.key_ids();
 
-    let job = s.console.rotate("outage");
+    let job = s.console().rotate("outage");
     let e = s.wait_failed(job, &proxy);
-    let log = s.console.job_log(job);
+    let log = s.console().job_log(job);
 
     // The reason names the call, the key, the endpoint, the attempts and the last answer.
     assert_eq!(e.code, ErrorCode::JobFailed, "{e}");
-    let shown = s.console.ok(&Request::JobShow { id: job });
+    let shown = s.console().ok(&Request::JobShow { id: job });
     let aws_key = shown["aws_key_id"].as_str().expect("a KMS key").to_owned();
     for needle in [
         "kms:ImportKeyMaterial",
@@ -629,11 +602,11 @@ fn a_503_that_never_eases_fails_with_no_orphan_key_and_job_retry_finishes_the_sa
     // The outage ends; two administrators retry the job, and the same job finishes with the
     // same KMS key.
     proxy.set_rules(Vec::new());
-    let retried = s.console.ok(&Request::JobRetry { id: job });
+    let retried = s.console().ok(&Request::JobRetry { id: job });
     assert_eq!(retried["id"], job, "{retried}");
-    let view = s.wait_ok(job, &proxy);
+    let view = s.wait_through(job, &proxy);
     assert_eq!(view["key"], job_key.as_str(), "{view}");
-    let log = s.console.job_log(job);
+    let log = s.console().job_log(job);
     assert!(
         position(&log, "retry requested by alice and bob") > position(&log, "job failed"),
         "{}",
@@ -651,7 +624,7 @@ fn a_503_that_never_eases_fails_with_no_orphan_key_and_job_retry_finishes_the_sa
     assert_every_key_tagged(&s.kms);
     // The failed call and the one that finally went through are both in the audit trail.
     assert_eq!(
-        s.console.audit_outcomes("kms.ImportKeyMaterial", job),
+        s.console().audit_outcomes("kms.ImportKeyMaterial", job),
         ["attempt", "failure", "attempt", "success"]
     );
 }
@@ -670,23 +643,23 @@ fn a_refused_connection_fails_with_no_orphan_key_and_job_retry_finishes_the_same
         )],
     );
     let mut s = Setup::new("ca-west-1", FAST_AWS);
-    s.create_group("cut-off", &proxy.url());
+    s.create_proxied_group("cut-off", &proxy.url());
     let before = s.kms.key_ids();
 
-    let job = s.console.rotate("cut-off");
+    let job = s.console().rotate("cut-off");
     let deadline = Instant::now() + Duration::from_secs(60);
     while proxy.seen(CREATE_ALIAS).is_empty() {
         assert!(
             Instant::now() < deadline,
             "no CreateAlias within 60 s:\n{}\n{}",
-            s.console.job_log(job).join("\n"),
+            s.console().job_log(job).join("\n"),
             proxy.summary()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
     proxy.refuse();
     let e = s.wait_failed(job, &proxy);
-    let log = s.console.job_log(job);
+    let log = s.console().job_log(job);
 
     assert_eq!(e.code, ErrorCode::JobFailed, "{e}");
     for needle in [
@@ -719,7 +692,7 @@ fn a_refused_connection_fails_with_no_orphan_key_and_job_retry_finishes_the_same
     );
 
     // AWS: the key is made, tagged, with its material; the alias is not; no orphan.
-    let shown = s.console.ok(&Request::JobShow { id: job });
+    let shown = s.console().ok(&Request::JobShow { id: job });
     let job_key = shown["key"].as_str().expect("the job's key").to_owned();
     let [new] = one_new_key_per_job(&s.kms, &before, &[&job_key])
         .try_into()
@@ -730,8 +703,8 @@ fn a_refused_connection_fails_with_no_orphan_key_and_job_retry_finishes_the_same
 
     // The network is back; `job retry` finishes the same job, with the same key.
     proxy.reopen();
-    s.console.ok(&Request::JobRetry { id: job });
-    let view = s.wait_ok(job, &proxy);
+    s.console().ok(&Request::JobRetry { id: job });
+    let view = s.wait_through(job, &proxy);
     let [after] = one_new_key_per_job(&s.kms, &before, &[&job_key])
         .try_into()
         .unwrap();
@@ -753,10 +726,10 @@ fn quota_setup(region: &'static str, config: &str) -> (Setup, FaultProxy, Vec<St
     let mut s = Setup::new(region, config);
     let groups = ["north", "south", "west"];
     for g in groups {
-        s.create_group(g, &proxy.url());
+        s.create_proxied_group(g, &proxy.url());
     }
     let before = s.kms.key_ids();
-    let jobs = groups.iter().map(|g| s.console.rotate(g)).collect();
+    let jobs = groups.iter().map(|g| s.console().rotate(g)).collect();
     (s, proxy, before, jobs)
 }
 
@@ -766,9 +739,9 @@ fn under_aws_quotas_the_default_pacing_is_never_throttled() {
     let mut keys = Vec::new();
     let mut waited = false;
     for job in &jobs {
-        let view = s.wait_ok(*job, &proxy);
+        let view = s.wait_through(*job, &proxy);
         keys.push(view["key"].as_str().expect("key").to_owned());
-        let log = s.console.job_log(*job);
+        let log = s.console().job_log(*job);
         waited |= log.iter().any(|l| {
             l.contains("kms:GetParametersForImport: waiting for quota")
                 && l.contains("aws.quotas.get_parameters_for_import = 1/4s")
@@ -808,8 +781,8 @@ fn without_pacing_the_same_rotations_are_throttled() {
     let mut logs = Vec::new();
     for job in &jobs {
         // Succeeded or failed: either way it is done.
-        let _ = s.console.wait(*job);
-        logs.extend(s.console.job_log(*job));
+        let _ = s.console().wait(*job);
+        logs.extend(s.console().job_log(*job));
     }
     assert!(proxy.throttled() > 0, "{}", proxy.summary());
     eprintln!(
@@ -842,9 +815,9 @@ fn a_create_key_whose_answer_is_lost_leaves_no_second_key() {
         )],
     );
     let mut s = Setup::new("ap-southeast-3", FAST_AWS);
-    s.create_group("lost-answer", &proxy.url());
-    let job = s.console.rotate("lost-answer");
-    let view = s.wait_ok(job, &proxy);
+    s.create_proxied_group("lost-answer", &proxy.url());
+    let job = s.console().rotate("lost-answer");
+    let view = s.wait_through(job, &proxy);
     let job_key = view["key"].as_str().expect("the job's key");
     // Every live KMS key holding the job's key: only the one the rotation uses (a duplicate
     // scheduled for deletion would do).
@@ -867,6 +840,6 @@ fn a_create_key_whose_answer_is_lost_leaves_no_second_key() {
         )],
         "the live KMS keys tagged keyward:key-id={job_key}; proxy saw:\n{}\njob log:\n{}",
         proxy.summary(),
-        s.console.job_log(job).join("\n")
+        s.console().job_log(job).join("\n")
     );
 }

@@ -19,59 +19,29 @@
 //! - material with `valid_for` gets one expiry warning in the audit trail, shows `expires_soon`
 //!   in `key list`, and is marked expired (audited once) when it passes ValidTo.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use keyward_daemon::domain::now_ms;
 use keyward_proto::{ErrorCode, Request};
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, group_fields, kms_endpoint};
+use keyward_tests::rfc3339_ms as ms;
+use keyward_tests::{Appliance, Fixture, fields, kms_endpoint, poll};
 use serde_json::{Value, json};
 
 /// The scheduler wakes every second in every test here.
 const FAST: &str = "[rotation]\ncheck_every = \"1s\"\n";
 
-struct Setup {
-    fx: Fixture,
-    daemon: Option<Daemon>,
-    console: Option<Console>,
-    kms: Kms,
-    region: &'static str,
+type Setup = Appliance;
+
+/// What the scheduler tests read off the shared [`Appliance`].
+trait Scheduled {
+    fn rotations(&mut self, group: &str) -> Vec<Value>;
+    fn schedule(&mut self, group: &str) -> Value;
+    fn audit(&mut self) -> Vec<Value>;
+    fn settings(&mut self) -> Value;
+    fn designated_setting(&mut self) -> String;
 }
 
-impl Setup {
-    /// An initialised appliance with `config` appended (before its first start), running, with
-    /// credential `prod` imported from the console CSV.
-    fn new(region: &'static str, config: &str) -> Self {
-        let kms = Kms::new(region);
-        let fx = Fixture::new();
-        fx.init_ok();
-        fx.append_config(config);
-        let (daemon, console) = fx.start_with_credential();
-        Self {
-            fx,
-            daemon: Some(daemon),
-            console: Some(console),
-            kms,
-            region,
-        }
-    }
-
-    fn console(&mut self) -> &mut Console {
-        self.console.as_mut().expect("console")
-    }
-
-    fn daemon(&self) -> &Daemon {
-        self.daemon.as_ref().expect("daemon running")
-    }
-
-    fn create_group(&mut self, name: &str, alias: &str, extra: &[(&str, &str)]) {
-        let mut f = vec![("description", "Scheduled test key")];
-        f.extend_from_slice(extra);
-        let fields = group_fields(self.region, alias, &f);
-        self.console().ok(&Request::GroupCreate {
-            name: name.into(),
-            fields,
-        });
-    }
-
+impl Scheduled for Appliance {
     /// The rotation jobs of `group` (`job list`), oldest first.
     fn rotations(&mut self, group: &str) -> Vec<Value> {
         let mut jobs: Vec<Value> = self
@@ -87,22 +57,6 @@ impl Setup {
         jobs
     }
 
-    fn job(&mut self, id: u64) -> Value {
-        self.console().ok(&Request::JobShow { id })
-    }
-
-    /// `job wait` that must succeed; returns the job.
-    fn wait_ok(&mut self, id: u64) -> Value {
-        match self.console().wait(id) {
-            Ok(view) => view,
-            Err(e) => panic!(
-                "job {id} failed: {e}\n{}\n{}",
-                self.console().job_log(id).join("\n"),
-                self.daemon().log_text()
-            ),
-        }
-    }
-
     /// The `schedule list` entry of `group`.
     fn schedule(&mut self, group: &str) -> Value {
         self.console()
@@ -115,32 +69,9 @@ impl Setup {
             .clone()
     }
 
-    fn keys(&mut self, group: &str) -> Vec<Value> {
-        self.console()
-            .ok(&Request::KeyList {
-                group: Some(group.into()),
-            })
-            .as_array()
-            .expect("key list")
-            .clone()
-    }
-
     /// Every audit record, paging past the per-request limit.
     fn audit(&mut self) -> Vec<Value> {
-        let mut all = Vec::new();
-        loop {
-            let from = all.len() as u64 + 1;
-            let page = self.console().ok(&Request::AuditList {
-                from: Some(from),
-                limit: Some(1000),
-            });
-            let page = page.as_array().expect("records").clone();
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return all;
-            }
-        }
+        self.console().audit_records()
     }
 
     fn settings(&mut self) -> Value {
@@ -159,54 +90,6 @@ impl Setup {
             .expect("value")
             .to_owned()
     }
-}
-
-/// Polls `check` every 200 ms until it gives a value; after `timeout` fails with what it last
-/// reported.
-fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(last) => assert!(
-                Instant::now() < deadline,
-                "waited {timeout:?} for {what}; last seen: {last}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Milliseconds since the epoch of an RFC 3339 UTC time as Keyward prints it
-/// (`2025-01-02T03:04:05.678Z`).
-fn ms(text: &str) -> u64 {
-    let (date, time) = text
-        .strip_suffix('Z')
-        .and_then(|t| t.split_once('T'))
-        .unwrap_or_else(|| panic!("not an RFC 3339 UTC time: {text:?}"));
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().unwrap();
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let total = ((days * 24 + h[0]) * 60 + h[1]) * 60 + h[2];
-    u64::try_from(total * 1000 + millis).unwrap()
-}
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 fn id_of(job: &Value) -> u64 {
@@ -230,7 +113,7 @@ fn a_group_with_rotate_every_rotates_at_once_then_one_period_after_each_success(
         },
     );
     assert_eq!(first["requested_by"], json!(["scheduler"]), "{first}");
-    let first = s.wait_ok(id_of(&first));
+    let first = s.wait_ok(id_of(&first), "the rotation");
     let first_key = first["aws_key_id"].as_str().expect("aws key").to_owned();
     assert_eq!(
         s.kms.alias_target("alias/auto").as_deref(),
@@ -255,7 +138,7 @@ fn a_group_with_rotate_every_rotates_at_once_then_one_period_after_each_success(
         ms(second["created"].as_str().unwrap()) >= first_success + 8_000,
         "the second rotation waited a full period after the first success: {first} then {second}"
     );
-    let second = s.wait_ok(id_of(&second));
+    let second = s.wait_ok(id_of(&second), "the rotation");
     let second_key = second["aws_key_id"].as_str().expect("aws key").to_owned();
     assert_ne!(second_key, first_key, "a new KMS key");
     assert_eq!(
@@ -313,7 +196,7 @@ fn after_downtime_an_overdue_group_rotates_once_not_once_per_missed_period() {
                 .ok_or_else(|| format!("{}", s.schedule("nightly")))
         },
     );
-    let first = s.wait_ok(id_of(&first));
+    let first = s.wait_ok(id_of(&first), "the rotation");
     let first_success = ms(first["finished"].as_str().unwrap());
 
     // Down for more than two periods.
@@ -341,7 +224,7 @@ fn after_downtime_an_overdue_group_rotates_once_not_once_per_missed_period() {
         },
     );
     assert_eq!(catch_up["requested_by"], json!(["scheduler"]), "{catch_up}");
-    let catch_up = s.wait_ok(id_of(&catch_up));
+    let catch_up = s.wait_ok(id_of(&catch_up), "the rotation");
     let success = ms(catch_up["finished"].as_str().unwrap());
 
     // Watch for most of a period after that success: nothing else starts.
@@ -412,7 +295,7 @@ fn only_the_designated_rotator_rotates_on_a_schedule_and_settings_set_changes_th
 
     // Force rotate works anyway.
     let forced = s.console().rotate("standby");
-    let forced = s.wait_ok(forced);
+    let forced = s.wait_ok(forced, "the rotation");
     assert_ne!(forced["requested_by"], json!(["scheduler"]), "{forced}");
     assert_eq!(
         s.kms.alias_target("alias/standby").as_deref(),
@@ -425,7 +308,11 @@ fn only_the_designated_rotator_rotates_on_a_schedule_and_settings_set_changes_th
         value: "maybe".into(),
     });
     assert_eq!(e.code, ErrorCode::Invalid, "{e}");
-    assert!(e.message.contains("'maybe' is not true or false"), "{e}");
+    assert!(
+        e.message
+            .contains("'maybe' is not yes or no, true or false"),
+        "{e}"
+    );
     let e = s.console().fails(&Request::SettingsSet {
         name: "rotation.colour".into(),
         value: "true".into(),
@@ -490,7 +377,7 @@ fn only_the_designated_rotator_rotates_on_a_schedule_and_settings_set_changes_th
             >= ms(forced["finished"].as_str().unwrap()) + 8_000,
         "measured from the forced rotation's success: {forced} then {scheduled}"
     );
-    let scheduled = s.wait_ok(id_of(&scheduled));
+    let scheduled = s.wait_ok(id_of(&scheduled), "the rotation");
     assert_eq!(
         s.kms.alias_target("alias/standby").as_deref(),
         scheduled["aws_key_id"].as_str()
@@ -686,7 +573,7 @@ fn expiring_material_is_warned_about_once_then_marked_expired_once() {
         &[("rotate_every", "off"), ("valid_for", "20s")],
     );
     let job = s.console().rotate("shortlived");
-    let job = s.wait_ok(job);
+    let job = s.wait_ok(job, "the rotation");
     let aws_key = job["aws_key_id"].as_str().unwrap().to_owned();
     let keys = s.keys("shortlived");
     assert_eq!(keys.len(), 1, "{keys:?}");

@@ -428,27 +428,15 @@ type AuditCounts = BTreeMap<(String, String, String), usize>;
 fn audit_since(console: &mut Console, from: u64) -> (AuditCounts, BTreeSet<u64>) {
     let mut counts = BTreeMap::new();
     let mut jobs = BTreeSet::new();
-    let mut next = from;
-    loop {
-        let page = console.ok(&Request::AuditList {
-            from: Some(next),
-            limit: Some(1000),
-        });
-        let records = page.as_array().expect("records");
-        if records.is_empty() {
-            break;
-        }
-        for r in records {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            *counts
-                .entry((s("action"), s("target"), s("outcome")))
-                .or_insert(0) += 1;
-            if r["action"] == "job.rotate" && r["outcome"] == "success" {
-                if let Some(id) = r["details"]["job"].as_str().and_then(|j| j.parse().ok()) {
-                    jobs.insert(id);
-                }
+    for r in console.audit_records_from(from) {
+        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+        *counts
+            .entry((s("action"), s("target"), s("outcome")))
+            .or_insert(0) += 1;
+        if r["action"] == "job.rotate" && r["outcome"] == "success" {
+            if let Some(id) = r["details"]["job"].as_str().and_then(|j| j.parse().ok()) {
+                jobs.insert(id);
             }
-            next = r["seq"].as_u64().expect("seq") + 1;
         }
     }
     (counts, jobs)

@@ -21,7 +21,7 @@ pub use credentials::{Credentials, short_mask};
 pub use keydb::{KeyDb, TreeRow};
 use keyward_proto::{
     ApiError, ErrorCode, JobLogView, JobView, Password, Request, Response, SessionInfo,
-    StatusReport,
+    SettingView, StatusReport,
 };
 pub use pending::Pending;
 use serde::de::DeserializeOwned;
@@ -191,6 +191,10 @@ impl LoginForm {
     /// How many characters are typed (the screen shows that many `*`).
     pub fn password_chars(&self) -> usize {
         self.password.chars()
+    }
+    /// The password as the form shows it: one `*` a character.
+    pub fn password_shown(&self) -> String {
+        self.password.shown()
     }
     fn focused(&mut self) -> &mut TextField {
         match self.field {
@@ -741,11 +745,8 @@ impl App {
             }
             (SessionPane::Pending, Action::PrevPane) => self.session_pane = SessionPane::Users,
             (SessionPane::Pending, _) => self.pending_action(action),
-            (SessionPane::Users, Action::Up) => {
-                self.session_selected = self.session_selected.saturating_sub(1)
-            }
-            (SessionPane::Users, Action::Down) => {
-                self.session_selected = (self.session_selected + 1).min(n_users.saturating_sub(1))
+            (SessionPane::Users, Action::Up | Action::Down) => {
+                move_selection(&mut self.session_selected, n_users, action);
             }
             (SessionPane::Users, Action::Passwd) => {
                 if let Some(user) = self.users().get(self.session_selected) {
@@ -860,14 +861,11 @@ impl App {
             jobs.clamp();
             return;
         }
-        let last = jobs.visible().len().saturating_sub(1);
+        let len = jobs.visible().len();
+        if move_selection(&mut jobs.selected, len, action) {
+            return;
+        }
         match action {
-            Action::Up => jobs.selected = jobs.selected.saturating_sub(1),
-            Action::Down => jobs.selected = (jobs.selected + 1).min(last),
-            Action::PageUp => jobs.selected = jobs.selected.saturating_sub(10),
-            Action::PageDown => jobs.selected = (jobs.selected + 10).min(last),
-            Action::Top => jobs.selected = 0,
-            Action::Bottom => jobs.selected = last,
             Action::Filter => jobs.filtering = true,
             Action::Retry => self.ask_retry(),
             Action::Open => {
@@ -1010,12 +1008,8 @@ impl App {
             // The daemon ends a console session when its connection closes.
             let names: Vec<String> = self.users().iter().map(|u| u.name.clone()).collect();
             self.session = None;
-            self.awaiting.clear();
-            self.job_log = None;
-            self.forget_views();
+            self.logged_out();
             self.help = false;
-            self.screen = Screen::Session;
-            self.session_pane = SessionPane::Form;
             if !names.is_empty() {
                 self.notice = Some(format!(
                     "The connection dropped, which logged {} out. Log in again once it is back.",
@@ -1089,16 +1083,12 @@ impl App {
             Purpose::GroupCreate | Purpose::GroupSet => self.group_saved(purpose, data, &mut out),
             Purpose::Passwd => self.passwd_reply(data, &mut out),
             Purpose::SettingsSet => {
-                let value = data.as_array().and_then(|settings| {
-                    settings
-                        .iter()
-                        .find(|s| s["name"] == DESIGNATED)
-                        .and_then(|s| s["value"].as_str())
-                });
-                self.notice = Some(match value {
-                    Some(value) => format!("{DESIGNATED} is now {value}."),
-                    None => "Settings saved.".into(),
-                });
+                if let Some(settings) = self.parse::<Vec<SettingView>>(purpose, data) {
+                    self.notice = Some(match settings.iter().find(|s| s.name == DESIGNATED) {
+                        Some(s) => format!("{DESIGNATED} is now {}.", s.value),
+                        None => "Settings saved.".into(),
+                    });
+                }
                 self.send_once(Purpose::Status, Request::Status, &mut out);
             }
             Purpose::JobRetry => {
@@ -1191,16 +1181,16 @@ impl App {
             self.ask_pending(out);
         }
         if !self.logged_in() {
-            self.screen = Screen::Session;
-            self.session_pane = SessionPane::Form;
-            self.job_log = None;
-            self.forget_views();
+            self.logged_out();
         }
     }
 
     /// With nobody logged in, what only a logged-in user may see is dropped, so the next user
     /// does not see it before the daemon has said whether they may.
-    fn forget_views(&mut self) {
+    fn logged_out(&mut self) {
+        self.screen = Screen::Session;
+        self.session_pane = SessionPane::Form;
+        self.job_log = None;
         self.accounts = Accounts::default();
         self.credentials = Credentials::default();
         self.audit = Audit::default();
@@ -1235,24 +1225,36 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use keyward_proto::Password;
     use serde_json::json;
 
-    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    pub(crate) fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
         app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
-    fn typed(app: &mut App, text: &str) {
+    pub(crate) fn typed(app: &mut App, text: &str) {
         for c in text.chars() {
             assert!(key(app, KeyCode::Char(c)).is_empty());
         }
     }
-    fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
+    pub(crate) fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
         app.handle(Event::Reply {
             purpose,
             response: Response::ok(data),
+        })
+    }
+    /// The daemon refuses `purpose` with `code` and `message`.
+    pub(crate) fn refused(
+        app: &mut App,
+        purpose: Purpose,
+        code: ErrorCode,
+        message: &str,
+    ) -> Vec<Effect> {
+        app.handle(Event::Reply {
+            purpose,
+            response: Response::err(ApiError::new(code, message)),
         })
     }
     fn session(names: &[&str]) -> serde_json::Value {
@@ -1262,12 +1264,12 @@ mod tests {
             .collect();
         json!({"channel": "console", "users": users, "dual_control": names.len() == 2})
     }
-    fn up() -> App {
+    pub(crate) fn up() -> App {
         let mut app = App::new("/tmp/console.sock");
         app.handle(Event::Link(Link::Up));
         app
     }
-    fn dual() -> App {
+    pub(crate) fn dual() -> App {
         let mut app = up();
         ok(&mut app, Purpose::Login, session(&["alice", "bob"]));
         app
@@ -1355,13 +1357,12 @@ mod tests {
             }]
         );
         // Refused (too short): the error is shown and the form is back, empty.
-        app.handle(Event::Reply {
-            purpose: Purpose::Passwd,
-            response: Response::err(keyward_proto::ApiError::new(
-                ErrorCode::Invalid,
-                "the password is too short: use at least 12 characters",
-            )),
-        });
+        refused(
+            &mut app,
+            Purpose::Passwd,
+            ErrorCode::Invalid,
+            "the password is too short: use at least 12 characters",
+        );
         assert_eq!(
             app.error.as_ref().map(|e| e.message.as_str()),
             Some("the password is too short: use at least 12 characters")
@@ -1402,13 +1403,7 @@ mod tests {
             key(&mut app, KeyCode::Enter);
         }
         key(&mut app, KeyCode::Char('y'));
-        app.handle(Event::Reply {
-            purpose: Purpose::Passwd,
-            response: Response::err(keyward_proto::ApiError::new(
-                ErrorCode::Auth,
-                "wrong password",
-            )),
-        });
+        refused(&mut app, Purpose::Passwd, ErrorCode::Auth, "wrong password");
         assert!(app.error.is_some());
         assert!(app.form.is_none(), "not bob's form for alice's mistake");
     }
@@ -1673,10 +1668,12 @@ mod tests {
     fn an_auth_error_asks_who_is_still_logged_in() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('2'));
-        let effects = app.handle(Event::Reply {
-            purpose: Purpose::Status,
-            response: Response::err(ApiError::new(ErrorCode::Auth, "logged out after 10m idle")),
-        });
+        let effects = refused(
+            &mut app,
+            Purpose::Status,
+            ErrorCode::Auth,
+            "logged out after 10m idle",
+        );
         assert_eq!(sent(&effects), [Purpose::Whoami]);
         assert_eq!(
             app.error.as_ref().map(ErrorLine::text).as_deref(),
@@ -2033,10 +2030,12 @@ mod tests {
             }]
         );
         // A refusal is shown with its code; the list is not asked again.
-        let effects = app.handle(Event::Reply {
-            purpose: Purpose::CredentialImport,
-            response: Response::err(ApiError::new(ErrorCode::Invalid, "no such file")),
-        });
+        let effects = refused(
+            &mut app,
+            Purpose::CredentialImport,
+            ErrorCode::Invalid,
+            "no such file",
+        );
         assert!(effects.is_empty());
         assert_eq!(
             app.error.as_ref().map(ErrorLine::text).as_deref(),
@@ -2320,13 +2319,12 @@ mod tests {
         key(&mut app, KeyCode::Enter);
         // A broken chain: the `audit` error is shown in the dialog, naming the record.
         key(&mut app, KeyCode::Char('v'));
-        app.handle(Event::Reply {
-            purpose: Purpose::AuditVerify,
-            response: Response::err(ApiError::new(
-                ErrorCode::Audit,
-                "record 7: hash does not match its contents",
-            )),
-        });
+        refused(
+            &mut app,
+            Purpose::AuditVerify,
+            ErrorCode::Audit,
+            "record 7: hash does not match its contents",
+        );
         let info = app.info.clone().unwrap();
         assert!(info.bad);
         assert_eq!(
@@ -2337,10 +2335,12 @@ mod tests {
         // Any other error stays on the error line.
         key(&mut app, KeyCode::Esc);
         key(&mut app, KeyCode::Char('v'));
-        app.handle(Event::Reply {
-            purpose: Purpose::AuditVerify,
-            response: Response::err(ApiError::new(ErrorCode::Auth, "not logged in")),
-        });
+        refused(
+            &mut app,
+            Purpose::AuditVerify,
+            ErrorCode::Auth,
+            "not logged in",
+        );
         assert!(app.info.is_none());
         assert_eq!(
             app.error.as_ref().map(ErrorLine::text).as_deref(),
@@ -2351,6 +2351,10 @@ mod tests {
     #[test]
     fn when_everyone_leaves_the_lists_are_forgotten() {
         let mut app = dual();
+        with_status(&mut app, 20);
+        key(&mut app, KeyCode::Char('6'));
+        ok(&mut app, Purpose::AuditNewer, records(1, 20));
+        assert_eq!(app.audit.records.len(), 20);
         key(&mut app, KeyCode::Char('5'));
         ok(&mut app, Purpose::CredentialList, credentials());
         assert_eq!(app.credentials.list.len(), 2);

@@ -43,16 +43,6 @@ pub enum Context {
     Reveal,
 }
 
-impl Context {
-    /// Keys go into a text field: letters are text, not commands.
-    pub fn is_input(self) -> bool {
-        matches!(
-            self,
-            Self::LoginForm | Self::JobsFilter | Self::AuditFilter | Self::KeysFilter | Self::Form
-        )
-    }
-}
-
 /// Everything a key can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -263,6 +253,8 @@ const fn b(keys: &'static str, short: &'static str, long: &'static str) -> Bindi
 }
 
 pub const HELP: Binding = b("?", "help", "Show the keys of this screen (F1 too)");
+/// Where letters are text (fields, filters), help is on F1.
+const F1_HELP: Binding = b("F1", "help", "Show the keys of this screen");
 const QUIT_NOW: Binding = b(
     "Ctrl-C",
     "",
@@ -298,7 +290,7 @@ pub fn bindings(context: Context) -> &'static [Binding] {
                 "leave",
                 "Leave the form: to Status when someone is logged in, else quit"
             ),
-            b("F1", "help", "Show the keys of this screen"),
+            F1_HELP,
             QUIT_NOW,
         ],
         Context::SessionUsers => list![
@@ -368,6 +360,7 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("Enter", "keep", "Keep the filter and go back to the list"),
             b("Esc", "clear", "Clear the filter"),
             b("Ctrl-U", "erase", "Erase the filter text"),
+            F1_HELP,
             QUIT_NOW,
         ],
         Context::Users => list![
@@ -515,12 +508,14 @@ pub fn bindings(context: Context) -> &'static [Binding] {
             b("Enter", "keep", "Keep the filter and go back to the tree"),
             b("Esc", "clear", "Clear the filter"),
             b("Ctrl-U", "erase", "Erase the filter text"),
+            F1_HELP,
             QUIT_NOW,
         ],
         Context::AuditFilter => list![
             b("Enter", "keep", "Keep the filter and go back to the trail"),
             b("Esc", "clear", "Clear the filter"),
             b("Ctrl-U", "erase", "Erase the filter text"),
+            F1_HELP,
             QUIT_NOW,
         ],
         Context::Menu => list![
@@ -549,12 +544,13 @@ pub fn bindings(context: Context) -> &'static [Binding] {
                 "choose",
                 "Change a choice (a letter picks the first match)"
             ),
-            b("Ctrl-U", "clear", "Clear the field"),
             b(
                 "Esc",
                 "cancel",
                 "Close the form; nothing is sent, secrets are wiped"
             ),
+            b("Ctrl-U", "clear", "Clear the field"),
+            F1_HELP,
             QUIT_NOW,
         ],
         Context::Reveal => list![b(

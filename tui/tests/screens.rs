@@ -27,7 +27,12 @@ fn draw(app: &App, theme: Theme, width: u16, height: u16) -> Terminal<TestBacken
 
 /// The screen as text, one line per row, trailing spaces trimmed.
 fn screen(app: &App) -> String {
-    let terminal = draw(app, Theme::COLOR, 80, 24);
+    screen_at(app, 80, 24)
+}
+
+/// The screen at `width`×`height`, as text.
+fn screen_at(app: &App, width: u16, height: u16) -> String {
+    let terminal = draw(app, Theme::COLOR, width, height);
     let buffer = terminal.backend().buffer();
     let mut out = String::new();
     for y in 0..buffer.area.height {
@@ -54,6 +59,14 @@ fn reply(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect
     app.handle(Event::Reply {
         purpose,
         response: Response::ok(data),
+    })
+}
+
+/// The daemon refuses `purpose` with `code` and `message`.
+fn refused(app: &mut App, purpose: Purpose, code: ErrorCode, message: &str) -> Vec<Effect> {
+    app.handle(Event::Reply {
+        purpose,
+        response: Response::err(ApiError::new(code, message)),
     })
 }
 
@@ -145,6 +158,11 @@ fn jobs() -> serde_json::Value {
     ])
 }
 
+fn on_status(app: &mut App) {
+    key(app, KeyCode::Char('2'));
+    reply(app, Purpose::Status, status_report());
+}
+
 fn on_jobs(app: &mut App) {
     key(app, KeyCode::Char('3'));
     reply(app, Purpose::JobList, jobs());
@@ -193,13 +211,12 @@ fn login_refused_shows_the_code() {
     key(&mut app, KeyCode::Tab);
     typed(&mut app, "wrong password");
     key(&mut app, KeyCode::Enter);
-    app.handle(Event::Reply {
-        purpose: Purpose::Login,
-        response: Response::err(ApiError::new(
-            ErrorCode::Auth,
-            "wrong user name or password (4 attempts left before the account locks for 15m)",
-        )),
-    });
+    refused(
+        &mut app,
+        Purpose::Login,
+        ErrorCode::Auth,
+        "wrong user name or password (4 attempts left before the account locks for 15m)",
+    );
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -218,16 +235,14 @@ fn passwd_after_a_one_time_password_login_repeat_differs() {
 #[test]
 fn status() {
     let mut app = logged_in(&["alice", "bob"]);
-    key(&mut app, KeyCode::Char('2'));
-    reply(&mut app, Purpose::Status, status_report());
+    on_status(&mut app);
     insta::assert_snapshot!(screen(&app));
 }
 
 #[test]
 fn status_d_asks_before_undesignating_then_sends_settings_set() {
     let mut app = logged_in(&["alice", "bob"]);
-    key(&mut app, KeyCode::Char('2'));
-    reply(&mut app, Purpose::Status, status_report());
+    on_status(&mut app);
     assert!(key(&mut app, KeyCode::Char('d')).is_empty(), "asks first");
     insta::assert_snapshot!(screen(&app));
     let effects = key(&mut app, KeyCode::Char('y'));
@@ -344,21 +359,19 @@ fn help_overlay_on_jobs() {
 fn error_bar_with_the_daemons_code() {
     let mut app = logged_in(&["alice"]);
     key(&mut app, KeyCode::Char('2'));
-    app.handle(Event::Reply {
-        purpose: Purpose::Status,
-        response: Response::err(ApiError::new(
-            ErrorCode::Hsm,
-            "the HSM token 'keyward' is not present (CKR_TOKEN_NOT_PRESENT); check the module and slot in the config",
-        )),
-    });
+    refused(
+        &mut app,
+        Purpose::Status,
+        ErrorCode::Hsm,
+        "the HSM token 'keyward' is not present (CKR_TOKEN_NOT_PRESENT); check the module and slot in the config",
+    );
     insta::assert_snapshot!(screen(&app));
 }
 
 #[test]
 fn daemon_unreachable_banner() {
     let mut app = logged_in(&["alice", "bob"]);
-    key(&mut app, KeyCode::Char('2'));
-    reply(&mut app, Purpose::Status, status_report());
+    on_status(&mut app);
     app.handle(Event::Link(Link::Down {
         reason:
             "cannot connect to /var/lib/keyward/console.sock: Connection refused (os error 111)"
@@ -371,8 +384,7 @@ fn daemon_unreachable_banner() {
 #[test]
 fn quit_confirm_names_who_is_logged_out() {
     let mut app = logged_in(&["alice", "bob"]);
-    key(&mut app, KeyCode::Char('2'));
-    reply(&mut app, Purpose::Status, status_report());
+    on_status(&mut app);
     key(&mut app, KeyCode::Char('q'));
     insta::assert_snapshot!(screen(&app));
 }
@@ -381,17 +393,15 @@ fn quit_confirm_names_who_is_logged_out() {
 fn too_small_a_terminal_says_so_and_resizing_back_draws_again() {
     let mut app = logged_in(&["alice"]);
     on_jobs(&mut app);
-    let small = draw(&app, Theme::COLOR, 40, 10);
-    let text: String = small
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let text = screen_at(&app, 40, 10);
     assert!(text.contains("needs at least 60×16"), "{text}");
     for (w, h) in [(60, 16), (80, 24), (120, 40), (200, 60)] {
-        draw(&app, Theme::COLOR, w, h);
+        let text = screen_at(&app, w, h);
+        assert!(!text.contains("needs at least"), "{w}×{h}: {text}");
+        assert!(
+            text.contains("Jobs ("),
+            "{w}×{h}: the job list is drawn again"
+        );
     }
 }
 
@@ -482,13 +492,12 @@ fn users_dual_control_error_shows_the_approval_id() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Char('D'));
     key(&mut app, KeyCode::Enter);
-    app.handle(Event::Reply {
-        purpose: Purpose::UserRemove,
-        response: Response::err(ApiError::new(
-            ErrorCode::DualControl,
-            "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 431'",
-        )),
-    });
+    refused(
+        &mut app,
+        Purpose::UserRemove,
+        ErrorCode::DualControl,
+        "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 431'",
+    );
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -599,13 +608,12 @@ fn credentials_refusal_shows_the_code() {
     on_credentials(&mut app);
     key(&mut app, KeyCode::Char('D'));
     key(&mut app, KeyCode::Char('y'));
-    app.handle(Event::Reply {
-        purpose: Purpose::CredentialRemove,
-        response: Response::err(ApiError::new(
-            ErrorCode::Invalid,
-            "credential prod-us is used by group payments, billing-eu; point the group at another credential first",
-        )),
-    });
+    refused(
+        &mut app,
+        Purpose::CredentialRemove,
+        ErrorCode::Invalid,
+        "credential prod-us is used by group payments, billing-eu; point the group at another credential first",
+    );
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -753,13 +761,12 @@ fn audit_verify_broken() {
     let mut app = logged_in(&["alice"]);
     on_audit(&mut app);
     key(&mut app, KeyCode::Char('v'));
-    app.handle(Event::Reply {
-        purpose: Purpose::AuditVerify,
-        response: Response::err(ApiError::new(
-            ErrorCode::Audit,
-            "the audit trail is broken at record 414: its hash does not match its contents",
-        )),
-    });
+    refused(
+        &mut app,
+        Purpose::AuditVerify,
+        ErrorCode::Audit,
+        "the audit trail is broken at record 414: its hash does not match its contents",
+    );
     insta::assert_snapshot!(screen(&app));
 }
 

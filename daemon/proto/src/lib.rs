@@ -498,6 +498,12 @@ pub struct SchedulerStatus {
     pub concurrency: usize,
 }
 
+/// The answer to a request that queues a job (`group_rotate`, `key_sync`): its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStarted {
+    pub job: u64,
+}
+
 /// `settings show`: one setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingView {

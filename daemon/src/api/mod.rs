@@ -11,7 +11,7 @@ pub mod session;
 
 use std::sync::Arc;
 
-use keyward_proto::{ApiError, ErrorCode, Request, Response};
+use keyward_proto::{ApiError, ErrorCode, JobStarted, Request, Response};
 use secrecy::SecretString;
 use serde::Serialize;
 use tracing::error;
@@ -357,16 +357,18 @@ impl Api {
                 app.group_remove(by, &name)?;
                 Ok(serde_json::json!({ "removed": name }))
             }
-            Request::GroupRotate { name } => {
-                Ok(serde_json::json!({ "job": self.jobs.rotate(by, &name)? }))
-            }
+            Request::GroupRotate { name } => Ok(json(JobStarted {
+                job: self.jobs.rotate(by, &name)?,
+            })),
             Request::KeySync {
                 key,
                 delete_material,
                 update_policy,
                 import_material,
-            } => Ok(serde_json::json!({
-                "job": self.jobs.sync(by, &key, delete_material, update_policy, import_material)?
+            } => Ok(json(JobStarted {
+                job: self
+                    .jobs
+                    .sync(by, &key, delete_material, update_policy, import_material)?,
             })),
             Request::JobRetry { id } => Ok(json(self.jobs.retry(by, id)?)),
             Request::SettingsSet { name, value } => {

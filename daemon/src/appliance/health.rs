@@ -88,10 +88,11 @@ impl Appliance {
                         AuditEntry::new(Channel::System, "hsm.fault", "hsm", Outcome::Failure)
                             .detail("fault", fault.clone())
                             .detail("was", old.clone());
-                    if self.audit.append(entry).is_ok() {
-                        self.fault_audited
-                            .store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
+                    // The recovery record says whether the fault it ends was recorded: this
+                    // one's.
+                    let audited = self.audit.append(entry).is_ok();
+                    self.fault_audited
+                        .store(audited, std::sync::atomic::Ordering::SeqCst);
                 }
             }
         }

@@ -262,9 +262,27 @@ impl Appliance {
         target: &str,
         operation: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.audited_with(by, action, target, &[], operation)
+    }
+
+    /// As [`Self::audited`], with `details` on both the attempt and the outcome record (a
+    /// setting's old and new value).
+    pub fn audited_with<T>(
+        &self,
+        by: &Actors,
+        action: &str,
+        target: &str,
+        details: &[(&str, &str)],
+        operation: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let with = |entry: AuditEntry| {
+            details
+                .iter()
+                .fold(entry, |entry, (key, value)| entry.detail(*key, *value))
+        };
         self.require_hsm()?;
         self.audit
-            .append(by.entry(action, target, Outcome::Attempt))?;
+            .append(with(by.entry(action, target, Outcome::Attempt)))?;
         let result = operation();
         let outcome = match &result {
             Ok(_) => by.entry(action, target, Outcome::Success),
@@ -272,7 +290,7 @@ impl Appliance {
                 .entry(action, target, Outcome::Failure)
                 .detail("error", e.to_string()),
         };
-        if let Err(e) = self.audit.append(outcome) {
+        if let Err(e) = self.audit.append(with(outcome)) {
             // The operation has run, but the trail does not say how it ended: report that as the
             // error, so nobody takes it for a clean success (or retries blindly).
             error!(action, target, error = %e, "the outcome of an audited operation could not be recorded");

@@ -79,7 +79,7 @@ impl Connector for AwsConnector {
             target: target.clone(),
             retries,
             pacer: self.pacer.clone(),
-            attempts: self.config.attempts.max(1),
+            attempts: self.config.attempts,
         })
     }
 }

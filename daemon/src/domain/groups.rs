@@ -99,11 +99,14 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_bool(field: &str, value: &str) -> Result<bool, String> {
+/// A yes/no field or setting: yes, true or on; no, false or off.
+pub(crate) fn parse_bool(field: &str, value: &str) -> Result<bool, String> {
     match value {
         "yes" | "true" | "on" => Ok(true),
         "no" | "false" | "off" => Ok(false),
-        _ => Err(format!("{field}={value}: write yes or no")),
+        _ => Err(format!(
+            "{field}: '{value}' is not yes or no, true or false"
+        )),
     }
 }
 

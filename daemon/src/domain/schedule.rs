@@ -35,10 +35,19 @@ impl ScheduleState {
 
     pub fn failed(&mut self, job: u64, error: &str, now_ms: u64, retry: &Backoff) {
         self.last_job = Some(job);
+        self.back_off(format!("job {job} failed: {error}"), now_ms, retry);
+    }
+
+    /// A due rotation that could not even start: counted and backed off as a failed one.
+    pub fn not_started(&mut self, error: &str, now_ms: u64, retry: &Backoff) {
+        self.back_off(format!("could not start: {error}"), now_ms, retry);
+    }
+
+    fn back_off(&mut self, result: String, now_ms: u64, retry: &Backoff) {
         self.failures = self.failures.saturating_add(1);
         let wait = retry.after(self.failures);
         self.retry_at_ms = Some(now_ms.saturating_add(ms(wait)));
-        self.last_result = Some(format!("job {job} failed: {error}"));
+        self.last_result = Some(result);
     }
 }
 

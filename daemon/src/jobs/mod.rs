@@ -201,7 +201,7 @@ impl Jobs {
 
     /// Waits for one of the `rotation.concurrency` slots; `None` when the daemon is stopping.
     fn rotation_slot(&self, job: &mut Job) -> Option<Slot<'_>> {
-        let limit = self.app.rotation.concurrency.max(1);
+        let limit = self.app.rotation.concurrency;
         let mut n = self.lock_rotating();
         let mut logged = false;
         while *n >= limit {

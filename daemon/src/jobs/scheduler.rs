@@ -47,16 +47,6 @@ const SETTINGS: [(&str, &str); 1] = [(
     "this appliance runs scheduled rotations (true on exactly one appliance of a cluster); force rotate works everywhere",
 )];
 
-fn parse_bool(name: &str, value: &str) -> Result<bool> {
-    match value {
-        "true" | "yes" | "on" => Ok(true),
-        "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::Invalid(format!(
-            "{name}: '{value}' is not true or false"
-        ))),
-    }
-}
-
 impl Jobs {
     /// Seeds `rotation.designated` from the config on the first start; after that the database
     /// holds it and `settings set` changes it.
@@ -130,31 +120,22 @@ impl Jobs {
                 "no setting '{name}'; 'settings show' lists them"
             )));
         }
-        let new = parse_bool(name, value)?;
-        self.app.require_hsm()?;
-        let old = self.designated();
-        self.app.audit.append(
-            by.entry("settings.set", name, Outcome::Attempt)
-                .detail("old", old.to_string())
-                .detail("new", new.to_string()),
+        let new = crate::domain::groups::parse_bool(name, value).map_err(Error::Invalid)?;
+        let old = self.designated_setting()?;
+        let (old, new_text) = (old.to_string(), new.to_string());
+        self.app.audited_with(
+            by,
+            "settings.set",
+            name,
+            &[("old", old.as_str()), ("new", new_text.as_str())],
+            || {
+                Ok(self
+                    .app
+                    .store
+                    .put_bool_setting(name, new)
+                    .and_then(|()| self.app.store.flush())?)
+            },
         )?;
-        let result = self
-            .app
-            .store
-            .put_bool_setting(name, new)
-            .and_then(|()| self.app.store.flush());
-        let outcome = match &result {
-            Ok(()) => by.entry("settings.set", name, Outcome::Success),
-            Err(e) => by
-                .entry("settings.set", name, Outcome::Failure)
-                .detail("error", e.to_string()),
-        };
-        self.app.audit.append(
-            outcome
-                .detail("old", old.to_string())
-                .detail("new", new.to_string()),
-        )?;
-        result?;
         Ok(self.settings_show())
     }
 
@@ -271,7 +252,7 @@ impl Jobs {
         let thread = std::thread::Builder::new()
             .name("scheduler".into())
             .spawn(move || {
-                let every = me.app.rotation.check_every.max(Duration::from_millis(200));
+                let every = me.app.rotation.check_every;
                 while !me.stopping.load(Ordering::SeqCst) {
                     me.tick();
                     let mut slept = Duration::ZERO;
@@ -361,10 +342,14 @@ impl Jobs {
                 return;
             }
         };
-        let paused = self.paused();
+        let setting = self.designated_setting();
+        if let Err(e) = &setting {
+            error!(error = %e, "cannot read rotation.designated; scheduled rotation pauses");
+        }
+        let paused = self.paused_by(&setting);
         self.set_status(SchedulerStatus {
             state: state_text(paused.as_deref()),
-            designated: self.designated(),
+            designated: matches!(setting, Ok(true)),
             scheduled_groups: plans.iter().filter(|p| p.due_ms.is_some()).count(),
             next_due: plans.iter().filter_map(|p| p.due_ms).min().map(format_ms),
             ..SchedulerStatus::default()
@@ -416,11 +401,7 @@ impl Jobs {
             let record = || -> Result<()> {
                 let backoff = backoff(&self.app.rotation);
                 self.app.update_schedule(&plan.group, |state| {
-                    state.failures = state.failures.saturating_add(1);
-                    let wait = backoff.after(state.failures);
-                    state.retry_at_ms =
-                        Some(now_ms().saturating_add(crate::domain::schedule::ms(wait)));
-                    state.last_result = Some(format!("could not start: {e}"));
+                    state.not_started(&e.to_string(), now_ms(), &backoff);
                 })?;
                 self.app.audit.append(
                     AuditEntry::new(

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use keyward_proto::Request;
 use keyward_tests::proxy::{FaultProxy, Quota};
+use keyward_tests::rfc3339_ms as ms;
 use keyward_tests::{Console, Daemon, Fixture, fields, kms_endpoint};
 
 const REGION: &str = "us-west-1";
@@ -94,14 +95,6 @@ impl Bench {
             .cloned()
             .unwrap_or_default()
     }
-}
-
-/// Milliseconds since the epoch of an RFC 3339 time the daemon printed.
-fn ms(text: &str) -> u64 {
-    let t = humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// Each step's time from its job log: `TIME step i/n NAME: started` to `… NAME: done; …`.

@@ -31,27 +31,24 @@ pub const POLICY_FILE: usize = 11;
 pub const DISABLE_PREVIOUS: usize = 12;
 pub const TAGS: usize = 13;
 
-/// The daemon's name of each field after the name (index 1 on), `None` for rotate yes/no
-/// (it is sent as `rotate_every=off`).
-const FIELD_NAMES: [Option<&str>; 14] = [
-    None,
-    Some("credential"),
-    None,
-    Some("rotate_every"),
-    Some("valid_for"),
-    Some("rotation_mode"),
-    Some("region"),
-    Some("endpoint"),
-    Some("alias"),
-    Some("description"),
-    Some("active_key_id"),
-    Some("policy_file"),
-    Some("disable_previous"),
-    Some("tags"),
-];
-
-// The indices and the daemon's names line up.
-const _: () = assert!(DESCRIPTION == 9 && DISABLE_PREVIOUS == 12 && TAGS + 1 == FIELD_NAMES.len());
+/// The daemon's name of each field, by the indices above; `None` for the name (it is the
+/// group) and for rotate yes/no (it is sent as `rotate_every=off`).
+const FIELD_NAMES: [Option<&str>; TAGS + 1] = {
+    let mut names = [None; TAGS + 1];
+    names[CREDENTIAL] = Some("credential");
+    names[ROTATE_EVERY] = Some("rotate_every");
+    names[VALID_FOR] = Some("valid_for");
+    names[ROTATION_MODE] = Some("rotation_mode");
+    names[REGION] = Some("region");
+    names[ENDPOINT] = Some("endpoint");
+    names[ALIAS] = Some("alias");
+    names[DESCRIPTION] = Some("description");
+    names[ACTIVE_KEY_ID] = Some("active_key_id");
+    names[POLICY_FILE] = Some("policy_file");
+    names[DISABLE_PREVIOUS] = Some("disable_previous");
+    names[TAGS] = Some("tags");
+    names
+};
 
 /// What the policy file field says when the daemon sent no policy to preview.
 pub const POLICY_UNREAD: &str = "(read by the daemon when saved)";
@@ -499,12 +496,38 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::group;
+    use crate::app::tests::{dual, group, key, ok, refused, typed};
     use crate::app::{ErrorLine, Event};
-    use crate::client::Link;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use keyward_proto::{ApiError, ErrorCode, Response};
+    use keyward_proto::ErrorCode;
     use serde_json::json;
+
+    #[test]
+    fn the_field_indices_are_the_forms_fields() {
+        let mut app = on_keys();
+        key(&mut app, KeyCode::Char('n'));
+        let form = app.form.as_ref().expect("the group editor");
+        let expected = [
+            (NAME, "Name"),
+            (CREDENTIAL, "Credential"),
+            (ROTATE, "Rotate"),
+            (ROTATE_EVERY, "Rotate every"),
+            (VALID_FOR, "Valid for"),
+            (ROTATION_MODE, "Rotation mode"),
+            (REGION, "Region"),
+            (ENDPOINT, "Endpoint"),
+            (ALIAS, "Alias"),
+            (DESCRIPTION, "Description"),
+            (ACTIVE_KEY_ID, "Active key id"),
+            (POLICY_FILE, "Policy file"),
+            (DISABLE_PREVIOUS, "Disable previous"),
+            (TAGS, "Tags"),
+        ];
+        assert_eq!(form.fields.len(), expected.len());
+        for (index, label) in expected {
+            assert_eq!(form.fields[index].label, label, "field {index}");
+        }
+    }
 
     #[test]
     fn durations_take_a_number_and_a_unit() {
@@ -571,30 +594,8 @@ mod tests {
         assert_eq!(policy_preview(Some("{}")), "{}");
     }
 
-    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-        app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-    fn typed(app: &mut App, text: &str) {
-        for c in text.chars() {
-            key(app, KeyCode::Char(c));
-        }
-    }
-    fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
-        app.handle(Event::Reply {
-            purpose,
-            response: Response::ok(data),
-        })
-    }
     fn on_keys() -> App {
-        let mut app = App::new("/tmp/console.sock");
-        app.handle(Event::Link(Link::Up));
-        ok(
-            &mut app,
-            Purpose::Login,
-            json!({"channel": "console", "dual_control": true, "users": [
-                {"name": "alice", "role": "administrator", "must_change_password": false},
-                {"name": "bob", "role": "administrator", "must_change_password": false}]}),
-        );
+        let mut app = dual();
         key(&mut app, KeyCode::Char('7'));
         ok(
             &mut app,
@@ -763,13 +764,12 @@ mod tests {
                 },
             }]
         );
-        app.handle(Event::Reply {
-            purpose: Purpose::GroupSet,
-            response: Response::err(ApiError::new(
-                ErrorCode::Invalid,
-                "endpoint=http://localhost:4566: unreachable",
-            )),
-        });
+        refused(
+            &mut app,
+            Purpose::GroupSet,
+            ErrorCode::Invalid,
+            "endpoint=http://localhost:4566: unreachable",
+        );
         assert_eq!(
             app.error.as_ref().map(ErrorLine::text).as_deref(),
             Some("invalid: endpoint=http://localhost:4566: unreachable")

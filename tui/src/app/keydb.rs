@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use keyward_proto::{GroupTestReport, GroupView, KeyView, Request, ScheduleView};
+use keyward_proto::{GroupTestReport, GroupView, JobStarted, KeyView, Request, ScheduleView};
 
 use super::{App, Confirm, Confirmable, Effect, Info, Menu, Purpose};
 use crate::input::{Form, FormField, FormKind};
@@ -16,7 +16,6 @@ pub struct KeyDb {
     /// Every key, as `key_list` sent them (newest last within a group).
     pub keys: Vec<KeyView>,
     pub groups_loaded: bool,
-    pub keys_loaded: bool,
     /// `schedule_list`: one entry per scheduled group.
     pub schedule: Vec<ScheduleView>,
     pub schedule_loaded: bool,
@@ -233,16 +232,11 @@ impl App {
         let Some(menu) = self.menu.as_mut() else {
             return Vec::new();
         };
-        let last = menu.items.len().saturating_sub(1);
+        let len = menu.items.len();
+        if super::move_selection(&mut menu.selected, len, action) {
+            return Vec::new();
+        }
         let picked = match action {
-            Action::Up => {
-                menu.selected = menu.selected.saturating_sub(1);
-                None
-            }
-            Action::Down => {
-                menu.selected = (menu.selected + 1).min(last);
-                None
-            }
             Action::Open => menu.items.get(menu.selected).map(|item| item.2),
             Action::Input(c) => menu
                 .items
@@ -398,7 +392,6 @@ impl App {
             Purpose::KeyList => {
                 if let Some(keys) = self.parse::<Vec<KeyView>>(purpose, data) {
                     self.keydb.keys = keys;
-                    self.keydb.keys_loaded = true;
                 }
             }
             Purpose::ScheduleList => {
@@ -414,8 +407,7 @@ impl App {
                 }
             }
             Purpose::GroupRotate | Purpose::KeySync => {
-                let Some(id) = data.get("job").and_then(serde_json::Value::as_u64) else {
-                    self.parse::<u64>(purpose, data);
+                let Some(JobStarted { job: id }) = self.parse(purpose, data) else {
                     return;
                 };
                 let what = if purpose == Purpose::GroupRotate {

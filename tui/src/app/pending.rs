@@ -2,7 +2,7 @@
 //! control, waiting for a second one. Enter asks to confirm, then sends `approve ID`; the
 //! daemon refuses self-approval and expired ids.
 
-use keyward_proto::{OneTimePassword, PendingApproval, Request, Role};
+use keyward_proto::{JobStarted, OneTimePassword, PendingApproval, Request, Role};
 
 use super::{App, Confirm, Confirmable, Effect, Purpose};
 use crate::keys::Action;
@@ -39,33 +39,27 @@ impl App {
     }
 
     pub(super) fn pending_action(&mut self, action: Action) {
-        let last = self.pending.list.len().saturating_sub(1);
-        let at = &mut self.pending.selected;
-        match action {
-            Action::Up => *at = at.saturating_sub(1),
-            Action::Down => *at = (*at + 1).min(last),
-            Action::Top => *at = 0,
-            Action::Bottom => *at = last,
-            Action::Open => {
-                let Some(p) = self.pending.list.get(self.pending.selected) else {
-                    self.notice = Some("Nothing is waiting for approval.".into());
-                    return;
-                };
-                let id = p.id;
-                self.confirm = Some(Confirm {
-                    title: format!("Approve request {id}?"),
-                    effect: format!(
-                        "Approve request {id} from {} ({}): {}. It runs once, now, and its audit record names you both.",
-                        p.requested_by, p.channel, p.operation
-                    ),
-                    then: Confirmable::Send {
-                        purpose: Purpose::Approve(id),
-                        request: Request::Approve { id },
-                    },
-                });
-            }
-            _ => {}
+        let len = self.pending.list.len();
+        if super::move_selection(&mut self.pending.selected, len, action) || action != Action::Open
+        {
+            return;
         }
+        let Some(p) = self.pending.list.get(self.pending.selected) else {
+            self.notice = Some("Nothing is waiting for approval.".into());
+            return;
+        };
+        let id = p.id;
+        self.confirm = Some(Confirm {
+            title: format!("Approve request {id}?"),
+            effect: format!(
+                "Approve request {id} from {} ({}): {}. It runs once, now, and its audit record names you both.",
+                p.requested_by, p.channel, p.operation
+            ),
+            then: Confirmable::Send {
+                purpose: Purpose::Approve(id),
+                request: Request::Approve { id },
+            },
+        });
     }
 
     pub(super) fn pending_reply(
@@ -93,7 +87,7 @@ impl App {
                         self.notice = Some(format!("Approved request {id}."));
                         self.show_one_time_password(otp);
                     }
-                } else if let Some(job) = data.get("job").and_then(serde_json::Value::as_u64) {
+                } else if let Ok(JobStarted { job }) = serde_json::from_value(data) {
                     self.notice = Some(format!(
                         "Approved request {id}: job {job} is queued (3 Jobs shows it)."
                     ));

@@ -12,20 +12,23 @@ use crate::theme::Theme;
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     let audit = &app.audit;
     let visible = audit.visible();
-    let mut title = match (audit.first_seq(), audit.last_seq()) {
-        (Some(first), Some(last)) => format!("Audit trail (#{first}–#{last}"),
-        _ => "Audit trail (".to_string(),
-    };
+    let mut parts = Vec::new();
+    if let (Some(first), Some(last)) = (audit.first_seq(), audit.last_seq()) {
+        parts.push(format!("#{first}–#{last}"));
+    }
     if !audit.filter.is_empty() {
-        title.push_str(&format!(", {} match \"{}\"", visible.len(), audit.filter));
+        parts.push(format!("{} match \"{}\"", visible.len(), audit.filter));
     }
     if app.awaiting(Purpose::AuditOlder) {
-        title.push_str(", loading older …");
+        parts.push("loading older …".into());
     } else if audit.loaded && !audit.has_first() {
-        title.push_str(", older at the top");
+        parts.push("older at the top".into());
     }
-    title.push(')');
-    let title = title.replace("(, ", "(").replace("()", "");
+    let title = if parts.is_empty() {
+        "Audit trail".to_string()
+    } else {
+        format!("Audit trail ({})", parts.join(", "))
+    };
     let block = pane(title, true, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);

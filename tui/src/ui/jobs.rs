@@ -4,9 +4,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, TableState, Wrap};
 
-use super::{field, gauge_text, pane};
+use super::{field, gauge_text, pane, table};
 use crate::app::{App, Purpose};
 use crate::theme::Theme;
 
@@ -69,10 +69,8 @@ pub fn render_list(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             Cell::from(job.step.clone().unwrap_or_else(|| "-".into())),
         ])
     });
-    let header =
-        Row::new(["ID", "Kind", "Target", "State", "Progress", "Step"]).style(theme.label());
-    let table = Table::new(
-        rows,
+    let table = table(
+        ["ID", "Kind", "Target", "State", "Progress", "Step"],
         [
             Constraint::Length(4),
             Constraint::Length(6),
@@ -81,12 +79,9 @@ pub fn render_list(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             Constraint::Length(13),
             Constraint::Min(8),
         ],
-    )
-    .header(header)
-    .row_highlight_style(theme.selected())
-    // The marker shows the selection without colour, too.
-    .highlight_symbol("▶ ")
-    .highlight_spacing(HighlightSpacing::Always);
+        rows,
+        theme,
+    );
     let mut state = TableState::default().with_selected(Some(jobs.selected));
     frame.render_stateful_widget(table, table_area, &mut state);
 }

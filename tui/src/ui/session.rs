@@ -8,6 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, TableState, Wrap};
 
 use super::{pane, table};
 use crate::app::{App, LoginField, Purpose, SessionPane};
+use crate::keys::Context;
 use crate::theme::Theme;
 
 pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -16,7 +17,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     render_pending(app, theme, frame, pending_area);
     let [form_area, users_area] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
-    let form_focused = app.session_pane == SessionPane::Form && app.confirm.is_none() && !app.help;
+    let form_focused = app.context() == Context::LoginForm;
 
     let title = if app.logged_in() {
         "Log in a second user"
@@ -56,7 +57,7 @@ pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         Line::from(""),
         field_line(
             "Password",
-            "*".repeat(app.login.password_chars()),
+            app.login.password_shown(),
             on(LoginField::Password),
         ),
         Line::from(""),

@@ -232,9 +232,9 @@ impl Jobs {
                 needle.is_empty()
                     || [
                         j.id.to_string().as_str(),
-                        &j.kind,
+                        j.kind.as_str(),
                         &j.target,
-                        &j.state,
+                        j.state.as_str(),
                         j.step.as_deref().unwrap_or(""),
                     ]
                     .iter()
@@ -881,7 +881,7 @@ impl App {
         let id = job.id;
         self.job_log = Some(JobLog {
             id,
-            state: job.state.clone(),
+            state: job.state.to_string(),
             job: Some(job),
             lines: Vec::new(),
             next: 0,
@@ -913,7 +913,7 @@ impl App {
             self.notice = Some("No job is selected.".into());
             return;
         };
-        if job.state != "failed" {
+        if job.state != keyward_proto::JobState::Failed {
             self.notice = Some(format!(
                 "Job {} is {}: only a failed job can be retried.",
                 job.id, job.state
@@ -994,7 +994,7 @@ impl App {
             }
             Screen::Session => self.poll_pending(&mut out),
             Screen::Jobs
-                if self.ticks % 3 == 0 && self.jobs.list.iter().any(|j| !is_finished(&j.state)) =>
+                if self.ticks % 3 == 0 && self.jobs.list.iter().any(|j| !j.state.is_done()) =>
             {
                 self.send_once(Purpose::JobList, Request::JobList, &mut out)
             }
@@ -1128,7 +1128,7 @@ impl App {
                             log.lines.extend(view.lines.into_iter().skip(skip));
                             log.next = view.next;
                         }
-                        log.state = view.state;
+                        log.state = view.state.to_string();
                     }
                 }
             }

@@ -438,9 +438,9 @@ impl App {
 
 /// `group_test` as a dialog: Connected or Not connected, the endpoint, each check.
 fn test_info(report: GroupTestReport) -> Info {
-    let connected = report.connection == "Connected";
+    let connected = report.connection == keyward_proto::Connection::Connected;
     let mut lines = vec![
-        ("Connection".to_string(), report.connection),
+        ("Connection".to_string(), report.connection.to_string()),
         ("Endpoint".to_string(), report.endpoint),
     ];
     for check in report.checks {

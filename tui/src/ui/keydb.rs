@@ -187,7 +187,7 @@ fn item<'a>(row: &TreeRow<'a>, theme: Theme) -> ListItem<'a> {
             let mut spans = vec![
                 Span::styled(format!(" {star} "), theme.good()),
                 Span::raw(format!("{:<17}", cut(&key.id, 16))),
-                Span::styled(format!("{:<9}", key.state), theme.state(&key.state)),
+                Span::styled(format!("{:<9}", key.state), theme.state(key.state.as_str())),
                 Span::raw(format!(
                     "{:<9}{:<11}{:<11}",
                     cut(&key.fingerprint, 8),

@@ -9,7 +9,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use keyward_daemon::domain::keys::{Fingerprint, KeyId, KeyPurpose, KeyRecord};
+use keyward_daemon::domain::keys::{Fingerprint, KeyId, KeyPurpose, KeyRecord, KeySource};
 use keyward_tests::{Fixture, write_private};
 
 #[test]
@@ -226,6 +226,8 @@ fn key_missing_from_the_token_is_reported_and_kept() {
         purpose: KeyPurpose::Customer,
         fingerprint: Fingerprint("ABCDEF".into()),
         created_ms: 1,
+        source: KeySource::Hsm,
+        tokens: vec!["keyward".into()],
         cloud: None,
     };
     {

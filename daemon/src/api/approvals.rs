@@ -10,7 +10,7 @@ use keyward_proto::{PendingApproval, Request};
 
 use super::authz::describe;
 use crate::appliance::Appliance;
-use crate::domain::audit::{AuditEntry, Channel, Outcome};
+use crate::domain::audit::Channel;
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
 
@@ -48,16 +48,8 @@ impl Approvals {
         let mut guard = self.lock();
         // The id is the sequence number of the request's own audit record: unique for the
         // life of the appliance, across restarts, and it points at the record.
-        let id = app.audit.append(
-            AuditEntry::new(
-                channel,
-                "approval.request",
-                describe(&request),
-                Outcome::Notice,
-            )
-            .actors([requester])
-            .detail("expires", format_ms(expires_ms)),
-        )?;
+        let id =
+            app.record_approval_request(requester, channel, &describe(&request), expires_ms)?;
         guard.retain(|_, p| p.expires_ms > now);
         guard.insert(
             id,

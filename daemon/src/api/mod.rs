@@ -56,8 +56,14 @@ impl Api {
         let api = self.clone();
         let mut owned = session.clone();
         let fallback = Session::new(session.channel, session.peer.clone());
+        // Every line logged while the request runs says which front end asked for what.
+        let span = tracing::info_span!(
+            "request",
+            channel = session.channel.as_str(),
+            op = request.op().name()
+        );
         match tokio::task::spawn_blocking(move || {
-            let result = api.handle_blocking(&mut owned, request);
+            let result = span.in_scope(|| api.handle_blocking(&mut owned, request));
             (owned, result)
         })
         .await
@@ -102,7 +108,7 @@ impl Api {
         let now = now_ms();
         let mut kept = Vec::new();
         for user in session.users.drain(..).collect::<Vec<_>>() {
-            match self.appliance.store.get_user(&user.name)? {
+            match self.appliance.find_user(&user.name)? {
                 Some(u) if u.credential_epoch() != user.epoch => self.appliance.record_logout(
                     &user.name,
                     session.channel,
@@ -293,14 +299,7 @@ impl Api {
                     Ok(t) => t,
                     Err(e) => {
                         // Refused approvals (own request, expired, unknown) are part of the record.
-                        app.audit.append(
-                            by.entry(
-                                "approval.refused",
-                                &id.to_string(),
-                                crate::domain::audit::Outcome::Failure,
-                            )
-                            .detail("reason", e.to_string()),
-                        )?;
+                        app.record_approval_refused(&by, id, &e.to_string())?;
                         return Err(e);
                     }
                 };

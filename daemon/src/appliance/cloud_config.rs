@@ -48,22 +48,27 @@ fn read_small_file(what: &str, path: &str, limit: usize) -> Result<Zeroizing<Vec
 /// A key for people to read; `warning` is how long before expiry a key counts as expiring.
 pub(crate) fn key_view(key: &KeyRecord, warning: std::time::Duration) -> KeyView {
     let cloud = key.cloud.clone().unwrap_or_default();
+    let primary = cloud.primary().cloned();
+    let valid_to = cloud
+        .valid_to_ms()
+        .map_or_else(|| "forever".into(), format_ms);
     let expires_soon = cloud.state != KeyState::Expired
-        && !matches!(expiry(cloud.valid_to_ms, now_ms(), warning), Expiry::Fine);
+        && !matches!(expiry(cloud.valid_to_ms(), now_ms(), warning), Expiry::Fine);
     KeyView {
         expires_soon,
         id: key.id.to_string(),
         group: cloud.group,
         state: cloud.state,
         fingerprint: key.fingerprint.to_string(),
-        aws_key_id: cloud.aws_key_id,
-        aws_arn: cloud.aws_arn,
-        aws_key_state: cloud.aws_key_state.map(keyward_proto::SeenState::live),
-        alias: cloud.alias,
+        aws_key_id: primary.as_ref().map(|aws| aws.key_id.clone()),
+        aws_arn: primary.as_ref().and_then(|aws| aws.arn.clone()),
+        aws_key_state: primary
+            .as_ref()
+            .and_then(|aws| aws.state.clone())
+            .map(keyward_proto::SeenState::live),
+        alias: primary.and_then(|aws| aws.alias),
         created: format_ms(key.created_ms),
-        valid_to: cloud
-            .valid_to_ms
-            .map_or_else(|| "forever".into(), format_ms),
+        valid_to,
     }
 }
 

@@ -25,7 +25,7 @@ use tracing::{error, info};
 use crate::audit::AuditTrail;
 use crate::config::Config;
 use crate::domain::audit::{Actors, AuditEntry, Channel, Outcome};
-use crate::domain::keys::{KeyId, KeyPurpose, KeyRecord};
+use crate::domain::keys::{KeyId, KeyPurpose, KeyRecord, KeySource};
 use crate::domain::now_ms;
 use crate::domain::users::{PasswordHash, Role, User, validate_name, validate_password};
 use crate::error::{Error, Result};
@@ -73,6 +73,8 @@ pub struct Appliance {
     /// Serialises read-modify-write of key and schedule records (job steps and the scheduler
     /// both update them).
     records: Mutex<()>,
+    /// The label of the token that holds the keys (recorded on each key it holds).
+    token_label: String,
 }
 
 /// Checks the first administrators before anything is created.
@@ -97,7 +99,7 @@ fn check_admins(admins: &[InitialAdmin]) -> Result<()> {
     Ok(())
 }
 
-fn generate_system_key(hsm: &dyn Hsm, purpose: KeyPurpose) -> Result<KeyRecord> {
+fn generate_system_key(hsm: &dyn Hsm, token: &str, purpose: KeyPurpose) -> Result<KeyRecord> {
     let label = format!("keyward:{}", purpose.as_str());
     let key = hsm.generate_key(purpose, &label)?;
     Ok(KeyRecord {
@@ -106,11 +108,18 @@ fn generate_system_key(hsm: &dyn Hsm, purpose: KeyPurpose) -> Result<KeyRecord> 
         purpose,
         fingerprint: key.fingerprint,
         created_ms: now_ms(),
+        source: KeySource::Hsm,
+        tokens: vec![token.to_owned()],
         cloud: None,
     })
 }
 
 impl Appliance {
+    /// The label of the token that holds the keys.
+    pub fn token_label(&self) -> &str {
+        &self.token_label
+    }
+
     /// First boot: the HSM storage and audit keys, the database, the first administrators and
     /// the first audit record. Refuses an initialised database and bad administrator input
     /// before creating anything.
@@ -124,14 +133,16 @@ impl Appliance {
             ));
         }
         discard_interrupted_init(&store, hsm.as_ref())?;
-        let storage_key = generate_system_key(hsm.as_ref(), KeyPurpose::Storage)?;
-        let audit_key = match generate_system_key(hsm.as_ref(), KeyPurpose::Audit) {
-            Ok(k) => k,
-            Err(e) => {
-                let _ = hsm.destroy_key(&storage_key.id);
-                return Err(e);
-            }
-        };
+        let storage_key =
+            generate_system_key(hsm.as_ref(), &config.hsm.token_label, KeyPurpose::Storage)?;
+        let audit_key =
+            match generate_system_key(hsm.as_ref(), &config.hsm.token_label, KeyPurpose::Audit) {
+                Ok(k) => k,
+                Err(e) => {
+                    let _ = hsm.destroy_key(&storage_key.id);
+                    return Err(e);
+                }
+            };
         let result = Self::init_records(&store, hsm.clone(), admins, &storage_key, &audit_key);
         if let Err(e) = result {
             error!(error = %e, "init failed; destroying the keys it generated");
@@ -209,7 +220,7 @@ impl Appliance {
             .get_key_setting(STORAGE_KEY)?
             .ok_or_else(not_initialised)?;
 
-        let missing = reconcile(&store, hsm.as_ref())?;
+        let missing = reconcile(&store, hsm.as_ref(), &config.hsm.token_label)?;
         if missing.iter().any(|k| k.id == audit_key) {
             return Err(Error::Invalid(format!(
                 "the HSM audit key {audit_key} is not on token '{}': the token was reset or replaced. \
@@ -228,6 +239,7 @@ impl Appliance {
             user_changes: Mutex::new(()),
             config_changes: Mutex::new(()),
             rotation: config.rotation.clone(),
+            token_label: config.hsm.token_label.clone(),
             hsm_fault: Mutex::new(None),
             health: Mutex::new(()),
             fault_audited: std::sync::atomic::AtomicBool::new(false),
@@ -435,13 +447,30 @@ fn discard_interrupted_init(store: &Store, hsm: &dyn Hsm) -> Result<()> {
 }
 
 /// Every key the database knows that the token does not hold. Nothing is dropped.
-fn reconcile(store: &Store, hsm: &dyn Hsm) -> Result<Vec<KeyRecord>> {
+fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>> {
     let mut missing = Vec::new();
     let keys = store.list_keys()?;
+    let mut recorded = 0;
     for key in &keys {
+        if key.source != KeySource::Hsm {
+            continue;
+        }
         if hsm.find_key(&key.id)?.is_none() {
             missing.push(key.clone());
+        } else if key.tokens.is_empty() {
+            // A key from schema 1, which did not say which token holds it: this one does.
+            let mut key = key.clone();
+            key.tokens.push(token.to_owned());
+            store.put_key(&key)?;
+            recorded += 1;
         }
+    }
+    if recorded > 0 {
+        store.flush()?;
+        info!(
+            keys = recorded,
+            token, "recorded which token holds each key"
+        );
     }
     info!(
         keys = keys.len(),

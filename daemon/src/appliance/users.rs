@@ -117,6 +117,36 @@ impl Appliance {
         Ok(())
     }
 
+    /// Records a request that waits for a second administrator; its sequence number is the
+    /// approval's id (unique for the life of the appliance, and it points at the record).
+    pub fn record_approval_request(
+        &self,
+        requester: &str,
+        channel: Channel,
+        operation: &str,
+        expires_ms: u64,
+    ) -> Result<u64> {
+        Ok(self.audit.append(
+            AuditEntry::new(channel, "approval.request", operation, Outcome::Notice)
+                .actors([requester])
+                .detail("expires", crate::domain::format_ms(expires_ms)),
+        )?)
+    }
+
+    /// Records an approval that was refused (own request, expired, unknown, requester gone).
+    pub fn record_approval_refused(&self, by: &Actors, id: u64, reason: &str) -> Result<()> {
+        self.audit.append(
+            by.entry("approval.refused", &id.to_string(), Outcome::Failure)
+                .detail("reason", reason),
+        )?;
+        Ok(())
+    }
+
+    /// The account, if there is one (a session checks that its users still may act).
+    pub fn find_user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self.store.get_user(name)?)
+    }
+
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
         let now = now_ms();
         Ok(self

@@ -74,15 +74,37 @@ impl std::fmt::Display for Fingerprint {
     }
 }
 
-/// A key as recorded in the key database.
+/// Where a key's material came from. It decides what the appliance can do with the key: only
+/// material an HSM holds can be imported again after AWS deleted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    /// Generated in this appliance's HSM, which keeps it.
+    #[default]
+    Hsm,
+    /// Imported from a file and pushed to AWS; the appliance kept no copy.
+    FileImport,
+    /// Generated natively in AWS KMS (origin AWS_KMS); no material here.
+    AwsNative,
+    /// Only known from AWS (found by a sync); no material here.
+    Synced,
+}
+
+/// A key as recorded in the key database (schema 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
+    /// The Keyward key id. For a key an HSM holds it is also the key's `CKA_ID` there.
     pub id: KeyId,
     pub label: String,
     pub purpose: KeyPurpose,
     pub fingerprint: Fingerprint,
     pub created_ms: u64,
-    /// Customer keys: the group and the AWS KMS key that holds the material.
+    #[serde(default)]
+    pub source: KeySource,
+    /// The HSM tokens (by label) that hold the material; empty when no HSM does.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Customer keys: the group and every AWS KMS key that holds the material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<CloudBinding>,
 }
@@ -94,29 +116,98 @@ pub const TAG_KEY_ID: &str = "keyward:key-id";
 
 pub use keyward_proto::state::{AwsKeyState, KeyState};
 
-/// A customer key's place in AWS KMS.
+/// A customer key's place in its group, and the AWS KMS keys that hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CloudBinding {
     pub group: String,
     pub state: KeyState,
-    #[serde(default)]
-    pub aws_key_id: Option<String>,
-    #[serde(default)]
-    pub aws_arn: Option<String>,
-    /// The KMS key state as last seen (Enabled, Disabled, PendingImport, …).
-    #[serde(default)]
-    pub aws_key_state: Option<AwsKeyState>,
-    #[serde(default)]
-    pub alias: Option<String>,
-    /// When the imported material expires in AWS; `None` for never.
-    #[serde(default)]
-    pub valid_to_ms: Option<u64>,
     /// The job that created the key.
     #[serde(default)]
     pub job: u64,
     /// The expiry warning for the current `valid_to_ms` has been audited.
     #[serde(default)]
     pub expiry_warned: bool,
+    /// Every KMS key that holds this key's material, the group's own first. Empty until the
+    /// rotation that made the key has created its KMS key.
+    #[serde(default)]
+    pub aws: Vec<AwsBinding>,
+}
+
+/// One AWS KMS key that holds a Keyward key (a region, an account, a linked copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsBinding {
+    pub region: String,
+    pub key_id: String,
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// As last seen.
+    #[serde(default)]
+    pub state: Option<AwsKeyState>,
+    /// The alias this key carries, if it holds one.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// When the imported material expires in AWS; `None` for never.
+    #[serde(default)]
+    pub valid_to_ms: Option<u64>,
+    /// When AWS deletes the key (scheduled deletion).
+    #[serde(default)]
+    pub deletion_ms: Option<u64>,
+}
+
+impl AwsBinding {
+    pub fn new(region: &str, key_id: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            key_id: key_id.to_owned(),
+            arn: None,
+            state: None,
+            alias: None,
+            valid_to_ms: None,
+            deletion_ms: None,
+        }
+    }
+}
+
+impl CloudBinding {
+    /// The group's own KMS key.
+    pub fn primary(&self) -> Option<&AwsBinding> {
+        self.aws.first()
+    }
+
+    /// Changes the group's own KMS key's record; nothing when there is none yet.
+    pub fn on_primary(&mut self, change: impl FnOnce(&mut AwsBinding)) {
+        if let Some(binding) = self.aws.first_mut() {
+            change(binding);
+        }
+    }
+
+    /// Records the group's own KMS key (found or created), keeping what is known of it.
+    pub fn bind_primary(&mut self, region: &str, key_id: &str) -> &mut AwsBinding {
+        match self.aws.first() {
+            Some(b) if b.key_id == key_id => {}
+            _ => self.aws.insert(0, AwsBinding::new(region, key_id)),
+        }
+        &mut self.aws[0]
+    }
+
+    pub fn aws_key_id(&self) -> Option<&str> {
+        self.primary().map(|b| b.key_id.as_str())
+    }
+
+    pub fn alias(&self) -> Option<&str> {
+        self.primary().and_then(|b| b.alias.as_deref())
+    }
+
+    pub fn valid_to_ms(&self) -> Option<u64> {
+        self.primary().and_then(|b| b.valid_to_ms)
+    }
+
+    /// The key is `id` or `arn` of one of its KMS keys.
+    pub fn is_aws_key(&self, id_or_arn: &str) -> bool {
+        self.aws
+            .iter()
+            .any(|b| b.key_id == id_or_arn || b.arn.as_deref() == Some(id_or_arn))
+    }
 }
 
 #[cfg(test)]

@@ -287,6 +287,8 @@ impl Jobs {
         let spawned = std::thread::Builder::new()
             .name(format!("job-{id}"))
             .spawn(move || {
+                // Every line the job logs says which job, of what kind, on which group.
+                let _span = me.span(id).entered();
                 loop {
                     let finished = me.run(id);
                     let mut running = me.lock_running();
@@ -311,6 +313,16 @@ impl Jobs {
             error!(job = id, error = %e, "cannot start a thread for the job; the scheduler tries again");
             self.lock_running().remove(&id);
             self.orphaned.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn span(&self, id: u64) -> tracing::Span {
+        match self.app.store.get_job(id) {
+            Ok(Some(job)) => {
+                let group = self.job_group(&job).unwrap_or_default();
+                tracing::info_span!("job", id, kind = job.kind.name(), group = %group)
+            }
+            _ => tracing::info_span!("job", id),
         }
     }
 
@@ -604,7 +616,8 @@ impl Jobs {
         self.submit(by, "group.rotate", name, kind, name, |job| {
             if let Some(key) = current {
                 job.data.previous_key = Some(key.id);
-                job.data.previous_aws_key_id = key.cloud.and_then(|c| c.aws_key_id);
+                job.data.previous_aws_key_id =
+                    key.cloud.and_then(|c| c.aws_key_id().map(str::to_owned));
             }
             Ok(())
         })
@@ -621,11 +634,11 @@ impl Jobs {
     ) -> Result<u64> {
         let record = self.app.customer_key(key)?;
         let binding = record.cloud.clone().unwrap_or_default();
-        if binding.aws_key_id.is_none() {
+        let Some(primary) = binding.primary().cloned() else {
             return Err(Error::Invalid(format!(
                 "key {key} has no KMS key yet (its rotation did not get that far); rotate the group again"
             )));
-        }
+        };
         if !(delete_material || update_policy || import_material) {
             return Err(Error::Invalid(
                 "say what to synchronise: delete-material, update-policy and/or import-material"
@@ -652,9 +665,9 @@ impl Jobs {
         };
         self.submit(by, "key.sync", key, kind, &group.name, |job| {
             job.data.key = Some(record.id);
-            job.data.aws_key_id = binding.aws_key_id.clone();
-            job.data.aws_arn = binding.aws_arn.clone();
-            job.data.valid_to_ms = binding.valid_to_ms;
+            job.data.aws_key_id = Some(primary.key_id.clone());
+            job.data.aws_arn = primary.arn.clone();
+            job.data.valid_to_ms = primary.valid_to_ms;
             Ok(())
         })
     }

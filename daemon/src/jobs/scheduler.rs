@@ -418,21 +418,24 @@ impl Jobs {
             {
                 continue;
             }
-            let valid_to = binding.valid_to_ms.map(format_ms).unwrap_or_default();
+            let valid_to = binding.valid_to_ms().map(format_ms).unwrap_or_default();
             let entry = |action: &str| {
                 AuditEntry::new(Channel::System, action, key.id.to_string(), Outcome::Notice)
                     .detail("group", binding.group.clone())
-                    .detail("aws_key_id", binding.aws_key_id.clone().unwrap_or_default())
+                    .detail(
+                        "aws_key_id",
+                        binding.aws_key_id().unwrap_or_default().to_owned(),
+                    )
                     .detail("valid_to", valid_to.clone())
             };
-            match expiry(binding.valid_to_ms, now, warning) {
+            match expiry(binding.valid_to_ms(), now, warning) {
                 Expiry::Expired => {
                     warn!(key = %key.id, group = %binding.group, %valid_to, "key material expired");
                     self.app.audit.append(entry("key.expired"))?;
                     super::steps::update_key(&self.app, &key.id, |b| {
                         // On the record as it is now: a re-import may have moved ValidTo.
                         if !matches!(b.state, KeyState::Pending | KeyState::Expired)
-                            && expiry(b.valid_to_ms, now, warning) == Expiry::Expired
+                            && expiry(b.valid_to_ms(), now, warning) == Expiry::Expired
                         {
                             b.state = KeyState::Expired;
                         }

@@ -11,7 +11,8 @@ use crate::cloud::{CloudKms, ErrorKind, ImportParameters, KmsKey};
 use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, Step};
 use crate::domain::keys::{
-    AwsKeyState, CloudBinding, KeyId, KeyPurpose, KeyRecord, KeyState, TAG_KEY_ID, TAG_PREFIX,
+    AwsKeyState, CloudBinding, KeyId, KeyPurpose, KeyRecord, KeySource, KeyState, TAG_KEY_ID,
+    TAG_PREFIX,
 };
 use crate::domain::now_ms;
 use crate::error::{Error, Result};
@@ -144,6 +145,8 @@ fn generate_key(ctx: &mut Ctx<'_>) -> Result<String> {
                 job: ctx.job.id,
                 ..CloudBinding::default()
             }),
+            source: KeySource::Hsm,
+            tokens: vec![app.token_label().to_owned()],
         })?;
         app.store.flush()?;
     }
@@ -156,10 +159,11 @@ fn record_aws_key(ctx: &mut Ctx<'_>, key: &KmsKey) -> Result<()> {
     ctx.job.data.aws_key_id = Some(key.key_id.clone());
     ctx.job.data.aws_arn = Some(key.arn.clone());
     let id = ctx.key_id()?;
+    let region = ctx.group.region.clone();
     update_key(&ctx.jobs.app, &id, |b| {
-        b.aws_key_id = Some(key.key_id.clone());
-        b.aws_arn = Some(key.arn.clone());
-        b.aws_key_state = Some(key.state.clone());
+        let aws = b.bind_primary(&region, &key.key_id);
+        aws.arn = Some(key.arn.clone());
+        aws.state = Some(key.state.clone());
     })
 }
 
@@ -185,12 +189,12 @@ fn create_key(ctx: &mut Ctx<'_>) -> Result<String> {
         ctx.jobs.save(ctx.job)?;
     }
     if let Some(active) = ctx.group.active_key_id.clone() {
-        let used = ctx.jobs.app.group_keys(&ctx.group.name)?.iter().any(|k| {
-            k.cloud.as_ref().is_some_and(|c| {
-                c.aws_key_id.as_deref() == Some(active.as_str())
-                    || c.aws_arn.as_deref() == Some(active.as_str())
-            })
-        });
+        let used = ctx
+            .jobs
+            .app
+            .group_keys(&ctx.group.name)?
+            .iter()
+            .any(|k| k.cloud.as_ref().is_some_and(|c| c.is_aws_key(&active)));
         if !used {
             let key = ctx.aws("DescribeKey", &active, |c| c.describe_key(&active))?;
             if key.origin != "EXTERNAL" {
@@ -356,14 +360,16 @@ fn import_material(ctx: &mut Ctx<'_>) -> Result<String> {
     let key = ctx.aws("DescribeKey", &aws_key, |c| c.describe_key(&aws_key))?;
     let id = ctx.key_id()?;
     update_key(&ctx.jobs.app, &id, |b| {
-        b.aws_key_state = Some(key.state.clone());
-        if b.valid_to_ms != valid_to_ms {
+        if b.valid_to_ms() != valid_to_ms {
             b.expiry_warned = false;
         }
-        b.valid_to_ms = valid_to_ms;
+        b.on_primary(|aws| {
+            aws.state = Some(key.state.clone());
+            aws.valid_to_ms = valid_to_ms;
+        });
         if b.state == KeyState::Expired {
             // Re-imported with a new expiry: usable again, in the place it had.
-            b.state = if b.alias.is_some() {
+            b.state = if b.alias().is_some() {
                 KeyState::Active
             } else {
                 KeyState::Previous
@@ -464,9 +470,9 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
         if other
             .cloud
             .as_ref()
-            .is_some_and(|c| c.state == KeyState::Expired && c.alias.is_some())
+            .is_some_and(|c| c.state == KeyState::Expired && c.alias().is_some())
         {
-            update_key(&app, &other.id, |b| b.alias = None)?;
+            update_key(&app, &other.id, |b| b.on_primary(|aws| aws.alias = None))?;
         }
         if other
             .cloud
@@ -474,10 +480,14 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
             .is_some_and(|c| c.state == KeyState::Active)
         {
             update_key(&app, &other.id, |b| {
-                b.alias = None;
+                b.on_primary(|aws| {
+                    aws.alias = None;
+                    if disables {
+                        aws.state = Some(AwsKeyState::Disabled);
+                    }
+                });
                 if disables {
                     b.state = KeyState::Disabled;
-                    b.aws_key_state = Some(AwsKeyState::Disabled);
                 } else {
                     b.state = KeyState::Previous;
                 }
@@ -486,7 +496,7 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     update_key(&app, &id, |b| {
         b.state = KeyState::Active;
-        b.alias = Some(alias.clone());
+        b.on_primary(|aws| aws.alias = Some(alias.clone()));
     })?;
     Ok(format!(
         "key {id} is the active key of group {}",
@@ -508,7 +518,7 @@ fn delete_material(ctx: &mut Ctx<'_>) -> Result<String> {
     let after = ctx.aws("DescribeKey", &aws_key, |c| c.describe_key(&aws_key))?;
     let id = ctx.key_id()?;
     update_key(&ctx.jobs.app, &id, |b| {
-        b.aws_key_state = Some(after.state.clone());
+        b.on_primary(|aws| aws.state = Some(after.state.clone()));
     })?;
     Ok(format!(
         "material deleted from {aws_key}; the key is {} (the HSM still holds it)",

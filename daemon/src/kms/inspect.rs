@@ -27,7 +27,7 @@ impl Kms {
             ));
         };
         if let (Some(aws_id), Ok(group)) = (
-            binding.aws_key_id.clone(),
+            binding.aws_key_id().map(str::to_owned),
             self.app.get_group(&binding.group),
         ) {
             let live = self.connect(&group, warn_only()).and_then(|cloud| {
@@ -37,7 +37,7 @@ impl Kms {
             });
             match live {
                 Ok(k) => {
-                    binding.aws_key_state = Some(k.state);
+                    binding.on_primary(|aws| aws.state = Some(k.state));
                     record.cloud = Some(binding);
                     self.app.store.put_key(&record)?;
                     self.app.store.flush()?;
@@ -47,7 +47,7 @@ impl Kms {
                     let mut view =
                         crate::appliance::key_view(&record, self.app.rotation.expiry_warning);
                     view.aws_key_state = Some(SeenState {
-                        state: binding.aws_key_state.clone(),
+                        state: binding.primary().and_then(|aws| aws.state.clone()),
                         unanswered: Some(e.to_string()),
                     });
                     return Ok(view);

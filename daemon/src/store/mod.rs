@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod groups;
 pub mod jobs;
 pub mod keys;
+mod migrate;
 pub mod schedule;
 pub mod settings;
 pub mod users;
@@ -17,7 +18,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The schema this build reads and writes. Bump it with a migration in [`Store::open`].
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first schema.
+/// - 2: a key says where its material came from (`source`), which tokens hold it (`tokens`),
+///   and holds any number of AWS bindings (`cloud.aws`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META_TREE: &str = "meta";
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -92,9 +97,10 @@ impl Store {
                 },
             })?;
         let meta = db.open_tree(META_TREE)?;
-        match meta.get(SCHEMA_KEY)? {
+        let found = match meta.get(SCHEMA_KEY)? {
             None => {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                SCHEMA_VERSION
             }
             Some(raw) => {
                 let found = <[u8; 4]>::try_from(raw.as_ref())
@@ -107,8 +113,9 @@ impl Store {
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { path: shown, found });
                 }
+                found
             }
-        }
+        };
         let store = Self {
             settings: db.open_tree("settings")?,
             users: db.open_tree("users")?,
@@ -121,6 +128,10 @@ impl Store {
             db,
             path,
         };
+        if found < SCHEMA_VERSION {
+            migrate::run(&store, found)?;
+            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+        }
         store.flush()?;
         Ok(store)
     }

@@ -64,7 +64,10 @@ pub fn render_list(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             Cell::from(job.id.to_string()),
             Cell::from(job.kind.as_str()),
             Cell::from(job.target.clone()),
-            Cell::from(Span::styled(job.state.as_str(), theme.state(job.state.as_str()))),
+            Cell::from(Span::styled(
+                job.state.as_str(),
+                theme.state(job.state.as_str()),
+            )),
             Cell::from(Span::styled(gauge_text(job.progress, 8), theme.gauge())),
             Cell::from(job.step.clone().unwrap_or_else(|| "-".into())),
         ])

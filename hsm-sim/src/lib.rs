@@ -6,15 +6,15 @@
 //! a process holds one module state. [`use_config`] points this process at a directory; the CLI
 //! calls it first thing, and tests call [`provision`], which does it for them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use keyward_secret_file::{create_private_dir, sync_dir, write_private};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -171,25 +171,15 @@ fn random_pin(rng: &SystemRandom) -> Result<SecretString> {
         what: "read the system random generator".into(),
         source: std::io::Error::other("ring::rand failed"),
     })?;
-    let mut text = String::with_capacity(32);
+    // Written straight into the one buffer that becomes the secret: no copy of the PIN is
+    // left behind in a freed temporary.
+    let mut text = String::with_capacity(2 * raw.len());
     for b in raw.iter() {
-        text.push_str(&format!("{b:02x}"));
+        for nibble in [b >> 4, b & 0xf] {
+            text.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
     }
     Ok(SecretString::from(text))
-}
-
-/// Writes a secret file that only its owner can read, created fresh (never through a symlink).
-pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
-    let _ = fs::remove_file(path);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(format!("create {}", path.display())))?;
-    f.write_all(contents)
-        .map_err(io(format!("write {}", path.display())))?;
-    f.sync_all().map_err(io(format!("sync {}", path.display())))
 }
 
 fn read_pin(path: &Path) -> Result<SecretString> {
@@ -247,21 +237,17 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
         None => find_module()?,
     };
     let tokens = dir.join(TOKENS_DIR);
-    fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-        .map_err(io(format!("chmod {}", dir.display())))?;
+    create_private_dir(&dir, "token store directory")?;
     if opts.force {
         zeroize_tree(&tokens)?;
     }
-    fs::create_dir_all(&tokens).map_err(io(format!("create {}", tokens.display())))?;
-    fs::set_permissions(&tokens, fs::Permissions::from_mode(0o700))
-        .map_err(io(format!("chmod {}", tokens.display())))?;
+    create_private_dir(&tokens, "token directory")?;
     let conf_text = format!(
         "# Written by keyward-hsm-sim: a private SoftHSMv2 token directory.\n\
          directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
         tokens.display()
     );
-    write_private_file(&conf, conf_text.as_bytes())?;
+    write_private(&conf, conf_text.as_bytes(), "SoftHSM config file")?;
 
     let rng = SystemRandom::new();
     let so_pin = random_pin(&rng)?;
@@ -276,8 +262,16 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
 
     let so_pin_file = dir.join(SO_PIN_FILE);
     let user_pin_file = dir.join(USER_PIN_FILE);
-    write_private_file(&so_pin_file, so_pin.expose_secret().as_bytes())?;
-    write_private_file(&user_pin_file, user_pin.expose_secret().as_bytes())?;
+    write_private(
+        &so_pin_file,
+        so_pin.expose_secret().as_bytes(),
+        "SO PIN file",
+    )?;
+    write_private(
+        &user_pin_file,
+        user_pin.expose_secret().as_bytes(),
+        "PIN file",
+    )?;
     let provisioned = Provisioned {
         dir: dir.clone(),
         module,
@@ -286,9 +280,10 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
         user_pin_file,
         so_pin_file,
     };
-    write_private_file(
+    write_private(
         &dir.join(HSM_TABLE_FILE),
         provisioned.hsm_table().as_bytes(),
+        "[hsm] table file",
     )?;
     Ok(provisioned)
 }
@@ -419,16 +414,8 @@ pub fn tamper(dir: &Path) -> Result<usize> {
     let tokens = dir.join(TOKENS_DIR);
     let n = zeroize_tree(&tokens)?;
     fs::create_dir_all(&tokens).map_err(io(format!("create {}", tokens.display())))?;
-    File::open(&tokens)
-        .and_then(|d| d.sync_all())
-        .map_err(io(format!("sync {}", tokens.display())))?;
+    sync_dir(&tokens, "token directory")?;
     Ok(n)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(format!("sync {}", dir.display())))
 }
 
 /// Unplugs the token in `dir`, as pulling a USB token out would: its token directory is moved
@@ -448,7 +435,7 @@ pub fn detach(dir: &Path) -> Result<PathBuf> {
         tokens.display(),
         detached.display()
     )))?;
-    sync_dir(&dir)?;
+    sync_dir(&dir, "token store directory")?;
     Ok(detached)
 }
 
@@ -473,6 +460,78 @@ pub fn attach(dir: &Path) -> Result<PathBuf> {
         detached.display(),
         tokens.display()
     )))?;
-    sync_dir(&dir)?;
+    sync_dir(&dir, "token store directory")?;
     Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_pin_is_32_lowercase_hex_digits() {
+        let rng = SystemRandom::new();
+        let a = random_pin(&rng).unwrap();
+        let b = random_pin(&rng).unwrap();
+        for pin in [&a, &b] {
+            let text = pin.expose_secret();
+            assert_eq!(text.len(), 32);
+            assert!(text.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        }
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    // The one test in this process that loads SoftHSM: `use_config` sets its environment.
+    #[test]
+    fn provision_writes_owner_only_files_and_detach_attach_moves_the_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("hsm");
+        let p = provision(&ProvisionOptions::new(&dir)).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(TOKENS_DIR)), 0o700);
+        for file in [CONF_FILE, USER_PIN_FILE, SO_PIN_FILE, HSM_TABLE_FILE] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                HSM_TABLE_FILE,
+                SO_PIN_FILE,
+                CONF_FILE,
+                TOKENS_DIR,
+                USER_PIN_FILE
+            ],
+            "no partial file is left"
+        );
+        let pin = read_pin(&p.user_pin_file).unwrap();
+        assert_eq!(pin.expose_secret().len(), 32);
+        assert_eq!(
+            fs::read_to_string(dir.join(HSM_TABLE_FILE)).unwrap(),
+            p.hsm_table()
+        );
+        assert!(matches!(
+            provision(&ProvisionOptions::new(&dir)),
+            Err(SimError::AlreadyProvisioned { .. })
+        ));
+
+        let detached = detach(&dir).unwrap();
+        assert!(detached.is_dir() && !dir.join(TOKENS_DIR).exists());
+        assert!(matches!(
+            detach(&dir),
+            Err(SimError::AlreadyDetached { .. })
+        ));
+        attach(&dir).unwrap();
+        assert!(dir.join(TOKENS_DIR).is_dir() && !detached.exists());
+        assert_eq!(status(&dir, "keyward").unwrap().label, "keyward");
+    }
 }

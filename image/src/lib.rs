@@ -15,10 +15,14 @@
 //! fsync the directory). `ROOT/trusted.pub` is the public key the root was installed with.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use keyward_secret_file::{
+    PRIVATE_FILE_MODE, SecretFileError, create_new, replace, replace_with, sync_dir, write_new,
+};
 
 use ring::digest::{Context, SHA256};
 use ring::rand::SystemRandom;
@@ -72,6 +76,8 @@ pub enum ImageError {
     BadSlot { slot: String, problem: String },
     #[error("no bootable slot: {0}")]
     NoBootableSlot(String),
+    #[error(transparent)]
+    File(#[from] SecretFileError),
 }
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;
@@ -210,30 +216,14 @@ pub fn keygen(out: &Path) -> Result<PathBuf> {
         problem: "generated key is unusable".into(),
     })?;
     let public = PathBuf::from(format!("{}.pub", out.display()));
-    write_new(out, pkcs8.as_ref(), 0o600)?;
+    write_new(out, pkcs8.as_ref(), PRIVATE_FILE_MODE, "signing key")?;
     write_new(
         &public,
         format!("{}\n", hex::encode(pair.public_key().as_ref())).as_bytes(),
         0o644,
+        "public key",
     )?;
     Ok(public)
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io(format!(
-            "create {} (it must not exist yet)",
-            path.display()
-        )))?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(format!("chmod {}", path.display())))?;
-    f.write_all(bytes)
-        .map_err(io(format!("write {}", path.display())))?;
-    f.sync_all().map_err(io(format!("sync {}", path.display())))
 }
 
 fn load_signing_key(path: &Path) -> Result<Ed25519KeyPair> {
@@ -322,32 +312,31 @@ pub fn build(
     let manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::BadManifest(e.to_string()))?;
     let signature = pair.sign(&signed_message(&manifest_bytes));
-    let tmp = out.with_extension("partial");
-    let mut f = File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
-    let mut write = |bytes: &[u8]| {
-        f.write_all(bytes)
-            .map_err(io(format!("write {}", tmp.display())))
-    };
-    write(MAGIC)?;
-    write(
-        &u32::try_from(manifest_bytes.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    )?;
-    write(&manifest_bytes)?;
-    write(
-        &u32::try_from(signature.as_ref().len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    )?;
-    write(signature.as_ref())?;
-    for s in sources {
-        let mut from = File::open(&s.from).map_err(io(format!("read {}", s.from.display())))?;
-        std::io::copy(&mut from, &mut f).map_err(io(format!("pack {}", s.from.display())))?;
-    }
-    f.sync_all()
-        .map_err(io(format!("sync {}", tmp.display())))?;
-    fs::rename(&tmp, out).map_err(io(format!("rename to {}", out.display())))?;
+    // The image appears under its name only once it is whole.
+    replace_with(out, 0o644, "image", |f| {
+        let mut write = |bytes: &[u8]| {
+            f.write_all(bytes)
+                .map_err(io(format!("write {}", out.display())))
+        };
+        write(MAGIC)?;
+        write(
+            &u32::try_from(manifest_bytes.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        )?;
+        write(&manifest_bytes)?;
+        write(
+            &u32::try_from(signature.as_ref().len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        )?;
+        write(signature.as_ref())?;
+        for s in sources {
+            let mut from = File::open(&s.from).map_err(io(format!("read {}", s.from.display())))?;
+            std::io::copy(&mut from, f).map_err(io(format!("pack {}", s.from.display())))?;
+        }
+        Ok::<(), ImageError>(())
+    })?;
     Ok(manifest)
 }
 
@@ -497,17 +486,8 @@ fn create_in_slot(slot: &Path, entry: &FileEntry) -> Result<File> {
             }
         }
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(entry.mode)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&target)
-        .map_err(io(format!("create {}", target.display())))?;
     // The manifest's mode exactly, whatever the installing process's umask (keywardd's is 077).
-    file.set_permissions(fs::Permissions::from_mode(entry.mode))
-        .map_err(io(format!("chmod {}", target.display())))?;
-    Ok(file)
+    Ok(create_new(&target, entry.mode, "slot file")?)
 }
 
 /// Verifies an installed slot: signature, exactly the listed files (no extra, none missing,
@@ -585,12 +565,6 @@ fn other(slot: &str) -> &'static str {
     if slot == "a" { "b" } else { "a" }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(format!("sync {}", dir.display())))
-}
-
 /// What `status` reports about a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotStatus {
@@ -630,11 +604,12 @@ impl Root {
 
     /// Atomically points `active` at `slot`: write, fsync, rename, fsync the directory.
     fn switch_to(&self, slot: &str) -> Result<()> {
-        let tmp = self.dir.join("active.tmp");
-        let _ = fs::remove_file(&tmp);
-        write_new(&tmp, format!("{slot}\n").as_bytes(), 0o644)?;
-        fs::rename(&tmp, self.dir.join(ACTIVE_FILE)).map_err(io("switch the active pointer"))?;
-        sync_dir(&self.dir)
+        Ok(replace(
+            &self.dir.join(ACTIVE_FILE),
+            format!("{slot}\n").as_bytes(),
+            0o644,
+            "active pointer",
+        )?)
     }
 
     /// The key this root trusts: the one given, else the one recorded at first install.
@@ -705,8 +680,18 @@ impl Root {
         }
         fs::create_dir(&staging).map_err(io(format!("create {}", staging.display())))?;
         image.walk_files(Some(&staging))?;
-        write_new(&staging.join(MANIFEST_FILE), &image.manifest_bytes, 0o644)?;
-        write_new(&staging.join(SIGNATURE_FILE), &image.signature, 0o644)?;
+        write_new(
+            &staging.join(MANIFEST_FILE),
+            &image.manifest_bytes,
+            0o644,
+            "manifest",
+        )?;
+        write_new(
+            &staging.join(SIGNATURE_FILE),
+            &image.signature,
+            0o644,
+            "signature",
+        )?;
         sync_tree(&staging)?;
         verify_slot(&staging, &public_key)?;
         let slot = self.slot_dir(target);
@@ -719,12 +704,13 @@ impl Root {
             "move the verified slot into {}",
             slot.display()
         )))?;
-        sync_dir(&self.dir.join("slots"))?;
+        sync_dir(&self.dir.join("slots"), "slots directory")?;
         if !trusted.exists() {
             write_new(
                 &trusted,
                 format!("{}\n", hex::encode(&public_key)).as_bytes(),
                 0o644,
+                "trusted public key",
             )?;
         }
         if std::env::var(CRASH_ENV).as_deref() == Ok("before-switch") {
@@ -810,7 +796,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
             sync_tree(&entry.path())?;
         }
     }
-    sync_dir(dir)
+    Ok(sync_dir(dir, "slot directory")?)
 }
 
 #[cfg(test)]

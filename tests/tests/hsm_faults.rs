@@ -20,12 +20,11 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorCode, Request, Role, StatusReport};
-use keyward_tests::{Console, Daemon, Fixture, Kms, fields, kms_endpoint};
+use keyward_tests::{Console, Daemon, Fixture, Kms, fields, hsm_sim, kms_endpoint};
 
 /// The only region these tests use on the KMS peer.
 const REGION: &str = "ap-east-1";
@@ -36,22 +35,6 @@ fn fixture() -> Fixture {
     fx.append_config("[rotation]\ncheck_every = \"1s\"\n");
     fx.init_ok();
     fx
-}
-
-/// `keyward-hsm-sim COMMAND --dir DIR`, which must succeed.
-fn hsm_sim(command: &str, dir: &Path) -> String {
-    let out = Command::new(keyward_tests::bin("keyward-hsm-sim"))
-        .arg(command)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run keyward-hsm-sim");
-    assert!(
-        out.status.success(),
-        "keyward-hsm-sim {command} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Copies a directory tree byte for byte (files keep their permissions).

@@ -3,7 +3,6 @@
 //! is refused before anything is written.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use keyward_proto::{CredentialView, GroupView, KeyView};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,25 +23,13 @@ use crate::store::settings::STORAGE_KEY;
 
 /// Reads a small file named by an operator (a credentials CSV, a policy). Regular files only,
 /// at most `limit` bytes; the buffer is zeroized when dropped.
-fn read_small_file(what: &str, path: &str, limit: usize) -> Result<Zeroizing<Vec<u8>>> {
-    let file =
-        std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{what} {path}: {e}")))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::Invalid(format!("{what} {path}: {e}")))?;
-    if !meta.is_file() {
-        return Err(Error::Invalid(format!("{what} {path}: not a regular file")));
-    }
-    let mut buf = Zeroizing::new(Vec::new());
-    file.take(u64::try_from(limit).unwrap_or(u64::MAX) + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::Invalid(format!("{what} {path}: {e}")))?;
-    if buf.len() > limit {
-        return Err(Error::Invalid(format!(
-            "{what} {path} is larger than {limit} bytes; is it the right file?"
-        )));
-    }
-    Ok(buf)
+fn read_small_file(what: &'static str, path: &str, limit: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    Ok(crate::secret_file::read_limited(
+        std::path::Path::new(path),
+        what,
+        limit,
+    )?)
 }
 
 /// A key for people to read; `warning` is how long before expiry a key counts as expiring.

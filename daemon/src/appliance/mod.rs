@@ -482,9 +482,5 @@ fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>
 
 /// The data directory holds the database and the console socket: owner only.
 pub fn create_data_dir(dir: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::Invalid(format!("data_dir {}: {e}", dir.display())))
+    Ok(crate::secret_file::create_private_dir(dir, "data_dir")?)
 }

@@ -25,20 +25,7 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     let shown = path.display();
     if let Some(parent) = path.parent() {
         if !parent.exists() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::Invalid(format!(
-                    "console socket directory {}: {e}",
-                    parent.display()
-                ))
-            })?;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(
-                |e| {
-                    Error::Invalid(format!(
-                        "console socket directory {}: {e}",
-                        parent.display()
-                    ))
-                },
-            )?;
+            crate::secret_file::create_private_dir(parent, "console socket directory")?;
         }
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {

@@ -30,33 +30,28 @@ pub(super) fn generate(
             Attribute::Unwrap(false),
             Attribute::Derive(false),
         ];
-        let mechanism = match purpose {
+        // AES for sealing and export; a generic secret for the audit HMAC.
+        let (key_type, mechanism, ciphers, macs) = match purpose {
             KeyPurpose::Storage | KeyPurpose::Customer => {
-                template.extend([
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::Sign(false),
-                    Attribute::Verify(false),
-                    // Only customer keys may leave, and only wrapped.
-                    Attribute::Extractable(purpose == KeyPurpose::Customer),
-                ]);
-                Mechanism::AesKeyGen
+                (KeyType::AES, Mechanism::AesKeyGen, true, false)
             }
-            KeyPurpose::Audit => {
-                template.extend([
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::GENERIC_SECRET),
-                    Attribute::Encrypt(false),
-                    Attribute::Decrypt(false),
-                    Attribute::Sign(true),
-                    Attribute::Verify(true),
-                    Attribute::Extractable(false),
-                ]);
-                Mechanism::GenericSecretKeyGen
-            }
+            KeyPurpose::Audit => (
+                KeyType::GENERIC_SECRET,
+                Mechanism::GenericSecretKeyGen,
+                false,
+                true,
+            ),
         };
+        template.extend([
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(key_type),
+            Attribute::Encrypt(ciphers),
+            Attribute::Decrypt(ciphers),
+            Attribute::Sign(macs),
+            Attribute::Verify(macs),
+            // Only customer keys may leave, and only wrapped.
+            Attribute::Extractable(purpose == KeyPurpose::Customer),
+        ]);
         let handle = s
             .generate_key(&mechanism, &template)
             .map_err(p11("C_GenerateKey"))?;

@@ -13,16 +13,17 @@ use aes_gcm::aead::{Aead, Payload};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
-use keyward_daemon::domain::keys::{Fingerprint, KeyPurpose};
-use keyward_daemon::hsm::WrapAlgorithm;
+use keyward_daemon::domain::keys::{Fingerprint, KeyId, KeyPurpose};
+use keyward_daemon::hsm::pkcs11::Pkcs11Hsm;
+use keyward_daemon::hsm::{HsmError, HsmResult, WrapAlgorithm};
 use keyward_daemon::secret_file::read_secret;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::{Oaep, RsaPrivateKey};
 
 use common::{hsm, token};
 
-/// A raw cryptoki session on the same token, to look at objects as the HSM holds them.
-/// Hold [`common::raw_access`] while using it, and across every `Hsm` call in the same test.
+/// A raw cryptoki session on the same token, to look at objects as the HSM holds them, or to
+/// change them behind the pool's back (it is read-write). Hold [`common::exclusive`] while using it, and across every `Hsm` call in the same test.
 fn raw_session() -> cryptoki::session::Session {
     let t = token();
     let ctx = Pkcs11::new(&t.provisioned.module).unwrap();
@@ -30,7 +31,7 @@ fn raw_session() -> cryptoki::session::Session {
     let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label)
         .unwrap()
         .unwrap();
-    let s = ctx.open_ro_session(slot).unwrap();
+    let s = ctx.open_rw_session(slot).unwrap();
     let pin = read_secret(&t.provisioned.user_pin_file, "PIN").unwrap();
     match s.login(UserType::User, Some(&pin)) {
         Ok(())
@@ -43,7 +44,7 @@ fn raw_session() -> cryptoki::session::Session {
 
 #[test]
 fn generated_key_is_sensitive_and_its_value_cannot_be_read() {
-    let _raw = common::raw_access();
+    let _token = common::exclusive();
     let key = hsm()
         .generate_key(KeyPurpose::Customer, "test-sensitive")
         .unwrap();
@@ -84,7 +85,7 @@ fn generated_key_is_sensitive_and_its_value_cannot_be_read() {
 
 #[test]
 fn storage_and_audit_keys_are_not_extractable() {
-    let _raw = common::raw_access();
+    let _token = common::exclusive();
     for purpose in [KeyPurpose::Storage, KeyPurpose::Audit] {
         let key = hsm().generate_key(purpose, "test-system").unwrap();
         let s = raw_session();
@@ -98,6 +99,7 @@ fn storage_and_audit_keys_are_not_extractable() {
 
 #[test]
 fn probe_finds_at_least_one_aws_wrap_algorithm() {
+    let _token = common::shared();
     let caps = hsm().capabilities();
     eprintln!("probed wrap algorithms: {:?}", caps.wrap_algorithms);
     assert!(
@@ -129,6 +131,7 @@ fn unwrap_outside(private: &RsaPrivateKey, alg: WrapAlgorithm, wrapped: &[u8]) -
 
 #[test]
 fn wrap_under_rsa_3072_yields_the_key_that_encrypts_inside_the_hsm() {
+    let _token = common::shared();
     let mut rng = rand_core_rng();
     let private = RsaPrivateKey::new(&mut rng, 3072).unwrap();
     let spki = private.to_public_key().to_public_key_der().unwrap();
@@ -173,6 +176,7 @@ fn wrap_under_rsa_3072_yields_the_key_that_encrypts_inside_the_hsm() {
 
 #[test]
 fn wrapping_key_that_is_not_rsa_is_refused() {
+    let _token = common::shared();
     let key = hsm()
         .generate_key(KeyPurpose::Customer, "test-badwrap")
         .unwrap();
@@ -185,6 +189,7 @@ fn wrapping_key_that_is_not_rsa_is_refused() {
 
 #[test]
 fn gcm_round_trip_and_tamper_detection() {
+    let _token = common::shared();
     let key = hsm().generate_key(KeyPurpose::Storage, "test-gcm").unwrap();
     let sealed = hsm()
         .encrypt(&key.id, b"secret access key", b"credential:prod")
@@ -192,23 +197,58 @@ fn gcm_round_trip_and_tamper_detection() {
     let opened = hsm().decrypt(&key.id, &sealed, b"credential:prod").unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(opened.expose_secret(), b"secret access key");
-    assert!(
-        hsm()
-            .decrypt(&key.id, &sealed, b"credential:other")
-            .is_err(),
-        "AAD binds the ciphertext"
+    assert_invalid_ciphertext(
+        hsm().decrypt(&key.id, &sealed, b"credential:other"),
+        "AAD binds the ciphertext",
     );
     let mut flipped = sealed.clone();
     flipped[14] ^= 1;
-    assert!(
-        hsm()
-            .decrypt(&key.id, &flipped, b"credential:prod")
-            .is_err()
+    assert_invalid_ciphertext(
+        hsm().decrypt(&key.id, &flipped, b"credential:prod"),
+        "a flipped bit",
     );
+}
+
+/// A decryption the token refused because the ciphertext does not verify: typed, and not a
+/// fault of the HSM (the context and the key stay usable).
+#[track_caller]
+fn assert_invalid_ciphertext(result: HsmResult<secrecy::SecretSlice<u8>>, why: &str) {
+    match result {
+        Err(HsmError::InvalidCiphertext { op: "decrypt", .. }) => {}
+        Err(other) => panic!("{why}: expected InvalidCiphertext, got {other:?} ({other})"),
+        Ok(_) => panic!("{why}: the ciphertext opened"),
+    }
+    assert_eq!(hsm().fault(), None, "{why}: a bad tag is not an HSM fault");
+}
+
+#[test]
+fn a_failed_gcm_tag_is_invalid_ciphertext_and_leaves_the_hsm_healthy() {
+    let _token = common::shared();
+    let key = hsm().generate_key(KeyPurpose::Storage, "test-tag").unwrap();
+    let sealed = hsm().encrypt(&key.id, b"payload", b"aad").unwrap();
+    let mut tag = sealed.clone();
+    *tag.last_mut().unwrap() ^= 0x80;
+    assert_invalid_ciphertext(hsm().decrypt(&key.id, &tag, b"aad"), "a flipped tag bit");
+    assert_invalid_ciphertext(
+        hsm().decrypt(&key.id, &sealed[..20], b"aad"),
+        "too short for a tag",
+    );
+    let err = hsm().decrypt(&key.id, &tag, b"aad").unwrap_err();
+    assert!(err.to_string().contains("tag does not verify"), "{err}");
+    // The same key, the same context: the next good ciphertext opens.
+    use secrecy::ExposeSecret;
+    let opened = hsm().decrypt(&key.id, &sealed, b"aad").unwrap();
+    assert_eq!(opened.expose_secret(), b"payload");
+    // Sealed under another key: the tag does not verify either.
+    let other = hsm()
+        .generate_key(KeyPurpose::Storage, "test-tag-other")
+        .unwrap();
+    assert_invalid_ciphertext(hsm().decrypt(&other.id, &sealed, b"aad"), "another key");
 }
 
 #[test]
 fn hmac_sign_and_verify() {
+    let _token = common::shared();
     let key = hsm().generate_key(KeyPurpose::Audit, "test-hmac").unwrap();
     let mac = hsm().hmac_sign(&key.id, b"record").unwrap();
     assert_eq!(mac.len(), 32);
@@ -219,6 +259,7 @@ fn hmac_sign_and_verify() {
 
 #[test]
 fn find_and_destroy_by_id() {
+    let _token = common::shared();
     let key = hsm()
         .generate_key(KeyPurpose::Customer, "test-destroy")
         .unwrap();
@@ -228,11 +269,15 @@ fn find_and_destroy_by_id() {
     );
     hsm().destroy_key(&key.id).unwrap();
     assert_eq!(hsm().find_key(&key.id).unwrap(), None);
-    assert!(hsm().destroy_key(&key.id).is_err());
+    assert!(matches!(
+        hsm().destroy_key(&key.id),
+        Err(HsmError::KeyNotFound { id }) if id == key.id
+    ));
 }
 
 #[test]
 fn random_bytes_differ() {
+    let _token = common::shared();
     let a = hsm().random(32).unwrap();
     let b = hsm().random(32).unwrap();
     assert_eq!(a.len(), 32);
@@ -241,6 +286,7 @@ fn random_bytes_differ() {
 
 #[test]
 fn anchor_is_kept_and_replaced_inside_the_token() {
+    let _token = common::shared();
     assert!(hsm().read_anchors("test-anchor").unwrap().is_empty());
     hsm().write_anchor("test-anchor", b"one").unwrap();
     hsm().write_anchor("test-anchor", b"two").unwrap();
@@ -252,6 +298,7 @@ fn anchor_is_kept_and_replaced_inside_the_token() {
 
 #[test]
 fn token_info_names_the_token() {
+    let _token = common::shared();
     let info = hsm().token_info().unwrap();
     assert_eq!(info.label, token().provisioned.label);
     assert!(!info.serial.is_empty());
@@ -264,7 +311,7 @@ fn rand_core_rng() -> rsa::rand_core::OsRng {
 /// Many threads at once through the bounded pool: every call completes and every key is found.
 #[test]
 fn concurrent_callers_are_served_without_fault() {
-    let _raw = common::raw_access();
+    let _token = common::shared();
     let threads: Vec<_> = (0..8)
         .map(|i| {
             std::thread::spawn(move || {
@@ -282,5 +329,155 @@ fn concurrent_callers_are_served_without_fault() {
     for t in threads {
         t.join().unwrap();
     }
+    assert_eq!(hsm().fault(), None);
+}
+
+// ---- the handle cache ----
+
+fn pool() -> &'static Pkcs11Hsm {
+    token().hsm.as_ref()
+}
+
+/// A new key that has sealed `plaintext`, so its handle is cached; with what it sealed.
+fn used_key(purpose: KeyPurpose, label: &str, plaintext: &[u8]) -> (KeyId, Vec<u8>) {
+    let key = hsm().generate_key(purpose, label).unwrap();
+    let sealed = hsm().encrypt(&key.id, plaintext, b"").unwrap();
+    assert!(pool().caches_handle(&key.id));
+    (key.id, sealed)
+}
+
+/// How many object searches `f` made.
+fn searches_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = pool().object_searches();
+    let out = f();
+    (out, pool().object_searches() - before)
+}
+
+#[test]
+fn a_second_operation_on_the_same_key_does_not_search_again() {
+    let _token = common::exclusive();
+    let [storage, audit] = [
+        (KeyPurpose::Storage, "test-cache"),
+        (KeyPurpose::Audit, "test-cache-mac"),
+    ]
+    .map(|(purpose, label)| hsm().generate_key(purpose, label).unwrap());
+    // A key just made is cached by its maker.
+    assert!(pool().caches_handle(&storage.id));
+    let (_, searched) = searches_during(|| {
+        let sealed = hsm().encrypt(&storage.id, b"x", b"").unwrap();
+        hsm().decrypt(&storage.id, &sealed, b"").unwrap();
+        hsm().encrypt(&storage.id, b"y", b"").unwrap();
+        assert_eq!(hsm().fingerprint(&storage.id).unwrap(), storage.fingerprint);
+        let mac = hsm().hmac_sign(&audit.id, b"record").unwrap();
+        assert!(hsm().hmac_verify(&audit.id, b"record", &mac).unwrap());
+    });
+    assert_eq!(searched, 0, "every handle came from the cache");
+
+    // A key the cache does not hold is searched once, then cached.
+    pool().forget_handles();
+    assert!(!pool().caches_handle(&storage.id));
+    let (_, searched) = searches_during(|| hsm().encrypt(&storage.id, b"x", b"").unwrap());
+    assert_eq!(searched, 1, "the first operation finds the key");
+    let (_, searched) = searches_during(|| hsm().encrypt(&storage.id, b"x", b"").unwrap());
+    assert_eq!(searched, 0, "the second one does not search again");
+
+    // find_key asks the token every time: the health check relies on it.
+    let (label, searched) = searches_during(|| hsm().find_key(&storage.id).unwrap());
+    assert_eq!(label.as_deref(), Some("test-cache"));
+    assert_eq!(searched, 1);
+}
+
+#[test]
+fn a_context_reset_empties_the_handle_cache() {
+    let _token = common::exclusive();
+    let (id, sealed) = used_key(KeyPurpose::Storage, "test-cache-reset", b"before");
+
+    hsm().reset();
+    assert!(
+        !pool().caches_handle(&id),
+        "the cache went with the context"
+    );
+    let (opened, searched) = searches_during(|| hsm().decrypt(&id, &sealed, b"").unwrap());
+    use secrecy::ExposeSecret;
+    assert_eq!(opened.expose_secret(), b"before");
+    assert_eq!(searched, 1, "the rebuilt context finds the key afresh");
+    assert!(pool().caches_handle(&id));
+    let (_, searched) = searches_during(|| hsm().encrypt(&id, b"after", b"").unwrap());
+    assert_eq!(searched, 0);
+    assert_eq!(hsm().fault(), None);
+}
+
+#[test]
+fn a_destroyed_key_leaves_the_cache() {
+    let _token = common::shared();
+    let (id, _) = used_key(KeyPurpose::Customer, "test-cache-destroy", b"x");
+    hsm().destroy_key(&id).unwrap();
+    assert!(
+        !pool().caches_handle(&id),
+        "destroying a key drops its entry"
+    );
+    assert!(matches!(
+        hsm().encrypt(&id, b"x", b""),
+        Err(HsmError::KeyNotFound { id: missing }) if missing == id
+    ));
+    assert!(!pool().caches_handle(&id));
+}
+
+/// Destroys the key with this id through a raw session, behind the pool's back.
+fn destroy_behind_the_pool(s: &cryptoki::session::Session, id: &KeyId) {
+    for h in s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(id.as_bytes().to_vec()),
+        ])
+        .unwrap()
+    {
+        s.destroy_object(h).unwrap();
+    }
+}
+
+#[test]
+fn a_stale_handle_is_evicted_and_the_key_searched_once_more() {
+    let _token = common::exclusive();
+    let (id, sealed) = used_key(KeyPurpose::Storage, "test-cache-stale", b"old key");
+
+    // The key replaced behind the pool's back, under the same id: the cached handle is stale.
+    let s = raw_session();
+    destroy_behind_the_pool(&s, &id);
+    s.generate_key(
+        &cryptoki::mechanism::Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::AES),
+            Attribute::ValueLen(32.into()),
+            Attribute::Id(id.as_bytes().to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ],
+    )
+    .unwrap();
+    let (fresh, searched) = searches_during(|| hsm().encrypt(&id, b"new key", b"").unwrap());
+    assert_eq!(searched, 1, "one retry with a fresh search");
+    assert!(pool().caches_handle(&id));
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        hsm().decrypt(&id, &fresh, b"").unwrap().expose_secret(),
+        b"new key"
+    );
+    // What the old key sealed does not open under the new one.
+    assert_invalid_ciphertext(hsm().decrypt(&id, &sealed, b""), "sealed under the old key");
+
+    // Gone altogether: the stale entry is evicted and the fresh search finds nothing.
+    destroy_behind_the_pool(&s, &id);
+    let (result, searched) = searches_during(|| hsm().encrypt(&id, b"x", b""));
+    assert!(
+        matches!(result, Err(HsmError::KeyNotFound { id: missing }) if missing == id),
+        "{result:?}"
+    );
+    assert_eq!(searched, 1);
+    assert!(!pool().caches_handle(&id));
     assert_eq!(hsm().fault(), None);
 }

@@ -5,8 +5,11 @@
 //! `api`). Key material never crosses this boundary in plaintext: keys are generated inside,
 //! and leave only wrapped under an RSA public key.
 
+pub mod ckr;
 pub mod pkcs11;
 pub mod rsa_spki;
+
+pub use ckr::Ckr;
 
 use secrecy::SecretSlice;
 use serde::{Deserialize, Serialize};
@@ -97,22 +100,38 @@ pub struct GeneratedKey {
 pub enum HsmError {
     #[error("cannot load the PKCS#11 module {module}: {reason}")]
     Module { module: String, reason: String },
+    /// The module loaded, but C_Initialize failed: for a token that was working, usually its
+    /// store gone (SoftHSM: the tokens directory).
+    #[error(
+        "the HSM is unavailable: {module} loaded but could not initialise ({ckr}); is the token connected and its store readable? The daemon reconnects on the next request"
+    )]
+    Initialize { module: String, ckr: Ckr },
     #[error(
         "no HSM token labelled '{label}' is present; check hsm.token_label and that the HSM is connected"
     )]
     TokenNotFound { label: String },
-    #[error("the HSM refused the PIN from hsm.pin_file ({reason}); check the PIN file")]
-    Login { reason: String },
+    #[error("the HSM refused the PIN from hsm.pin_file ({ckr}); check the PIN file")]
+    Login { ckr: Ckr },
     #[error("HSM key {id} is not on the token")]
     KeyNotFound { id: KeyId },
+    /// A return code that says the device is gone; the PKCS#11 context is rebuilt.
     #[error(
-        "the HSM is unavailable during {op} ({reason}); the daemon reconnects on the next request"
+        "the HSM is unavailable during {op} ({ckr}); the daemon reconnects on the next request"
     )]
-    Device { op: &'static str, reason: String },
-    #[error("the HSM session was lost during {op} ({reason}); retry: a new session is opened")]
-    SessionLost { op: &'static str, reason: String },
+    Device { op: &'static str, ckr: Ckr },
+    /// A return code that says the session is gone; that session is evicted from the pool.
+    #[error("the HSM session was lost during {op} ({ckr}); retry: a new session is opened")]
+    SessionLost { op: &'static str, ckr: Ckr },
+    /// Any other return code: the token refused this request.
+    #[error("HSM {op} failed: {ckr}")]
+    Pkcs11 { op: &'static str, ckr: Ckr },
+    /// A failure that is not a PKCS#11 return code (what the token returned makes no sense).
     #[error("HSM {op} failed: {reason}")]
     Operation { op: &'static str, reason: String },
+    /// AES-GCM refused the ciphertext: its tag does not verify (tampered, or sealed under
+    /// another key or AAD) or it is too short to carry one. Bad input, not an HSM fault.
+    #[error("HSM {op}: the ciphertext is not valid under this key and AAD ({reason})")]
+    InvalidCiphertext { op: &'static str, reason: String },
     #[error("the wrapping key is not an RSA public key in DER SubjectPublicKeyInfo form: {0}")]
     BadWrappingKey(String),
     #[error("the HSM cannot wrap with {alg}; it supports: {supported}")]
@@ -130,10 +149,23 @@ impl HsmError {
         matches!(
             self,
             Self::Device { .. }
+                | Self::Initialize { .. }
                 | Self::TokenNotFound { .. }
                 | Self::Module { .. }
                 | Self::Faulted(_)
         )
+    }
+
+    /// The PKCS#11 return code behind this error, when the token gave one.
+    pub fn ckr(&self) -> Option<Ckr> {
+        match self {
+            Self::Initialize { ckr, .. }
+            | Self::Login { ckr }
+            | Self::Device { ckr, .. }
+            | Self::SessionLost { ckr, .. }
+            | Self::Pkcs11 { ckr, .. } => Some(*ckr),
+            _ => None,
+        }
     }
 }
 

@@ -36,11 +36,20 @@ pub fn token() -> &'static SharedToken {
     })
 }
 
-/// Tests that open raw cryptoki sessions beside the daemon's bounded pool hold this, so the
-/// token never sees more concurrent callers than `hsm.sessions` allows.
-pub fn raw_access() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
+/// The pool gives the token one caller at a time (`hsm.sessions = 1`). A test that opens raw
+/// cryptoki sessions beside it, resets it, or counts its object searches needs the token to
+/// itself: it holds [`exclusive`], and every other test holds [`shared`].
+static TOKEN_USE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    TOKEN_USE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    TOKEN_USE
+        .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

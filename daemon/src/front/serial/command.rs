@@ -355,12 +355,15 @@ fn job_id(name: &str, id: &str) -> Result<u64, String> {
 }
 
 /// `FIELD=VALUE` arguments of `group create` and `group set`.
+/// `FIELD=VALUE` pairs of a key group, each checked with the one field grammar
+/// (`keyward_proto::fields`), so a bad value is refused here in the daemon's own words.
 fn fields(name: &str, args: &[&str]) -> Result<std::collections::BTreeMap<String, String>, String> {
     let mut out = std::collections::BTreeMap::new();
     for arg in args {
         let Some((k, v)) = arg.split_once('=') else {
             return Err(format!("'{arg}' is not FIELD=VALUE; {}", usage(name)));
         };
+        keyward_proto::fields::parse_field(k, v)?;
         if out.insert(k.to_owned(), v.to_owned()).is_some() {
             return Err(format!("field '{k}' is given twice"));
         }
@@ -607,6 +610,31 @@ mod tests {
                 spec.example
             );
         }
+    }
+
+    #[test]
+    fn group_fields_are_checked_with_the_one_grammar() {
+        // The help lists exactly the fields the grammar knows, in its order.
+        let listed = spec("group create").unwrap().summary;
+        assert!(
+            listed.contains(&format!(
+                "(fields: {})",
+                keyward_proto::fields::FIELDS.join(" ")
+            )),
+            "{listed}"
+        );
+        // A bad value is refused before anything is asked of the daemon, in its words.
+        let daemon_says = keyward_proto::fields::parse_field("region", "US East").unwrap_err();
+        assert_eq!(
+            parse("group set payments region=\"US East\"").unwrap_err(),
+            daemon_says
+        );
+        assert!(
+            parse("group create p colour=blue")
+                .unwrap_err()
+                .contains("unknown group field 'colour'")
+        );
+        assert!(parse("group set payments region=eu-central-1 tags=env=prod").is_ok());
     }
 
     #[test]

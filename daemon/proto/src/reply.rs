@@ -225,24 +225,15 @@ impl Response {
 
     /// Reads the answer to a request for `op`: its typed reply, or the daemon's error.
     pub fn decode(self, op: Op) -> Result<Reply, ApiError> {
-        match (self.ok, self.error) {
-            (true, _) => Reply::decode(op, self.data.unwrap_or(serde_json::Value::Null)).map_err(
-                |e| {
-                    ApiError::new(
-                        ErrorCode::Internal,
-                        format!(
-                            "the daemon's answer to {} could not be read: {e}; are the console and the daemon the same version?",
-                            op.name()
-                        ),
-                    )
-                },
-            ),
-            (false, Some(e)) => Err(e),
-            (false, None) => Err(ApiError::new(
+        Reply::decode(op, self.into_result()?).map_err(|e| {
+            ApiError::new(
                 ErrorCode::Internal,
-                "the daemon sent an error without a message",
-            )),
-        }
+                format!(
+                    "the daemon's answer to {} could not be read: {e}; are the console and the daemon the same version?",
+                    op.name()
+                ),
+            )
+        })
     }
 
     /// The `data` as JSON, for scripts and tests that look at the wire itself.

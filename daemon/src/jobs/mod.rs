@@ -21,7 +21,7 @@ use keyward_proto::{JobLogView, JobView};
 use tracing::{error, info, warn};
 
 use crate::appliance::Appliance;
-use crate::cloud::{CloudError, CloudKms, Connector, RetryLog};
+use crate::cloud::{CloudKms, Connector, RetryLog};
 use crate::domain::audit::{Actors, Channel, Outcome};
 use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, JobState, Step};
@@ -536,19 +536,6 @@ impl Jobs {
     /// The lines a job's running AWS call has reported so far (retries, waits for quota).
     fn take_live(&self, job: u64) -> Vec<(u64, String)> {
         self.lock_live().remove(&job).unwrap_or_default()
-    }
-
-    /// One audited AWS call (see [`Kms::call`]).
-    fn aws<T>(
-        &self,
-        by: &Actors,
-        job: Option<u64>,
-        op: &str,
-        on: &str,
-        group: &Group,
-        call: impl FnOnce() -> std::result::Result<T, CloudError>,
-    ) -> Result<T> {
-        self.kms.call(by, job, op, on, group, call)
     }
 
     // ---- requests ----

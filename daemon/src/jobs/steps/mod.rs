@@ -59,7 +59,8 @@ impl Ctx<'_> {
         };
         let result = self
             .jobs
-            .aws(&by, Some(id), op, on, &self.group, || call(cloud));
+            .kms
+            .call(&by, Some(id), op, on, &self.group, || call(cloud));
         // Retry and pacing lines were shown live while the call ran; now they join the log,
         // with the times they happened.
         for (time, line) in self.jobs.take_live(id) {

@@ -12,8 +12,10 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use keyward_console::app::{App, Effect, Event, Purpose};
 use keyward_console::client::Link;
+use keyward_console::screens::audit;
 use keyward_console::theme::Theme;
 use keyward_console::ui;
+use keyward_console::wire::{Op, decode};
 use keyward_proto::{ApiError, ErrorCode, Response};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -55,10 +57,14 @@ fn typed(app: &mut App, text: &str) {
     }
 }
 
+fn p(op: Op) -> Purpose {
+    Purpose::new(op)
+}
+
 fn reply(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
     app.handle(Event::Reply {
         purpose,
-        response: Response::ok(data),
+        reply: decode(Response::ok(data), purpose.op),
     })
 }
 
@@ -66,7 +72,7 @@ fn reply(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect
 fn refused(app: &mut App, purpose: Purpose, code: ErrorCode, message: &str) -> Vec<Effect> {
     app.handle(Event::Reply {
         purpose,
-        response: Response::err(ApiError::new(code, message)),
+        reply: Err(ApiError::new(code, message)),
     })
 }
 
@@ -87,12 +93,12 @@ fn session(users: &[(&str, bool)], dual: bool) -> serde_json::Value {
 fn logged_in(users: &[&str]) -> App {
     let mut app = connected();
     let list: Vec<(&str, bool)> = users.iter().map(|u| (*u, false)).collect();
-    reply(&mut app, Purpose::Login, session(&list, users.len() == 2));
+    reply(&mut app, p(Op::Login), session(&list, users.len() == 2));
     if users.len() < 2 {
         // The form waits for a second administrator; Esc leaves it.
         key(&mut app, KeyCode::Esc);
     }
-    app.notice = None;
+    app.shell.notice = None;
     app
 }
 
@@ -160,12 +166,12 @@ fn jobs() -> serde_json::Value {
 
 fn on_status(app: &mut App) {
     key(app, KeyCode::Char('2'));
-    reply(app, Purpose::Status, status_report());
+    reply(app, p(Op::Status), status_report());
 }
 
 fn on_jobs(app: &mut App) {
     key(app, KeyCode::Char('3'));
-    reply(app, Purpose::JobList, jobs());
+    reply(app, p(Op::JobList), jobs());
 }
 
 #[test]
@@ -177,11 +183,7 @@ fn login_empty() {
 #[test]
 fn login_one_admin_logged_in_typing_the_second() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("alice", false)], false),
-    );
+    reply(&mut app, p(Op::Login), session(&[("alice", false)], false));
     typed(&mut app, "bob");
     key(&mut app, KeyCode::Tab);
     typed(&mut app, "correct horse");
@@ -191,14 +193,10 @@ fn login_one_admin_logged_in_typing_the_second() {
 #[test]
 fn login_dual_control_satisfied() {
     let mut app = connected();
+    reply(&mut app, p(Op::Login), session(&[("alice", false)], false));
     reply(
         &mut app,
-        Purpose::Login,
-        session(&[("alice", false)], false),
-    );
-    reply(
-        &mut app,
-        Purpose::Login,
+        p(Op::Login),
         session(&[("alice", false), ("bob", false)], true),
     );
     insta::assert_snapshot!(screen(&app));
@@ -213,7 +211,7 @@ fn login_refused_shows_the_code() {
     key(&mut app, KeyCode::Enter);
     refused(
         &mut app,
-        Purpose::Login,
+        p(Op::Login),
         ErrorCode::Auth,
         "wrong user name or password (4 attempts left before the account locks for 15m)",
     );
@@ -223,7 +221,7 @@ fn login_refused_shows_the_code() {
 #[test]
 fn passwd_after_a_one_time_password_login_repeat_differs() {
     let mut app = connected();
-    reply(&mut app, Purpose::Login, session(&[("carol", true)], false));
+    reply(&mut app, p(Op::Login), session(&[("carol", true)], false));
     typed(&mut app, "one-time-1");
     key(&mut app, KeyCode::Enter);
     typed(&mut app, "a new long password");
@@ -249,7 +247,7 @@ fn status_d_asks_before_undesignating_then_sends_settings_set() {
     assert_eq!(
         effects,
         [Effect::Send {
-            purpose: Purpose::SettingsSet,
+            purpose: p(Op::SettingsSet),
             request: keyward_proto::Request::SettingsSet {
                 name: "rotation.designated".into(),
                 value: "false".into(),
@@ -258,17 +256,14 @@ fn status_d_asks_before_undesignating_then_sends_settings_set() {
     );
     let effects = reply(
         &mut app,
-        Purpose::SettingsSet,
+        p(Op::SettingsSet),
         json!([{"name": "rotation.designated", "value": "false",
                 "description": "this appliance rotates key groups on their schedule"}]),
     );
     assert!(
         effects.iter().any(|e| matches!(
             e,
-            Effect::Send {
-                purpose: Purpose::Status,
-                ..
-            }
+            Effect::Send { purpose, .. } if *purpose == p(Op::Status)
         )),
         "the status is asked for again: {effects:?}"
     );
@@ -299,7 +294,7 @@ fn job_log_running() {
     key(&mut app, KeyCode::Enter);
     reply(
         &mut app,
-        Purpose::JobLog(9),
+        p(Op::JobLog).tag(9),
         json!({"id": 9, "state": "running", "from": 0, "next": 4, "lines": [
             "10:00:00 generate_key: AES-256 key generated in the HSM (id 3f1a9c0d2e4b5a6f…)",
             "10:00:01 create_kms_key: created KMS key 1234abcd-12ab-34cd-56ef-1234567890ab (origin EXTERNAL)",
@@ -320,7 +315,7 @@ fn job_log_scrolled_to_the_top_wraps_and_starts_at_the_first_line() {
         .collect();
     reply(
         &mut app,
-        Purpose::JobLog(9),
+        p(Op::JobLog).tag(9),
         json!({"id": 9, "state": "succeeded", "from": 0, "next": 30, "lines": lines}),
     );
     for _ in 0..3 {
@@ -338,7 +333,7 @@ fn job_log_failed() {
     key(&mut app, KeyCode::Enter);
     reply(
         &mut app,
-        Purpose::JobLog(7),
+        p(Op::JobLog).tag(7),
         json!({"id": 7, "state": "failed", "from": 0, "next": 2, "lines": [
             "10:00:04 import_key_material: AccessDeniedException",
             "10:00:04 failed: credential prod-us has no permission kms:ImportKeyMaterial",
@@ -361,7 +356,7 @@ fn error_bar_with_the_daemons_code() {
     key(&mut app, KeyCode::Char('2'));
     refused(
         &mut app,
-        Purpose::Status,
+        p(Op::Status),
         ErrorCode::Hsm,
         "the HSM token 'keyward' is not present (CKR_TOKEN_NOT_PRESENT); check the module and slot in the config",
     );
@@ -435,7 +430,7 @@ fn accounts() -> serde_json::Value {
 
 fn on_users(app: &mut App) {
     key(app, KeyCode::Char('4'));
-    reply(app, Purpose::UserList, accounts());
+    reply(app, p(Op::UserList), accounts());
 }
 
 #[test]
@@ -474,7 +469,7 @@ fn users_one_time_password_shown_once() {
     key(&mut app, KeyCode::Char('y'));
     reply(
         &mut app,
-        Purpose::UserReset,
+        p(Op::UserReset),
         json!({"name": "alice", "one_time_password": "Vq4m-8TzR-k2Xe"}),
     );
     insta::assert_snapshot!(screen(&app));
@@ -494,7 +489,7 @@ fn users_dual_control_error_shows_the_approval_id() {
     key(&mut app, KeyCode::Enter);
     refused(
         &mut app,
-        Purpose::UserRemove,
+        p(Op::UserRemove),
         ErrorCode::DualControl,
         "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 431'",
     );
@@ -515,13 +510,9 @@ fn pending() -> serde_json::Value {
 #[test]
 fn session_pending_approvals() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("carol", false)], false),
-    );
-    reply(&mut app, Purpose::Pending, pending());
-    app.notice = None;
+    reply(&mut app, p(Op::Login), session(&[("carol", false)], false));
+    reply(&mut app, p(Op::Pending), pending());
+    app.shell.notice = None;
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab); // Password → Logged in
     key(&mut app, KeyCode::Tab); // → Pending approvals
@@ -532,13 +523,9 @@ fn session_pending_approvals() {
 #[test]
 fn session_approve_confirm_names_the_operation() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("carol", false)], false),
-    );
-    reply(&mut app, Purpose::Pending, pending());
-    app.notice = None;
+    reply(&mut app, p(Op::Login), session(&[("carol", false)], false));
+    reply(&mut app, p(Op::Pending), pending());
+    app.shell.notice = None;
     for _ in 0..3 {
         key(&mut app, KeyCode::Tab);
     }
@@ -558,7 +545,7 @@ fn credentials() -> serde_json::Value {
 
 fn on_credentials(app: &mut App) {
     key(app, KeyCode::Char('5'));
-    reply(app, Purpose::CredentialList, credentials());
+    reply(app, p(Op::CredentialList), credentials());
 }
 
 #[test]
@@ -610,7 +597,7 @@ fn credentials_refusal_shows_the_code() {
     key(&mut app, KeyCode::Char('y'));
     refused(
         &mut app,
-        Purpose::CredentialRemove,
+        p(Op::CredentialRemove),
         ErrorCode::Invalid,
         "credential prod-us is used by group payments, billing-eu; point the group at another credential first",
     );
@@ -711,9 +698,9 @@ fn audit_records() -> serde_json::Value {
 }
 
 fn on_audit(app: &mut App) {
-    reply(app, Purpose::Status, status_report());
+    reply(app, p(Op::Status), status_report());
     key(app, KeyCode::Char('6'));
-    reply(app, Purpose::AuditNewer, audit_records());
+    reply(app, audit::NEWER, audit_records());
 }
 
 #[test]
@@ -749,7 +736,7 @@ fn audit_verify_intact() {
     key(&mut app, KeyCode::Char('v'));
     reply(
         &mut app,
-        Purpose::AuditVerify,
+        p(Op::AuditVerify),
         json!({"intact": true, "records": 418, "head_seq": 418,
                "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}),
     );
@@ -763,7 +750,7 @@ fn audit_verify_broken() {
     key(&mut app, KeyCode::Char('v'));
     refused(
         &mut app,
-        Purpose::AuditVerify,
+        p(Op::AuditVerify),
         ErrorCode::Audit,
         "the audit trail is broken at record 414: its hash does not match its contents",
     );
@@ -799,7 +786,7 @@ fn on_keys(app: &mut App) {
     key(app, KeyCode::Char('7'));
     reply(
         app,
-        Purpose::GroupList,
+        p(Op::GroupList),
         json!([
             group("prod-payments", "alias/prod-payments", "90d", 3),
             group("billing-eu", "alias/billing-eu", "off", 1),
@@ -808,7 +795,7 @@ fn on_keys(app: &mut App) {
     );
     reply(
         app,
-        Purpose::KeyList,
+        p(Op::KeyList),
         json!([
             kms_key(
                 "3f1a9c0d2e4b5a6f",
@@ -858,7 +845,7 @@ fn on_keys(app: &mut App) {
     );
     reply(
         app,
-        Purpose::ScheduleList,
+        p(Op::ScheduleList),
         json!([
             {"group": "prod-payments", "rotate_every": "90d",
              "next_due": "2027-02-21T10:00:00.000Z", "last_success": "2026-08-23T10:00:09.000Z",
@@ -919,7 +906,7 @@ fn keys_test_connection_dialog() {
     key(&mut app, KeyCode::Char('t'));
     reply(
         &mut app,
-        Purpose::GroupTest,
+        p(Op::GroupTest),
         json!({"group": "prod-payments", "connection": "Connected",
         "endpoint": "https://kms.eu-west-1.amazonaws.com",
         "checks": [
@@ -938,7 +925,7 @@ fn keys_test_not_connected() {
     key(&mut app, KeyCode::Char('t'));
     reply(
         &mut app,
-        Purpose::GroupTest,
+        p(Op::GroupTest),
         json!({"group": "prod-payments", "connection": "Not connected",
         "endpoint": "https://kms.eu-west-1.amazonaws.com",
         "checks": [
@@ -963,7 +950,7 @@ fn keys_job_started_offers_its_log() {
     on_keys(&mut app);
     key(&mut app, KeyCode::Char('R'));
     key(&mut app, KeyCode::Char('y'));
-    reply(&mut app, Purpose::GroupRotate, json!({"job": 12}));
+    reply(&mut app, p(Op::GroupRotate), json!({"job": 12}));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -1020,7 +1007,7 @@ fn keys_schedule_not_scheduled() {
 fn new_group_editor(app: &mut App) {
     on_keys(app);
     key(app, KeyCode::Char('n'));
-    reply(app, Purpose::CredentialList, credentials());
+    reply(app, p(Op::CredentialList), credentials());
 }
 
 #[test]
@@ -1061,9 +1048,9 @@ fn group_editor_edit_both_tabs() {
     edited["policy_file"] = json!("/media/usb/policy.json");
     edited["policy"] = json!("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": []\n}");
     edited["tags"] = json!({"env": "prod", "team": "payments"});
-    reply(&mut app, Purpose::GroupList, json!([edited]));
+    reply(&mut app, p(Op::GroupList), json!([edited]));
     key(&mut app, KeyCode::Char('e'));
-    reply(&mut app, Purpose::CredentialList, credentials());
+    reply(&mut app, p(Op::CredentialList), credentials());
     insta::assert_snapshot!("group_editor_edit_group_tab", screen(&app));
     key(&mut app, KeyCode::Tab);
     insta::assert_snapshot!("group_editor_edit_aws_tab", screen(&app));

@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 
 use keyward_proto::{GroupView, Request};
 
-use super::{App, Effect, Purpose};
+use super::KeyDb;
+use crate::app::Shell;
 use crate::input::{Form, FormField, FormKind};
+
+/// The group editor's form.
+pub const GROUP: FormKind = FormKind("group");
 
 /// The two tabs.
 pub const GROUP_TABS: [&str; 2] = ["Group", "AWS properties"];
@@ -307,25 +311,19 @@ fn wire_value(form: &Form, i: usize) -> String {
     }
 }
 
-impl App {
+impl KeyDb {
     /// `n` (a new group) or `e` (the selected group) on the Keys screen.
-    pub(super) fn open_group_editor(&mut self, edit: bool, out: &mut Vec<Effect>) {
+    pub(super) fn open_editor(&mut self, edit: bool, shell: &mut Shell) {
         let group = if edit {
-            let Some(group) = self.keydb.selected_group() else {
-                self.notice = Some("No group is selected.".into());
+            let Some(group) = self.selected_group() else {
+                shell.notice = Some("No group is selected.".into());
                 return;
             };
             Some(group.clone())
         } else {
             None
         };
-        let credentials: Vec<String> = self
-            .credentials
-            .list
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let mut fields = group_fields(group.as_ref(), credentials);
+        let mut fields = group_fields(group.as_ref(), self.credentials.clone());
         let (title, target) = match &group {
             Some(g) => {
                 // The name is not changed by an edit: it is the title.
@@ -335,7 +333,7 @@ impl App {
             None => ("New key group".to_string(), String::new()),
         };
         let mut form = Form::new(
-            FormKind::Group,
+            GROUP,
             title,
             "Tab: other tab · ↑↓ field · ←→/Space choose · Enter on the last: confirm",
         )
@@ -347,19 +345,14 @@ impl App {
         if group.is_some() {
             form.focus = CREDENTIAL;
         }
-        self.form = Some(form);
-        self.send_once(Purpose::CredentialList, Request::CredentialList, out);
+        shell.open_form(form);
+        shell.send_once(Request::CredentialList);
     }
 
     /// The credential names arrived: the picker offers them, keeping its choice.
-    pub(super) fn credentials_for_editor(&mut self) {
-        let mut names: Vec<String> = self
-            .credentials
-            .list
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let Some(form) = self.form.as_mut().filter(|f| f.kind == FormKind::Group) else {
+    pub(super) fn credentials_for_editor(&self, shell: &mut Shell) {
+        let mut names = self.credentials.clone();
+        let Some(form) = shell.form.as_mut().filter(|f| f.kind == GROUP) else {
             return;
         };
         let Some(field) = form.fields.get_mut(CREDENTIAL) else {
@@ -380,15 +373,25 @@ impl App {
         };
     }
 
-    pub(super) fn submit_group(&mut self, form: &Form) {
+    pub(super) fn submit_group(&self, form: &Form, shell: &mut Shell) {
         if form.target.is_empty() {
-            self.submit_group_create(form);
+            submit_create(form, shell);
         } else {
-            self.submit_group_set(form);
+            submit_set(form, shell);
         }
     }
 
-    fn submit_group_create(&mut self, form: &Form) {
+    pub(super) fn group_saved(&self, created: bool, group: &GroupView, shell: &mut Shell) {
+        shell.notice = Some(if created {
+            format!("Created key group {} ({}).", group.name, group.alias)
+        } else {
+            format!("Saved key group {}.", group.name)
+        });
+        Self::load(shell);
+    }
+}
+
+fn submit_create(form: &Form, shell: &mut Shell) {
         let name = form.value(NAME);
         let mut fields = BTreeMap::new();
         for (i, key) in FIELD_NAMES.iter().enumerate() {
@@ -431,15 +434,14 @@ impl App {
                 )
             },
         );
-        self.ask(
+        shell.ask(
             format!("Create key group {name}?"),
             effect,
-            Purpose::GroupCreate,
             Request::GroupCreate { name, fields },
         );
-    }
+}
 
-    fn submit_group_set(&mut self, form: &Form) {
+fn submit_set(form: &Form, shell: &mut Shell) {
         let name = form.target.clone();
         let mut fields = BTreeMap::new();
         let mut changes = Vec::new();
@@ -462,43 +464,27 @@ impl App {
             fields.insert(key.to_string(), value);
         }
         if fields.is_empty() {
-            self.notice = Some(format!("Nothing changed in {name}; nothing was sent."));
+            shell.notice = Some(format!("Nothing changed in {name}; nothing was sent."));
             return;
         }
-        self.ask(
+        shell.ask(
             format!("Change key group {name}?"),
             format!(
                 "Change key group {name}: {}. Keys already made keep theirs until the next rotation.",
                 changes.join("; ")
             ),
-            Purpose::GroupSet,
             Request::GroupSet { name, fields },
         );
-    }
-
-    pub(super) fn group_saved(
-        &mut self,
-        purpose: Purpose,
-        data: serde_json::Value,
-        out: &mut Vec<Effect>,
-    ) {
-        if let Some(group) = self.parse::<GroupView>(purpose, data) {
-            self.notice = Some(if purpose == Purpose::GroupCreate {
-                format!("Created key group {} ({}).", group.name, group.alias)
-            } else {
-                format!("Saved key group {}.", group.name)
-            });
-        }
-        self.keys_load(out);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, group, key, ok, refused, typed};
-    use crate::app::{ErrorLine, Event};
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use crate::app::tests::{ctrl, dual, key, ok, p, refused, typed};
+    use crate::app::{App, Effect, ErrorLine};
+    use crate::screens::keydb::tests::group;
+    use crate::wire::Op;
+    use crossterm::event::KeyCode;
     use keyward_proto::ErrorCode;
     use serde_json::json;
 
@@ -506,7 +492,7 @@ mod tests {
     fn the_field_indices_are_the_forms_fields() {
         let mut app = on_keys();
         key(&mut app, KeyCode::Char('n'));
-        let form = app.form.as_ref().expect("the group editor");
+        let form = app.shell.form.as_ref().expect("the group editor");
         let expected = [
             (NAME, "Name"),
             (CREDENTIAL, "Credential"),
@@ -599,10 +585,10 @@ mod tests {
         key(&mut app, KeyCode::Char('7'));
         ok(
             &mut app,
-            Purpose::GroupList,
+            p(Op::GroupList),
             json!([group("payments", "alias/payments")]),
         );
-        ok(&mut app, Purpose::KeyList, json!([]));
+        ok(&mut app, p(Op::KeyList), json!([]));
         app
     }
     fn credentials() -> serde_json::Value {
@@ -619,50 +605,47 @@ mod tests {
         let mut app = on_keys();
         let effects = key(&mut app, KeyCode::Char('n'));
         assert!(effects.contains(&Effect::Send {
-            purpose: Purpose::CredentialList,
+            purpose: p(Op::CredentialList),
             request: Request::CredentialList,
         }));
-        ok(&mut app, Purpose::CredentialList, credentials());
-        let form = app.form.as_ref().unwrap();
+        ok(&mut app, p(Op::CredentialList), credentials());
+        let form = app.shell.form.as_ref().unwrap();
         assert_eq!(form.value(CREDENTIAL), "prod");
         typed(&mut app, "billing");
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Right); // credential: test
         key(&mut app, KeyCode::Tab); // AWS properties, on Region
-        assert_eq!(app.form.as_ref().unwrap().focus, REGION);
+        assert_eq!(app.shell.form.as_ref().unwrap().focus, REGION);
         typed(&mut app, "us-east-1");
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Down);
         typed(&mut app, "billing");
         assert_eq!(
-            app.form.as_ref().unwrap().reason(ALIAS).as_deref(),
+            app.shell.form.as_ref().unwrap().reason(ALIAS).as_deref(),
             Some("must start with alias/")
         );
         // Enter through to the last field, then Enter: refused with the reason.
         for _ in 0..6 {
             key(&mut app, KeyCode::Enter);
         }
-        assert!(app.confirm.is_none());
-        assert_eq!(app.form.as_ref().unwrap().focus, ALIAS);
+        assert!(app.shell.confirm.is_none());
+        assert_eq!(app.shell.form.as_ref().unwrap().focus, ALIAS);
         assert_eq!(
-            app.notice.as_deref(),
+            app.shell.notice.as_deref(),
             Some("Not sent: Alias must start with alias/.")
         );
-        app.handle(Event::Key(KeyEvent::new(
-            KeyCode::Char('u'),
-            KeyModifiers::CONTROL,
-        )));
+        ctrl(&mut app, 'u');
         typed(&mut app, "alias/billing");
         // Shift-Tab back to Group: switch rotation off.
         key(&mut app, KeyCode::BackTab);
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Char(' '));
-        assert!(!app.form.as_ref().unwrap().enabled(ROTATE_EVERY));
-        app.form.as_mut().unwrap().show(TAGS);
+        assert!(!app.shell.form.as_ref().unwrap().enabled(ROTATE_EVERY));
+        app.shell.form.as_mut().unwrap().show(TAGS);
         typed(&mut app, "env=prod");
         key(&mut app, KeyCode::Enter);
-        let confirm = app.confirm.clone().unwrap();
+        let confirm = app.shell.confirm.clone().unwrap();
         assert_eq!(
             confirm.effect,
             "Create key group billing in us-east-1 with alias/billing, credential test: it is not rotated on a schedule, material valid for forever. No key is made until its first rotation."
@@ -684,7 +667,7 @@ mod tests {
         assert_eq!(
             effects,
             [Effect::Send {
-                purpose: Purpose::GroupCreate,
+                purpose: p(Op::GroupCreate),
                 request: Request::GroupCreate {
                     name: "billing".into(),
                     fields
@@ -693,18 +676,12 @@ mod tests {
         );
         let effects = ok(
             &mut app,
-            Purpose::GroupCreate,
+            p(Op::GroupCreate),
             group("billing", "alias/billing"),
         );
-        assert!(effects.iter().any(|e| matches!(
-            e,
-            Effect::Send {
-                purpose: Purpose::GroupList,
-                ..
-            }
-        )));
+        assert!(crate::app::tests::sent(&effects).contains(&p(Op::GroupList)));
         assert_eq!(
-            app.notice.as_deref(),
+            app.shell.notice.as_deref(),
             Some("Created key group billing (alias/billing).")
         );
     }
@@ -713,35 +690,35 @@ mod tests {
     fn an_edit_sends_only_the_changed_fields_and_the_daemons_error_keeps_its_code() {
         let mut app = on_keys();
         key(&mut app, KeyCode::Char('e'));
-        ok(&mut app, Purpose::CredentialList, credentials());
-        let form = app.form.as_ref().unwrap();
+        ok(&mut app, p(Op::CredentialList), credentials());
+        let form = app.shell.form.as_ref().unwrap();
         assert_eq!(form.target, "payments");
         assert_eq!(form.focus, CREDENTIAL);
         assert_eq!(form.value(REGION), "eu-west-1");
         assert_eq!(form.value(ROTATE_EVERY), "90d");
         assert_eq!(form.fields[POLICY_FILE].note, POLICY_UNREAD);
         // Nothing changed: nothing to send.
-        app.form.as_mut().unwrap().show(TAGS);
+        app.shell.form.as_mut().unwrap().show(TAGS);
         key(&mut app, KeyCode::Enter);
-        assert!(app.confirm.is_none());
+        assert!(app.shell.confirm.is_none());
         assert!(
-            app.notice
+            app.shell.notice
                 .as_deref()
                 .unwrap()
                 .starts_with("Nothing changed")
         );
         key(&mut app, KeyCode::Char('e'));
-        ok(&mut app, Purpose::CredentialList, credentials());
+        ok(&mut app, p(Op::CredentialList), credentials());
         key(&mut app, KeyCode::Down); // Rotate: off
         key(&mut app, KeyCode::Char(' '));
         key(&mut app, KeyCode::Tab); // Region
         key(&mut app, KeyCode::Down); // Endpoint
         typed(&mut app, "http://localhost:4566");
-        app.form.as_mut().unwrap().show(DISABLE_PREVIOUS);
+        app.shell.form.as_mut().unwrap().show(DISABLE_PREVIOUS);
         key(&mut app, KeyCode::Right);
         key(&mut app, KeyCode::Enter);
         key(&mut app, KeyCode::Enter);
-        let confirm = app.confirm.clone().unwrap();
+        let confirm = app.shell.confirm.clone().unwrap();
         assert_eq!(
             confirm.effect,
             "Change key group payments: rotate_every 90d → off; endpoint (none) → http://localhost:4566; disable_previous no → yes. Keys already made keep theirs until the next rotation."
@@ -757,7 +734,7 @@ mod tests {
         assert_eq!(
             key(&mut app, KeyCode::Enter),
             [Effect::Send {
-                purpose: Purpose::GroupSet,
+                purpose: p(Op::GroupSet),
                 request: Request::GroupSet {
                     name: "payments".into(),
                     fields
@@ -766,12 +743,12 @@ mod tests {
         );
         refused(
             &mut app,
-            Purpose::GroupSet,
+            p(Op::GroupSet),
             ErrorCode::Invalid,
             "endpoint=http://localhost:4566: unreachable",
         );
         assert_eq!(
-            app.error.as_ref().map(ErrorLine::text).as_deref(),
+            app.shell.error.as_ref().map(ErrorLine::text).as_deref(),
             Some("invalid: endpoint=http://localhost:4566: unreachable")
         );
     }
@@ -783,22 +760,19 @@ mod tests {
         g["endpoint"] = json!("https://kms.local");
         g["policy_file"] = json!("/media/usb/p.json");
         g["policy"] = json!("{}");
-        ok(&mut app, Purpose::GroupList, json!([g]));
+        ok(&mut app, p(Op::GroupList), json!([g]));
         key(&mut app, KeyCode::Char('e'));
-        assert_eq!(app.form.as_ref().unwrap().fields[POLICY_FILE].note, "{}");
+        assert_eq!(app.shell.form.as_ref().unwrap().fields[POLICY_FILE].note, "{}");
         for field in [ENDPOINT, POLICY_FILE] {
-            app.form.as_mut().unwrap().show(field);
-            app.handle(Event::Key(KeyEvent::new(
-                KeyCode::Char('u'),
-                KeyModifiers::CONTROL,
-            )));
+            app.shell.form.as_mut().unwrap().show(field);
+            ctrl(&mut app, 'u');
         }
-        app.form.as_mut().unwrap().show(TAGS);
+        app.shell.form.as_mut().unwrap().show(TAGS);
         key(&mut app, KeyCode::Enter);
-        let Some(crate::app::Confirmable::Send {
+        let Some(crate::app::dialogs::Confirmable::Send {
             request: Request::GroupSet { fields, .. },
             ..
-        }) = app.confirm.clone().map(|c| c.then)
+        }) = app.shell.confirm.clone().map(|c| c.then)
         else {
             panic!("no group_set to confirm");
         };
@@ -812,17 +786,17 @@ mod tests {
         let mut app = on_keys();
         key(&mut app, KeyCode::Char('n'));
         key(&mut app, KeyCode::Up);
-        assert!(app.form.as_ref().unwrap().on_tabs);
+        assert!(app.shell.form.as_ref().unwrap().on_tabs);
         key(&mut app, KeyCode::Right);
-        assert_eq!(app.form.as_ref().unwrap().tab, 1);
+        assert_eq!(app.shell.form.as_ref().unwrap().tab, 1);
         key(&mut app, KeyCode::Right);
-        assert_eq!(app.form.as_ref().unwrap().tab, 0, "wraps");
+        assert_eq!(app.shell.form.as_ref().unwrap().tab, 0, "wraps");
         key(&mut app, KeyCode::Left);
         key(&mut app, KeyCode::Down);
-        let form = app.form.as_ref().unwrap();
+        let form = app.shell.form.as_ref().unwrap();
         assert!(!form.on_tabs);
         assert_eq!(form.focus, REGION);
         key(&mut app, KeyCode::Esc);
-        assert!(app.form.is_none());
+        assert!(app.shell.form.is_none());
     }
 }

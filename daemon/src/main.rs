@@ -153,11 +153,11 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
         // Open what needs privilege, then drop it.
         // Signal handlers first: the socket is how the outside sees the daemon as started.
         let shutdown = server::shutdown_signal()?;
-        let listener = keyward_daemon::api::console::bind(&config.socket_path())?;
+        let listener = keyward_daemon::front::console::bind(&config.socket_path())?;
         let serial: Vec<_> = config
             .serial
             .iter()
-            .map(|port| match keyward_daemon::api::serial::open(port) {
+            .map(|port| match keyward_daemon::front::serial::open(port) {
                 Ok(opened) => (port.clone(), Some(opened)),
                 Err(e) => {
                     tracing::warn!(port = %port.name(), error = %e, "serial port not available yet; it will be retried");

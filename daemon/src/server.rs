@@ -8,10 +8,11 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::api::{Api, console, serial};
+use crate::api::Api;
 use crate::appliance::Appliance;
 use crate::config::{AuthConfig, AwsConfig, SerialConfig};
 use crate::error::Result;
+use crate::front::{console, serial};
 use crate::jobs::Jobs;
 
 /// How long a stop waits for running jobs to reach a step boundary.

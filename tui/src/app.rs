@@ -14,7 +14,7 @@ use keyward_proto::{ApiError, ErrorCode, Request};
 use crate::client::Link;
 use crate::keys::{Action, Keymap};
 use crate::screens::{self, Screen, ScreenId, Tab};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 pub mod dialogs;
 mod shell;
@@ -47,7 +47,7 @@ impl Purpose {
     }
     /// The purpose of a request with no tag.
     pub fn of(request: &Request) -> Self {
-        Self::new(crate::wire::op(request))
+        Self::new(request.op())
     }
 }
 
@@ -391,10 +391,9 @@ impl App {
                     self.shell.notice = Some(format!("Fill in {label} first."));
                     return;
                 }
-                if let Some((bad, reason)) = form.first_invalid() {
+                if let Some((bad, why)) = form.first_invalid() {
                     form.show(bad);
-                    let label = form.fields.get(bad).map_or("", |f| f.label);
-                    self.shell.notice = Some(format!("Not sent: {label} {reason}."));
+                    self.shell.notice = Some(format!("Not sent: {why}."));
                     return;
                 }
                 // The form (and any secret in it, moved into the request) is dropped after.
@@ -490,55 +489,19 @@ pub(crate) mod tests {
     //! The App's own behaviour (keys to dialogs, the link, errors, polling), and the helpers
     //! every screen's tests use.
     use super::*;
+    use crate::fixtures;
     use crate::screens::jobs::Jobs;
     use crate::screens::session::{LOGIN_FORM, Session, USERS};
     use crate::screens::status::Status;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use keyward_proto::{Password, Response};
+    use crossterm::event::KeyCode;
+    use keyward_proto::{JobKind, JobState, JobView, Password, Response, SessionInfo};
     use serde_json::json;
 
-    pub(crate) fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-        app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-    pub(crate) fn ctrl(app: &mut App, c: char) -> Vec<Effect> {
-        app.handle(Event::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::CONTROL,
-        )))
-    }
-    pub(crate) fn typed(app: &mut App, text: &str) {
-        for c in text.chars() {
-            assert!(key(app, KeyCode::Char(c)).is_empty());
-        }
-    }
-    pub(crate) fn p(op: Op) -> Purpose {
-        Purpose::new(op)
-    }
-    /// The daemon answers `purpose` with `data`, read as the console reads it.
-    pub(crate) fn ok(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
-        app.handle(Event::Reply {
-            purpose,
-            reply: crate::wire::decode(Response::ok(data), purpose.op),
-        })
-    }
-    /// The daemon refuses `purpose` with `code` and `message`.
-    pub(crate) fn refused(
-        app: &mut App,
-        purpose: Purpose,
-        code: ErrorCode,
-        message: &str,
-    ) -> Vec<Effect> {
-        app.handle(Event::Reply {
-            purpose,
-            reply: Err(ApiError::new(code, message)),
-        })
-    }
-    pub(crate) fn session(names: &[&str]) -> serde_json::Value {
-        let users: Vec<_> = names
-            .iter()
-            .map(|n| json!({"name": n, "role": "administrator", "must_change_password": false}))
-            .collect();
-        json!({"channel": "console", "users": users, "dual_control": names.len() == 2})
+    pub(crate) use crate::fixtures::{ctrl, key, ok, ok_as, p, refused, typed};
+
+    /// Administrators logged in (dual control with two).
+    pub(crate) fn session(names: &[&str]) -> SessionInfo {
+        fixtures::session(names, &[])
     }
     pub(crate) fn up() -> App {
         let mut app = App::new("/tmp/console.sock");
@@ -547,7 +510,7 @@ pub(crate) mod tests {
     }
     pub(crate) fn dual() -> App {
         let mut app = up();
-        ok(&mut app, p(Op::Login), session(&["alice", "bob"]));
+        ok(&mut app, Reply::Login(session(&["alice", "bob"])));
         app
     }
     pub(crate) fn sent(effects: &[Effect]) -> Vec<Purpose> {
@@ -559,11 +522,9 @@ pub(crate) mod tests {
             })
             .collect()
     }
-    pub(crate) fn job(id: u64, state: &str) -> serde_json::Value {
-        json!({"id": id, "kind": "rotate", "target": "payments", "state": state, "progress": 10,
-               "step": "wrap_key", "steps": ["wrap_key"], "requested_by": ["alice"],
-               "created": "t", "updated": "t", "finished": null, "error": null, "key": null,
-               "aws_key_id": null})
+    /// A rotation of payments, at wrap_key.
+    pub(crate) fn job(id: u64, state: JobState) -> JobView {
+        fixtures::job(id, JobKind::Rotate, "payments", state, 10, Some("wrap_key"))
     }
     pub(crate) fn shown_secret() -> Reveal {
         Reveal {
@@ -608,14 +569,18 @@ pub(crate) mod tests {
     fn polling_stops_when_nobody_touches_the_keyboard() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('3'));
-        ok(&mut app, p(Op::JobList), json!([job(4, "running")]));
+        ok(&mut app, Reply::JobList(vec![job(4, JobState::Running)]));
         key(&mut app, KeyCode::Enter);
-        ok(
+        ok_as(
             &mut app,
             p(Op::JobLog).tag(4),
-            json!({"id": 4, "state": "running", "from": 0, "next": 0, "lines": []}),
+            Reply::JobLog(fixtures::job_log::<&str>(4, JobState::Running, 0, &[])),
         );
-        ok(&mut app, p(Op::JobShow).tag(4), job(4, "running"));
+        ok_as(
+            &mut app,
+            p(Op::JobShow).tag(4),
+            Reply::JobShow(job(4, JobState::Running)),
+        );
         let mut polls = 0;
         for _ in 0..POLL_IDLE_LIMIT + 50 {
             for effect in app.handle(Event::Tick) {
@@ -672,14 +637,18 @@ pub(crate) mod tests {
             app.shell.error.as_ref().map(ErrorLine::text).as_deref(),
             Some("auth: logged out after 10m idle")
         );
-        ok(&mut app, p(Op::Whoami), session(&[]));
+        ok(&mut app, Reply::Whoami(session(&[])));
         assert!(app.showing::<Session>());
     }
 
     #[test]
     fn an_unreadable_answer_is_an_error_not_a_crash() {
         let mut app = dual();
-        ok(&mut app, p(Op::Status), json!({"version": 3}));
+        // The wire itself: an answer that does not fit the request.
+        app.handle(Event::Reply {
+            purpose: p(Op::Status),
+            reply: Response::ok(json!({"version": 3})).decode(Op::Status),
+        });
         assert!(app.screen::<Status>().is_some_and(|s| s.report.is_none()));
         assert!(
             app.shell
@@ -753,29 +722,24 @@ pub(crate) mod tests {
         use crate::screens::audit::{Audit, NEWER};
         use crate::screens::credentials::Credentials;
         let mut app = dual();
-        ok(
-            &mut app,
-            p(Op::Status),
-            crate::screens::audit::tests::status_with_head(20),
-        );
+        ok(&mut app, Reply::Status(fixtures::status(20)));
         key(&mut app, KeyCode::Char('6'));
-        ok(
+        ok_as(
             &mut app,
             NEWER,
-            crate::screens::audit::tests::records(1, 20),
+            Reply::AuditList(crate::screens::audit::tests::records(1, 20)),
         );
         assert_eq!(app.screen::<Audit>().map(|a| a.records.len()), Some(20));
         key(&mut app, KeyCode::Char('5'));
         ok(
             &mut app,
-            p(Op::CredentialList),
-            crate::screens::credentials::tests::credentials(),
+            Reply::CredentialList(crate::screens::credentials::tests::credentials()),
         );
         assert_eq!(
             app.screen::<Credentials>().map(|c| c.stored.items.len()),
             Some(2)
         );
-        ok(&mut app, p(Op::Logout), session(&[]));
+        ok(&mut app, Reply::Logout(session(&[])));
         assert!(
             app.screen::<Credentials>()
                 .is_some_and(|c| c.stored.items.is_empty() && !c.stored.loaded)

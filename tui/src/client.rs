@@ -7,12 +7,10 @@ use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use keyward_proto::{ApiError, Request, Response, read_line, write_json};
+use keyward_proto::{ApiError, Reply, Request, Response, read_line, write_json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-
-use crate::wire::{Reply, decode, op};
 
 /// The state of the connection, as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +178,7 @@ async fn serve<T>(
                 });
             }
         };
-        let op = op(&request);
+        let op = request.op();
         let answer = async {
             write_json(&mut write, &request)
                 .await
@@ -196,7 +194,7 @@ async fn serve<T>(
         .await;
         match answer {
             Ok(response) => {
-                let reply = decode(response, op);
+                let reply = response.decode(op);
                 if report.send(Incoming::Reply { purpose, reply }).is_err() {
                     return Ended::UiGone;
                 }

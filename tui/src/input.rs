@@ -89,7 +89,7 @@ pub enum FieldKind {
 }
 
 /// Checks a field's value as it is typed: `Err` is the reason shown beside it.
-pub type Check = fn(&str) -> Result<(), String>;
+pub type Check = Box<dyn Fn(&str) -> Result<(), String>>;
 
 pub struct FormField {
     pub label: &'static str,
@@ -147,8 +147,8 @@ impl FormField {
         self.optional = true;
         self
     }
-    pub fn checked_by(mut self, check: Check) -> Self {
-        self.check = Some(check);
+    pub fn checked_by(mut self, check: impl Fn(&str) -> Result<(), String> + 'static) -> Self {
+        self.check = Some(Box::new(check));
         self
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
@@ -219,6 +219,14 @@ impl FormField {
     }
 }
 
+/// Why a field's value is refused.
+enum Refusal {
+    /// It must repeat the field with this label, and does not.
+    Differs(&'static str),
+    /// Its check's reason.
+    Checked(String),
+}
+
 /// What a form is for, named by the screen that opens it: that screen reads it back when the
 /// form is filled in, and tells its forms apart by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,8 +295,8 @@ impl Form {
             .filter(|&i| self.fields[i].tab == self.tab)
             .collect()
     }
-    /// Why field `i` is not valid as typed, if it is not: the reason shown beside it.
-    pub fn reason(&self, i: usize) -> Option<String> {
+    /// Why field `i` is not valid as typed, if it is not.
+    fn refusal(&self, i: usize) -> Option<Refusal> {
         let field = self.fields.get(i)?;
         if !self.enabled(i) {
             return None;
@@ -300,20 +308,36 @@ impl Form {
                 _ => true,
             };
             if !same {
-                return Some(format!("differs from {}", other.label));
+                return Some(Refusal::Differs(other.label));
             }
         }
         let value = field.current();
         if value.is_empty() && field.optional {
             return None;
         }
-        field.check.and_then(|check| check(&value).err())
+        field
+            .check
+            .as_ref()
+            .and_then(|check| check(&value).err())
+            .map(Refusal::Checked)
     }
-    /// The first field (in tab order) whose value is refused, with the reason.
+    /// Why field `i` is not valid as typed, if it is not: the reason shown beside it.
+    pub fn reason(&self, i: usize) -> Option<String> {
+        Some(match self.refusal(i)? {
+            Refusal::Differs(other) => format!("differs from {other}"),
+            Refusal::Checked(reason) => reason,
+        })
+    }
+    /// The first field (in tab order) whose value is refused, with why in a sentence that
+    /// names the field ("New again differs from New password", "Alias: …").
     pub fn first_invalid(&self) -> Option<(usize, String)> {
-        self.order()
-            .into_iter()
-            .find_map(|i| self.reason(i).map(|r| (i, r)))
+        self.order().into_iter().find_map(|i| {
+            let label = self.fields.get(i)?.label;
+            Some(match self.refusal(i)? {
+                Refusal::Differs(other) => (i, format!("{label} differs from {other}")),
+                Refusal::Checked(reason) => (i, format!("{label}: {reason}")),
+            })
+        })
     }
     /// Field indices, tab by tab.
     fn order(&self) -> Vec<usize> {

@@ -6,7 +6,6 @@
 //! - [`app`]: what the screens share, and what input does to the state (pure, unit-tested
 //!   without a terminal).
 //! - [`screens`]: one component a screen: its state, keys, replies and drawing.
-//! - [`wire`]: each request's operation and its typed reply.
 //! - [`input`]: text fields (masked ones for secrets) and forms shown as dialogs.
 //! - [`keys`]: keymaps (keys to actions, with the help the footer and `?` show), and the
 //!   bindings every screen shares.
@@ -24,4 +23,6 @@ pub mod screens;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
-pub mod wire;
+
+#[cfg(test)]
+mod fixtures;

@@ -5,15 +5,12 @@
 
 pub mod approvals;
 pub mod authz;
-pub mod console;
-pub mod serial;
 pub mod session;
 
 use std::sync::Arc;
 
-use keyward_proto::{ApiError, ErrorCode, JobStarted, Request, Response};
+use keyward_proto::{ApiError, Approved, ErrorCode, JobStarted, Removed, Reply, Request, Response};
 use secrecy::SecretString;
-use serde::Serialize;
 use tracing::error;
 
 use crate::appliance::Appliance;
@@ -34,10 +31,6 @@ pub struct Api {
     jobs: Arc<Jobs>,
     approvals: Arc<Approvals>,
     policy: AuthConfig,
-}
-
-fn json<T: Serialize>(value: T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_default()
 }
 
 fn secret(p: &keyward_proto::Password) -> SecretString {
@@ -71,10 +64,7 @@ impl Api {
         {
             Ok((updated, result)) => {
                 *session = updated;
-                match result {
-                    Ok(data) => Response::ok(data),
-                    Err(e) => Response::err(e.into()),
-                }
+                Response::from_result(result.map_err(ApiError::from))
             }
             Err(join) => {
                 error!(error = %join, "request handler failed; the session is logged out");
@@ -137,11 +127,7 @@ impl Api {
         Ok(())
     }
 
-    fn handle_blocking(
-        &self,
-        session: &mut Session,
-        request: Request,
-    ) -> Result<serde_json::Value> {
+    fn handle_blocking(&self, session: &mut Session, request: Request) -> Result<Reply> {
         let idle = self.expire_idle(session);
         if !idle.is_empty() && !matches!(request, Request::Login { .. }) {
             return Err(Error::Auth(format!(
@@ -153,7 +139,19 @@ impl Api {
         self.revalidate(session)?;
         session.last_activity = std::time::Instant::now();
         match decide(session, requirement(&request))? {
-            Decision::Run(names) => self.run(session, names, request),
+            Decision::Run(names) => {
+                let op = request.op();
+                let reply = self.run(session, names, request)?;
+                // The contract: a request gets its own reply (as parsec checks its opcodes).
+                if reply.op() != op {
+                    return Err(Error::Internal(format!(
+                        "'{}' was answered as '{}'",
+                        op.name(),
+                        reply.op().name()
+                    )));
+                }
+                Ok(reply)
+            }
             Decision::NeedsApproval(requester) => {
                 let pending = self.approvals.request(
                     &self.appliance,
@@ -171,12 +169,7 @@ impl Api {
     }
 
     /// Runs a request the session is allowed to make, performed by `names`.
-    fn run(
-        &self,
-        session: &mut Session,
-        names: Vec<String>,
-        request: Request,
-    ) -> Result<serde_json::Value> {
+    fn run(&self, session: &mut Session, names: Vec<String>, request: Request) -> Result<Reply> {
         let app = &self.appliance;
         let by = Actors::new(names, session.channel);
         match request {
@@ -199,7 +192,7 @@ impl Api {
                     role: account.role,
                     must_change_password: account.must_change_password,
                 });
-                Ok(json(session.info()))
+                Ok(Reply::Login(session.info()))
             }
             Request::Logout { user } => {
                 match user {
@@ -217,9 +210,9 @@ impl Api {
                         self.logout_all(session, "logout");
                     }
                 }
-                Ok(json(session.info()))
+                Ok(Reply::Logout(session.info()))
             }
-            Request::Whoami => Ok(json(session.info())),
+            Request::Whoami => Ok(Reply::Whoami(session.info())),
             Request::Passwd { user, old, new } => {
                 let name = match (user, session.users.as_slice()) {
                     (Some(name), users) if users.iter().any(|u| u.name == name) => name,
@@ -250,31 +243,37 @@ impl Api {
                     u.must_change_password = false;
                     u.epoch = epoch.clone();
                 }
-                Ok(json(session.info()))
+                Ok(Reply::Passwd(session.info()))
             }
             Request::Status => {
                 let mut status = app.status()?;
                 status.scheduler = self.jobs.scheduler_status();
-                Ok(json(status))
+                Ok(Reply::Status(status))
             }
-            Request::ScheduleList => Ok(json(self.jobs.schedule_list()?)),
-            Request::SettingsShow => Ok(json(self.jobs.settings_show())),
-            Request::AuditList { from, limit } => Ok(json(
+            Request::ScheduleList => Ok(Reply::ScheduleList(self.jobs.schedule_list()?)),
+            Request::SettingsShow => Ok(Reply::SettingsShow(app.settings_show())),
+            Request::AuditList { from, limit } => Ok(Reply::AuditList(
                 app.audit_list(from.unwrap_or(1), limit.unwrap_or(50))?,
             )),
-            Request::AuditVerify => Ok(json(app.audit_verify()?)),
-            Request::UserList => Ok(json(app.list_users()?)),
-            Request::Pending => Ok(json(self.approvals.list())),
-            Request::CredentialList => Ok(json(app.credential_list()?)),
-            Request::GroupShow { name } => Ok(json(app.group_view(&app.get_group(&name)?)?)),
-            Request::GroupList => Ok(json(app.group_list()?)),
-            Request::GroupTest { name } => Ok(json(self.jobs.group_test(&by, &name)?)),
-            Request::KeyList { group } => Ok(json(app.key_list(group.as_deref())?)),
-            Request::KeyShow { key } => Ok(json(self.jobs.key_show(&by, &key)?)),
-            Request::JobList => Ok(json(self.jobs.list()?)),
-            Request::JobShow { id } => Ok(json(crate::jobs::view(&self.jobs.get(id)?))),
-            Request::JobLog { id, from } => Ok(json(self.jobs.log(id, from.unwrap_or(0))?)),
-            Request::JobWait { id, timeout_ms } => Ok(json(
+            Request::AuditVerify => Ok(Reply::AuditVerify(app.audit_verify()?)),
+            Request::UserList => Ok(Reply::UserList(app.list_users()?)),
+            Request::Pending => Ok(Reply::Pending(self.approvals.list())),
+            Request::CredentialList => Ok(Reply::CredentialList(app.credential_list()?)),
+            Request::GroupShow { name } => {
+                Ok(Reply::GroupShow(app.group_view(&app.get_group(&name)?)?))
+            }
+            Request::GroupList => Ok(Reply::GroupList(app.group_list()?)),
+            Request::GroupTest { name } => {
+                Ok(Reply::GroupTest(self.jobs.kms().group_test(&by, &name)?))
+            }
+            Request::KeyList { group } => Ok(Reply::KeyList(app.key_list(group.as_deref())?)),
+            Request::KeyShow { key } => Ok(Reply::KeyShow(self.jobs.kms().key_show(&by, &key)?)),
+            Request::JobList => Ok(Reply::JobList(self.jobs.list()?)),
+            Request::JobShow { id } => Ok(Reply::JobShow(crate::jobs::view(&self.jobs.get(id)?))),
+            Request::JobLog { id, from } => {
+                Ok(Reply::JobLog(self.jobs.log(id, from.unwrap_or(0))?))
+            }
+            Request::JobWait { id, timeout_ms } => Ok(Reply::JobWait(
                 self.jobs
                     .wait(id, timeout_ms.map(std::time::Duration::from_millis))?,
             )),
@@ -307,14 +306,18 @@ impl Api {
                 };
                 let mut actors = Actors::new(performed_by, session.channel);
                 actors.approval = Some(id);
-                self.run_sensitive(&actors, approved)
+                let reply = self.run_sensitive(&actors, approved)?;
+                let op = reply.op();
+                Approved::from_reply(reply)
+                    .map(Reply::Approve)
+                    .ok_or_else(|| Error::Internal(format!("'{}' cannot be approved", op.name())))
             }
             sensitive => self.run_sensitive(&by, sensitive),
         }
     }
 
     /// Runs a two-administrator request; `by` names both administrators.
-    fn run_sensitive(&self, by: &Actors, request: Request) -> Result<serde_json::Value> {
+    fn run_sensitive(&self, by: &Actors, request: Request) -> Result<Reply> {
         let app = &self.appliance;
         if requirement(&request) != Requirement::TwoAdministrators || by.names.len() < 2 {
             return Err(Error::Internal(format!(
@@ -323,23 +326,27 @@ impl Api {
             )));
         }
         match request {
-            Request::UserAdd { name, role } => Ok(json(app.add_user(by, &name, role)?)),
-            Request::UserReset { name } => Ok(json(app.reset_user(by, &name)?)),
-            Request::UserLock { name } => Ok(json(app.lock_user(by, &name)?)),
-            Request::UserUnlock { name } => Ok(json(app.unlock_user(by, &name)?)),
-            Request::UserRemove { name } => Ok(json(app.remove_user(by, &name)?)),
+            Request::UserAdd { name, role } => Ok(Reply::UserAdd(app.add_user(by, &name, role)?)),
+            Request::UserReset { name } => Ok(Reply::UserReset(app.reset_user(by, &name)?)),
+            Request::UserLock { name } => Ok(Reply::UserLock(app.lock_user(by, &name)?)),
+            Request::UserUnlock { name } => Ok(Reply::UserUnlock(app.unlock_user(by, &name)?)),
+            Request::UserRemove { name } => Ok(Reply::UserRemove(app.remove_user(by, &name)?)),
             Request::FirmwareInstall {
                 path,
                 allow_downgrade,
-            } => Ok(json(app.firmware_install(by, &path, allow_downgrade)?)),
-            Request::CredentialImport { name, path } => {
-                Ok(json(app.credential_import(by, &name, &path)?))
-            }
+            } => Ok(Reply::FirmwareInstall(app.firmware_install(
+                by,
+                &path,
+                allow_downgrade,
+            )?)),
+            Request::CredentialImport { name, path } => Ok(Reply::CredentialImport(
+                app.credential_import(by, &name, &path)?,
+            )),
             Request::CredentialAdd {
                 name,
                 access_key_id,
                 secret_access_key,
-            } => Ok(json(app.credential_add(
+            } => Ok(Reply::CredentialAdd(app.credential_add(
                 by,
                 &name,
                 &access_key_id,
@@ -347,17 +354,19 @@ impl Api {
             )?)),
             Request::CredentialRemove { name } => {
                 app.credential_remove(by, &name)?;
-                Ok(serde_json::json!({ "removed": name }))
+                Ok(Reply::CredentialRemove(Removed { removed: name }))
             }
             Request::GroupCreate { name, fields } => {
-                Ok(json(app.group_create(by, &name, &fields)?))
+                Ok(Reply::GroupCreate(app.group_create(by, &name, &fields)?))
             }
-            Request::GroupSet { name, fields } => Ok(json(app.group_set(by, &name, &fields)?)),
+            Request::GroupSet { name, fields } => {
+                Ok(Reply::GroupSet(app.group_set(by, &name, &fields)?))
+            }
             Request::GroupRemove { name } => {
                 app.group_remove(by, &name)?;
-                Ok(serde_json::json!({ "removed": name }))
+                Ok(Reply::GroupRemove(Removed { removed: name }))
             }
-            Request::GroupRotate { name } => Ok(json(JobStarted {
+            Request::GroupRotate { name } => Ok(Reply::GroupRotate(JobStarted {
                 job: self.jobs.rotate(by, &name)?,
             })),
             Request::KeySync {
@@ -365,14 +374,14 @@ impl Api {
                 delete_material,
                 update_policy,
                 import_material,
-            } => Ok(json(JobStarted {
+            } => Ok(Reply::KeySync(JobStarted {
                 job: self
                     .jobs
                     .sync(by, &key, delete_material, update_policy, import_material)?,
             })),
-            Request::JobRetry { id } => Ok(json(self.jobs.retry(by, id)?)),
+            Request::JobRetry { id } => Ok(Reply::JobRetry(self.jobs.retry(by, id)?)),
             Request::SettingsSet { name, value } => {
-                Ok(json(self.jobs.settings_set(by, &name, &value)?))
+                Ok(Reply::SettingsSet(app.settings_set(by, &name, &value)?))
             }
             other => Err(Error::Internal(format!(
                 "'{}' is not a two-administrator operation",

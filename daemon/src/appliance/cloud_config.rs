@@ -54,11 +54,11 @@ pub(crate) fn key_view(key: &KeyRecord, warning: std::time::Duration) -> KeyView
         expires_soon,
         id: key.id.to_string(),
         group: cloud.group,
-        state: cloud.state.as_str().into(),
+        state: cloud.state,
         fingerprint: key.fingerprint.to_string(),
         aws_key_id: cloud.aws_key_id,
         aws_arn: cloud.aws_arn,
-        aws_key_state: cloud.aws_key_state,
+        aws_key_state: cloud.aws_key_state.map(keyward_proto::SeenState::live),
         alias: cloud.alias,
         created: format_ms(key.created_ms),
         valid_to: cloud

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use keyward_proto::FirmwareInstalled;
+
 use super::Appliance;
 use crate::domain::audit::Actors;
 use crate::error::{Error, Result};
@@ -13,7 +15,7 @@ impl Appliance {
         by: &Actors,
         image: &str,
         allow_downgrade: bool,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<FirmwareInstalled> {
         let Some(firmware) = &self.firmware else {
             return Err(Error::Invalid("firmware install is not configured: set [firmware] root and public_key in the config".into()));
         };
@@ -28,7 +30,11 @@ impl Appliance {
                 .install(Path::new(image), &firmware.public_key, allow_downgrade)
                 .map_err(|e| Error::Invalid(format!("firmware image {image} refused: {e}")))?;
             let slot = root.active().ok().flatten().unwrap_or("?");
-            Ok(serde_json::json!({ "version": manifest.version, "slot": slot, "active": true }))
+            Ok(FirmwareInstalled {
+                version: manifest.version.to_string(),
+                slot: slot.to_owned(),
+                active: true,
+            })
         })
     }
 }

@@ -11,6 +11,7 @@ mod audit_ops;
 mod cloud_config;
 mod firmware;
 mod health;
+mod settings;
 mod users;
 
 pub(crate) use cloud_config::key_view;

@@ -3,6 +3,7 @@
 //! can be reported (the job log shows them). Errors become messages that name the credential,
 //! the permission and the key.
 
+use keyward_proto::AwsKeyState;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -406,10 +407,7 @@ fn key_from(meta: Option<&aws_sdk_kms::types::KeyMetadata>, on: &str) -> CloudRe
     Ok(KmsKey {
         key_id: meta.key_id().to_owned(),
         arn: meta.arn().unwrap_or_default().to_owned(),
-        state: meta
-            .key_state()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
+        state: AwsKeyState::parse(meta.key_state().map_or("", |s| s.as_str())),
         origin: meta
             .origin()
             .map(|o| o.as_str().to_owned())
@@ -451,7 +449,7 @@ impl CloudKms for AwsKms {
                 };
                 if found {
                     let key = self.describe_key(id)?;
-                    if key.state != "PendingDeletion" {
+                    if key.state != AwsKeyState::PendingDeletion {
                         return Ok(Some(key));
                     }
                 }

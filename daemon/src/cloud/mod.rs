@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod pacing;
 
+use keyward_proto::AwsKeyState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,8 +45,7 @@ pub struct AccessKey {
 pub struct KmsKey {
     pub key_id: String,
     pub arn: String,
-    /// Enabled, Disabled, PendingImport, PendingDeletion, …
-    pub state: String,
+    pub state: AwsKeyState,
     /// AWS_KMS, EXTERNAL, …
     pub origin: String,
     pub valid_to_ms: Option<u64>,

@@ -7,28 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::groups::RotationMode;
 use super::keys::KeyId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-    pub fn is_done(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
-    }
-}
+pub use keyward_proto::state::JobState;
 
 /// One recorded step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,11 +84,15 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> keyward_proto::JobKind {
         match self {
-            Self::Rotate { .. } => "rotate",
-            Self::Sync { .. } => "sync",
+            Self::Rotate { .. } => keyward_proto::JobKind::Rotate,
+            Self::Sync { .. } => keyward_proto::JobKind::Sync,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// A new-material rotation: new material goes into the group's current KMS key.

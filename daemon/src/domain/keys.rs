@@ -87,41 +87,12 @@ pub struct KeyRecord {
     pub cloud: Option<CloudBinding>,
 }
 
-/// Tags Keyward puts on KMS keys start with this; operators' tags may not.
-pub const TAG_PREFIX: &str = "keyward:";
+pub use keyward_proto::fields::TAG_PREFIX;
 /// The tag that carries the Keyward key id on the KMS key: a resumed rotation looks for it
 /// before creating, so it never makes a second key.
 pub const TAG_KEY_ID: &str = "keyward:key-id";
 
-/// Where a customer key is in its life, as Keyward sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeyState {
-    /// Generated in the HSM; the rotation that made it has not finished.
-    #[default]
-    Pending,
-    /// The newest key of its group: it carries the alias.
-    Active,
-    /// Replaced by a newer key; still usable in AWS.
-    Previous,
-    /// Replaced and disabled in AWS.
-    Disabled,
-    /// Its material passed its ValidTo: AWS deleted it, and the key cannot be used until it is
-    /// synchronised (re-imported with a new expiry).
-    Expired,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Previous => "previous",
-            Self::Disabled => "disabled",
-            Self::Expired => "expired",
-        }
-    }
-}
+pub use keyward_proto::state::{AwsKeyState, KeyState};
 
 /// A customer key's place in AWS KMS.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -134,7 +105,7 @@ pub struct CloudBinding {
     pub aws_arn: Option<String>,
     /// The KMS key state as last seen (Enabled, Disabled, PendingImport, …).
     #[serde(default)]
-    pub aws_key_state: Option<String>,
+    pub aws_key_state: Option<AwsKeyState>,
     #[serde(default)]
     pub alias: Option<String>,
     /// When the imported material expires in AWS; `None` for never.

@@ -3,7 +3,7 @@
 
 pub mod audit;
 pub mod credentials;
-pub mod duration;
+pub use keyward_proto::duration;
 pub mod groups;
 pub mod jobs;
 pub mod keys;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use keyward_proto::{GroupTestCheck, GroupTestReport, JobLogView, JobView, KeyView};
+use keyward_proto::{JobLogView, JobView};
 use tracing::{error, info, warn};
 
 use crate::appliance::Appliance;
@@ -27,6 +27,7 @@ use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, JobState, Step};
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
+use crate::kms::Kms;
 
 /// `KEYWARD_JOB_CRASH_AT=before:STEP` or `after:STEP` (step names as in `job show`): the job
 /// stops dead there and the test kills the daemon with SIGKILL, as a power cut would. For the
@@ -41,7 +42,7 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(600);
 
 pub struct Jobs {
     app: Arc<Appliance>,
-    connector: Arc<dyn Connector>,
+    kms: Arc<Kms>,
     /// Bumped on every job change; `job wait` sleeps on it.
     generation: Mutex<u64>,
     changed: Condvar,
@@ -87,9 +88,9 @@ fn crash_point() -> Option<(String, Step)> {
 pub fn view(job: &Job) -> JobView {
     JobView {
         id: job.id,
-        kind: job.kind.name().into(),
+        kind: job.kind.kind(),
         target: job.target(),
-        state: job.state.as_str().into(),
+        state: job.state,
         progress: job.progress(),
         step: if job.state.is_done() {
             None
@@ -119,8 +120,8 @@ impl Jobs {
         }
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
+            kms: Arc::new(Kms::new(app.clone(), connector)),
             app,
-            connector,
             generation: Mutex::new(0),
             changed: Condvar::new(),
             running: Mutex::new(BTreeSet::new()),
@@ -138,6 +139,11 @@ impl Jobs {
 
     pub fn appliance(&self) -> &Arc<Appliance> {
         &self.app
+    }
+
+    /// The audited AWS access jobs use; the admin service uses it for key inspection.
+    pub fn kms(&self) -> &Arc<Kms> {
+        &self.kms
     }
 
     /// Starts a thread for every job that has not finished (after a restart).
@@ -495,7 +501,6 @@ impl Jobs {
     /// A cloud client for the group. Its retries are logged, and kept in `sink` for the job's
     /// log when there is one.
     fn connect(&self, group: &Group, job: Option<u64>) -> Result<Box<dyn CloudKms>> {
-        let (target, key) = self.app.cloud_access(group)?;
         let me = self.me.clone();
         let retries: RetryLog = Arc::new(move |line: String| {
             warn!("{line}");
@@ -507,7 +512,7 @@ impl Jobs {
                 jobs.notify();
             }
         });
-        Ok(self.connector.connect(&target, key, retries))
+        self.kms.connect(group, retries)
     }
 
     fn lock_live(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Vec<(u64, String)>>> {
@@ -521,7 +526,7 @@ impl Jobs {
         self.lock_live().remove(&job).unwrap_or_default()
     }
 
-    /// One audited AWS call: the attempt is recorded before, the outcome after.
+    /// One audited AWS call (see [`Kms::call`]).
     fn aws<T>(
         &self,
         by: &Actors,
@@ -531,28 +536,7 @@ impl Jobs {
         group: &Group,
         call: impl FnOnce() -> std::result::Result<T, CloudError>,
     ) -> Result<T> {
-        // No AWS call while the HSM is faulted: the step waits and runs again after recovery.
-        self.app.require_hsm()?;
-        let action = format!("kms.{op}");
-        let entry = |outcome| {
-            let mut e = by
-                .entry(&action, on, outcome)
-                .detail("group", group.name.clone())
-                .detail("region", group.region.clone())
-                .detail("credential", group.credential.clone());
-            if let Some(id) = job {
-                e = e.detail("job", id.to_string());
-            }
-            e
-        };
-        self.app.audit.append(entry(Outcome::Attempt))?;
-        let result = call();
-        let outcome = match &result {
-            Ok(_) => entry(Outcome::Success),
-            Err(e) => entry(Outcome::Failure).detail("error", e.to_string()),
-        };
-        self.app.audit.append(outcome)?;
-        Ok(result?)
+        self.kms.call(by, job, op, on, group, call)
     }
 
     // ---- requests ----
@@ -702,7 +686,7 @@ impl Jobs {
         let start = job.log_dropped + skip.min(all.len());
         Ok(JobLogView {
             id,
-            state: job.state.as_str().into(),
+            state: job.state,
             from: start,
             next: job.log_dropped + all.len(),
             lines,
@@ -740,109 +724,5 @@ impl Jobs {
                 .wait_timeout(generation, left.min(Duration::from_millis(500)))
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
-    }
-
-    /// `key show`: the key, with its KMS state read live (the stored one if AWS cannot say).
-    pub fn key_show(&self, by: &Actors, key: &str) -> Result<KeyView> {
-        let mut record = self.app.customer_key(key)?;
-        let Some(mut binding) = record.cloud.clone() else {
-            return Ok(crate::appliance::key_view(
-                &record,
-                self.app.rotation.expiry_warning,
-            ));
-        };
-        if let (Some(aws_id), Ok(group)) = (
-            binding.aws_key_id.clone(),
-            self.app.get_group(&binding.group),
-        ) {
-            let live = self.connect(&group, None).and_then(|cloud| {
-                self.aws(by, None, "DescribeKey", &aws_id, &group, || {
-                    cloud.describe_key(&aws_id)
-                })
-            });
-            match live {
-                Ok(k) => {
-                    binding.aws_key_state = Some(k.state);
-                    record.cloud = Some(binding);
-                    self.app.store.put_key(&record)?;
-                    self.app.store.flush()?;
-                }
-                Err(e) => {
-                    binding.aws_key_state = Some(format!(
-                        "{} (as last seen; AWS did not answer: {e})",
-                        binding.aws_key_state.as_deref().unwrap_or("unknown")
-                    ));
-                    record.cloud = Some(binding);
-                }
-            }
-        }
-        Ok(crate::appliance::key_view(
-            &record,
-            self.app.rotation.expiry_warning,
-        ))
-    }
-
-    /// `group test`: can this group's credential reach KMS, and may it do what rotation needs?
-    /// Each check is one audited call; a failed check records the AWS error as its detail.
-    pub fn group_test(&self, by: &Actors, name: &str) -> Result<GroupTestReport> {
-        let group = self.app.get_group(name)?;
-        self.app.audited(by, "group.test", name, || {
-            let cloud = self.connect(&group, None)?;
-            let mut checks = Vec::new();
-            let mut check = |permission: &str,
-                             op: &str,
-                             on: &str,
-                             call: &dyn Fn() -> crate::cloud::CloudResult<String>|
-             -> Result<bool> {
-                let (ok, detail) = match self.aws(by, None, op, on, &group, call) {
-                    Ok(detail) => (true, detail),
-                    Err(Error::Cloud(e)) => (false, e.message),
-                    Err(other) => return Err(other),
-                };
-                checks.push(GroupTestCheck {
-                    permission: permission.into(),
-                    ok,
-                    detail,
-                });
-                Ok(ok)
-            };
-            let connected = check("kms:ListKeys", "ListKeys", "the account", &|| {
-                cloud.list_keys_probe().map(|_| "allowed".into())
-            })?;
-            if connected {
-                let target = std::cell::RefCell::new(None);
-                check("kms:ListAliases", "ListAliases", &group.alias, &|| {
-                    let found = cloud.alias_target(&group.alias)?;
-                    let detail = match &found {
-                        Some(key) => format!("{} points at {key}", group.alias),
-                        None => format!("{} does not exist yet", group.alias),
-                    };
-                    *target.borrow_mut() = found;
-                    Ok(detail)
-                })?;
-                let target = target.into_inner();
-                for key in target.iter().chain(group.active_key_id.iter()) {
-                    check("kms:DescribeKey", "DescribeKey", key, &|| {
-                        cloud
-                            .describe_key(key)
-                            .map(|k| format!("{} is {} (origin {})", k.key_id, k.state, k.origin))
-                    })?;
-                }
-            }
-            Ok(GroupTestReport {
-                group: name.to_owned(),
-                connection: if connected {
-                    "Connected"
-                } else {
-                    "Not connected"
-                }
-                .into(),
-                endpoint: group
-                    .endpoint
-                    .clone()
-                    .unwrap_or_else(|| format!("https://kms.{}.amazonaws.com", group.region)),
-                checks,
-            })
-        })
     }
 }

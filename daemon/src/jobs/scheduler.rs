@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use keyward_proto::{JobView, ScheduleView, SchedulerStatus, SettingView};
+use keyward_proto::{JobView, ScheduleView, SchedulerStatus};
 use tracing::{error, info, warn};
 
 use super::{Jobs, view};
@@ -25,7 +25,6 @@ use crate::domain::keys::{KeyPurpose, KeyState};
 use crate::domain::schedule::{Backoff, Expiry, ScheduleState, expiry, next_due_ms};
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
-use crate::store::settings::ROTATION_DESIGNATED;
 
 /// The name scheduled work is requested by, in jobs and audit records.
 pub const SCHEDULER: &str = "scheduler";
@@ -41,104 +40,7 @@ fn scheduler_actors() -> Actors {
     Actors::new(vec![SCHEDULER.to_owned()], Channel::System)
 }
 
-/// The settings `settings show` lists and `settings set` changes.
-const SETTINGS: [(&str, &str); 1] = [(
-    ROTATION_DESIGNATED,
-    "this appliance runs scheduled rotations (true on exactly one appliance of a cluster); force rotate works everywhere",
-)];
-
 impl Jobs {
-    /// Seeds `rotation.designated` from the config on the first start; after that the database
-    /// holds it and `settings set` changes it.
-    pub fn seed_settings(&self) -> Result<()> {
-        let configured = self.app.rotation.designated;
-        match self.app.store.get_bool_setting(ROTATION_DESIGNATED)? {
-            None => {
-                self.app.audit.append(
-                    AuditEntry::new(
-                        Channel::System,
-                        "settings.seed",
-                        ROTATION_DESIGNATED,
-                        Outcome::Notice,
-                    )
-                    .detail("value", configured.to_string())
-                    .detail("from", "the config file ([rotation] designated)"),
-                )?;
-                self.app
-                    .store
-                    .put_bool_setting(ROTATION_DESIGNATED, configured)?;
-                self.app.store.flush()?;
-                info!(
-                    designated = configured,
-                    "rotation.designated seeded from the config"
-                );
-            }
-            Some(stored) if stored != configured => warn!(
-                stored,
-                configured,
-                "rotation.designated in the config differs from the setting; the setting wins ('settings set rotation.designated …' changes it)"
-            ),
-            Some(_) => {}
-        }
-        Ok(())
-    }
-
-    /// `rotation.designated`: the setting, or the config's value before it is seeded.
-    fn designated_setting(&self) -> Result<bool> {
-        Ok(self
-            .app
-            .store
-            .get_bool_setting(ROTATION_DESIGNATED)?
-            .unwrap_or(self.app.rotation.designated))
-    }
-
-    pub fn designated(&self) -> bool {
-        match self.designated_setting() {
-            Ok(v) => v,
-            Err(e) => {
-                error!(error = %e, "cannot read rotation.designated; scheduled rotation pauses");
-                false
-            }
-        }
-    }
-
-    pub fn settings_show(&self) -> Vec<SettingView> {
-        SETTINGS
-            .iter()
-            .map(|(name, description)| SettingView {
-                name: (*name).into(),
-                value: self.designated().to_string(),
-                description: (*description).into(),
-            })
-            .collect()
-    }
-
-    /// `settings set NAME VALUE` (two administrators; audited with the old and new value).
-    pub fn settings_set(&self, by: &Actors, name: &str, value: &str) -> Result<Vec<SettingView>> {
-        if !SETTINGS.iter().any(|(n, _)| *n == name) {
-            return Err(Error::NotFound(format!(
-                "no setting '{name}'; 'settings show' lists them"
-            )));
-        }
-        let new = crate::domain::groups::parse_bool(name, value).map_err(Error::Invalid)?;
-        let old = self.designated_setting()?;
-        let (old, new_text) = (old.to_string(), new.to_string());
-        self.app.audited_with(
-            by,
-            "settings.set",
-            name,
-            &[("old", old.as_str()), ("new", new_text.as_str())],
-            || {
-                Ok(self
-                    .app
-                    .store
-                    .put_bool_setting(name, new)
-                    .and_then(|()| self.app.store.flush())?)
-            },
-        )?;
-        Ok(self.settings_show())
-    }
-
     /// `job retry ID`: runs a failed job again from the step that failed.
     pub fn retry(self: &Arc<Self>, by: &Actors, id: u64) -> Result<JobView> {
         let _guard = self
@@ -247,7 +149,7 @@ impl Jobs {
 
     /// Starts the scheduler thread.
     pub fn start_scheduler(self: &Arc<Self>) -> Result<()> {
-        self.seed_settings()?;
+        self.app.seed_settings()?;
         let me = self.clone();
         let thread = std::thread::Builder::new()
             .name("scheduler".into())
@@ -289,7 +191,7 @@ impl Jobs {
         // Whether this appliance rotates, and why not, as of now rather than the last pass: an
         // operator who has just changed rotation.designated sees the change at once. The
         // setting is read once; an unreadable one is logged by the scheduler's own pass.
-        let setting = self.designated_setting();
+        let setting = self.app.designated_setting();
         status.designated = matches!(setting, Ok(true));
         if status.state == "running" || status.state.starts_with("paused") {
             status.state = state_text(self.paused_by(&setting).as_deref());
@@ -299,7 +201,7 @@ impl Jobs {
 
     /// Why scheduled rotation is paused everywhere, if it is.
     fn paused(&self) -> Option<String> {
-        self.paused_by(&self.designated_setting())
+        self.paused_by(&self.app.designated_setting())
     }
 
     /// As [`Self::paused`], with `rotation.designated` as already read.
@@ -342,7 +244,7 @@ impl Jobs {
                 return;
             }
         };
-        let setting = self.designated_setting();
+        let setting = self.app.designated_setting();
         if let Err(e) = &setting {
             error!(error = %e, "cannot read rotation.designated; scheduled rotation pauses");
         }

@@ -11,7 +11,7 @@ use crate::cloud::{CloudKms, ErrorKind, ImportParameters, KmsKey};
 use crate::domain::groups::Group;
 use crate::domain::jobs::{Job, JobKind, Step};
 use crate::domain::keys::{
-    CloudBinding, KeyId, KeyPurpose, KeyRecord, KeyState, TAG_KEY_ID, TAG_PREFIX,
+    AwsKeyState, CloudBinding, KeyId, KeyPurpose, KeyRecord, KeyState, TAG_KEY_ID, TAG_PREFIX,
 };
 use crate::domain::now_ms;
 use crate::error::{Error, Result};
@@ -199,7 +199,7 @@ fn create_key(ctx: &mut Ctx<'_>) -> Result<String> {
                     key.origin
                 )));
             }
-            if key.state != "PendingImport" {
+            if key.state != AwsKeyState::PendingImport {
                 return Err(Error::Invalid(format!(
                     "KMS key {active} (active_key_id of group {}) is not in PendingImport but {}; give a key created with origin EXTERNAL and no material, or clear active_key_id",
                     ctx.group.name, key.state
@@ -321,7 +321,7 @@ fn import_material(ctx: &mut Ctx<'_>) -> Result<String> {
     if !ctx.is_sync() && !new_material {
         // A rotation's key is new: if it has material, this job imported it before a restart.
         let key = ctx.aws("DescribeKey", &aws_key, |c| c.describe_key(&aws_key))?;
-        if key.state != "PendingImport" {
+        if key.state != AwsKeyState::PendingImport {
             return Ok(format!(
                 "KMS key {aws_key} is {} already: the material was imported before a restart",
                 key.state
@@ -444,7 +444,7 @@ fn disable_previous(ctx: &mut Ctx<'_>) -> Result<String> {
         return Ok("there is no previous key to disable".into());
     };
     let key = ctx.aws("DescribeKey", &previous, |c| c.describe_key(&previous))?;
-    if key.state == "Disabled" {
+    if key.state == AwsKeyState::Disabled {
         return Ok(format!("previous KMS key {previous} is disabled already"));
     }
     ctx.aws("DisableKey", &previous, |c| c.disable_key(&previous))?;
@@ -477,7 +477,7 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
                 b.alias = None;
                 if disables {
                     b.state = KeyState::Disabled;
-                    b.aws_key_state = Some("Disabled".into());
+                    b.aws_key_state = Some(AwsKeyState::Disabled);
                 } else {
                     b.state = KeyState::Previous;
                 }
@@ -497,7 +497,7 @@ fn mark_active(ctx: &mut Ctx<'_>) -> Result<String> {
 fn delete_material(ctx: &mut Ctx<'_>) -> Result<String> {
     let aws_key = ctx.aws_key()?;
     let key = ctx.aws("DescribeKey", &aws_key, |c| c.describe_key(&aws_key))?;
-    if key.state == "PendingImport" {
+    if key.state == AwsKeyState::PendingImport {
         return Ok(format!(
             "KMS key {aws_key} has no material already (PendingImport)"
         ));

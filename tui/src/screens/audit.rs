@@ -15,7 +15,7 @@ use crate::app::{Purpose, Shell};
 use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh, ON_A_SCREEN, TYPING};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, note, table};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 /// Records asked for at a time.
 pub const AUDIT_PAGE: usize = 100;
@@ -437,50 +437,25 @@ fn list_time(time: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::app::dialogs::INFO;
-    use crate::app::tests::{ctrl as ctrl_key, dual, key, ok, p, refused, sent, typed};
+    use crate::app::tests::{ctrl as ctrl_key, dual, key, ok, ok_as, p, refused, sent, typed};
+    use crate::fixtures::{self, record};
     use crate::app::{App, Effect, ErrorLine};
     use crate::keys::tests::{ctrl, press};
     use crate::screens::status::Status;
     use crossterm::event::KeyCode;
-    use serde_json::json;
 
     fn audit(app: &App) -> &Audit {
         app.screen::<Audit>().expect("the audit screen")
     }
 
-    fn record(seq: u64, actor: &str, action: &str) -> serde_json::Value {
-        json!({"seq": seq, "time": format!("2026-11-24T10:{:02}:00.000Z", seq % 60),
-               "actors": [actor], "channel": "console", "action": action, "target": "t",
-               "outcome": "success", "details": {}, "hash": format!("{seq:064x}")})
-    }
-
-    pub(crate) fn records(from: u64, to: u64) -> serde_json::Value {
-        json!(
-            (from..=to)
-                .map(|s| record(s, if s % 2 == 0 { "alice" } else { "bob" }, "user.add"))
-                .collect::<Vec<_>>()
-        )
-    }
-
-    pub(crate) fn status_with_head(head: u64) -> serde_json::Value {
-        let mut status: serde_json::Value = serde_json::from_str(
-            r#"{"version": "0.1.0",
-                "hsm": {"state": "ok", "token_label": "k", "serial": "s", "manufacturer": "m",
-                        "model": "m", "wrap_algorithms": [], "missing_keys": []},
-                "store": {"path": "p", "schema_version": 3, "size_bytes": 1, "users": 1, "keys": 1},
-                "audit": {"records": 0, "head_seq": 0, "head_hash": "h"},
-                "hardening": {},
-                "scheduler": {"state": "running", "designated": true, "scheduled_groups": 0,
-                              "next_due": null, "running_rotations": 0, "concurrency": 4}}"#,
-        )
-        .unwrap();
-        status["audit"]["head_seq"] = json!(head);
-        status["audit"]["records"] = json!(head);
-        status
+    pub(crate) fn records(from: u64, to: u64) -> Vec<AuditRecordView> {
+        (from..=to)
+            .map(|s| record(s, if s % 2 == 0 { "alice" } else { "bob" }, "user.add"))
+            .collect()
     }
 
     fn with_status(app: &mut App, head: u64) {
-        ok(app, p(Op::Status), status_with_head(head));
+        ok(app, Reply::Status(fixtures::status(head)));
         assert!(app.screen::<Status>().is_some_and(|s| s.report.is_some()));
     }
 
@@ -504,7 +479,7 @@ pub(crate) mod tests {
             list_request(&effects),
             Some((NEWER, Some(151), Some(AUDIT_PAGE)))
         );
-        ok(&mut app, NEWER, records(151, 250));
+        ok_as(&mut app, NEWER, Reply::AuditList(records(151, 250)));
         assert_eq!(
             audit(&app).selected_record().map(|r| r.seq),
             Some(250),
@@ -512,7 +487,7 @@ pub(crate) mod tests {
         );
         // A full page may mean newer records since the status: they are asked for.
         assert!(app.shell.awaiting(NEWER));
-        ok(&mut app, NEWER, records(251, 252));
+        ok_as(&mut app, NEWER, Reply::AuditList(records(251, 252)));
         assert_eq!(audit(&app).last_seq(), Some(252));
         assert!(!app.shell.awaiting(NEWER));
         // PgUp moves by ten; reaching the top asks for the page before.
@@ -523,7 +498,7 @@ pub(crate) mod tests {
             list_request(&effects),
             Some((OLDER, Some(51), Some(100)))
         );
-        ok(&mut app, OLDER, records(51, 150));
+        ok_as(&mut app, OLDER, Reply::AuditList(records(51, 150)));
         assert_eq!(audit(&app).first_seq(), Some(51));
         assert_eq!(
             audit(&app).selected_record().map(|r| r.seq),
@@ -533,7 +508,7 @@ pub(crate) mod tests {
         let effects = key(&mut app, KeyCode::PageUp);
         assert!(list_request(&effects).is_none(), "not at the top yet");
         key(&mut app, KeyCode::Home);
-        ok(&mut app, OLDER, records(1, 50));
+        ok_as(&mut app, OLDER, Reply::AuditList(records(1, 50)));
         key(&mut app, KeyCode::Home);
         assert!(audit(&app).has_first());
         assert!(
@@ -548,7 +523,7 @@ pub(crate) mod tests {
             list_request(&key(&mut app, KeyCode::Char('r'))),
             Some((NEWER, Some(253), Some(AUDIT_PAGE)))
         );
-        ok(&mut app, NEWER, records(253, 253));
+        ok_as(&mut app, NEWER, Reply::AuditList(records(253, 253)));
         assert_eq!(audit(&app).selected_record().map(|r| r.seq), Some(253));
     }
 
@@ -559,7 +534,7 @@ pub(crate) mod tests {
         refused(&mut app, p(Op::Status), ErrorCode::Hsm, "no token");
         let effects = key(&mut app, KeyCode::Char('6'));
         assert_eq!(sent(&effects), [p(Op::Status)]);
-        let effects = ok(&mut app, p(Op::Status), status_with_head(3));
+        let effects = ok(&mut app, Reply::Status(fixtures::status(3)));
         assert_eq!(
             list_request(&effects),
             Some((NEWER, Some(1), Some(AUDIT_PAGE)))
@@ -571,14 +546,14 @@ pub(crate) mod tests {
         let mut app = dual();
         with_status(&mut app, 4);
         key(&mut app, KeyCode::Char('6'));
-        ok(
+        ok_as(
             &mut app,
             NEWER,
-            json!([
+            Reply::AuditList(vec![
                 record(1, "alice", "login"),
                 record(2, "bob", "user.add"),
                 record(3, "alice", "credential.add"),
-                record(4, "carol", "login")
+                record(4, "carol", "login"),
             ]),
         );
         key(&mut app, KeyCode::Char('/'));
@@ -619,12 +594,15 @@ pub(crate) mod tests {
         with_status(&mut app, 2);
         key(&mut app, KeyCode::Char('6'));
         let mut detailed = record(2, "alice", "user.remove");
-        detailed["actors"] = json!(["alice", "bob"]);
-        detailed["details"] = json!({"role": "auditor", "approval": "431"});
-        ok(
+        detailed.actors = vec!["alice".into(), "bob".into()];
+        detailed.details = [("role", "auditor"), ("approval", "431")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ok_as(
             &mut app,
             NEWER,
-            json!([record(1, "bob", "login"), detailed]),
+            Reply::AuditList(vec![record(1, "bob", "login"), detailed]),
         );
         assert!(key(&mut app, KeyCode::Enter).is_empty());
         assert_eq!(app.context(), &INFO);
@@ -647,12 +625,7 @@ pub(crate) mod tests {
             sent(&key(&mut app, KeyCode::Char('v'))),
             [p(Op::AuditVerify)]
         );
-        ok(
-            &mut app,
-            p(Op::AuditVerify),
-            json!({"intact": true, "records": 2, "head_seq": 2,
-                   "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}),
-        );
+        ok(&mut app, Reply::AuditVerify(fixtures::verified(true, 2)));
         let info = app.shell.info.clone().unwrap();
         assert_eq!(
             info.lines[0].1,

@@ -16,7 +16,7 @@ use crate::input::{Form, FormField, FormKind};
 use crate::keys::{Action, Keymap, MOVE, b, ch, refresh, ON_A_SCREEN};
 use crate::theme::Theme;
 use crate::ui::{note, pane, short_time, table};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 /// The longest credential name the forms take.
 const NAME_MAX: usize = 64;
@@ -272,8 +272,8 @@ pub(crate) mod tests {
     use crate::app::{Effect, ErrorLine};
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
-    use keyward_proto::{ErrorCode, Password};
-    use serde_json::json;
+    use crate::fixtures;
+    use keyward_proto::{ErrorCode, Password, Removed};
 
     #[test]
     fn masks_keep_the_last_four() {
@@ -283,13 +283,16 @@ pub(crate) mod tests {
         assert_eq!(short_mask("**ab"), "**ab");
     }
 
-    pub(crate) fn credentials() -> serde_json::Value {
-        json!([
-            {"name": "prod", "access_key_id": "****************MPLE", "created": "t",
-             "last_used": "never", "groups": ["payments", "billing"]},
-            {"name": "spare", "access_key_id": "****************WXYZ", "created": "t",
-             "last_used": "never", "groups": []},
-        ])
+    pub(crate) fn credentials() -> Vec<CredentialView> {
+        vec![
+            fixtures::credential(
+                "prod",
+                "****************MPLE",
+                "never",
+                &["payments", "billing"],
+            ),
+            fixtures::credential("spare", "****************WXYZ", "never", &[]),
+        ]
     }
 
     #[test]
@@ -299,7 +302,7 @@ pub(crate) mod tests {
             sent(&key(&mut app, KeyCode::Char('5'))),
             [p(Op::CredentialList)]
         );
-        ok(&mut app, p(Op::CredentialList), credentials());
+        ok(&mut app, Reply::CredentialList(credentials()));
         key(&mut app, KeyCode::Char('a'));
         assert_eq!(app.context(), &FORM);
         typed(&mut app, "dev");
@@ -334,9 +337,12 @@ pub(crate) mod tests {
         );
         let effects = ok(
             &mut app,
-            p(Op::CredentialAdd),
-            json!({"name": "dev", "access_key_id": "****************MPLE", "created": "t",
-                   "last_used": "never", "groups": []}),
+            Reply::CredentialAdd(fixtures::credential(
+                "dev",
+                "****************MPLE",
+                "never",
+                &[],
+            )),
         );
         assert_eq!(sent(&effects), [p(Op::CredentialList)]);
         assert_eq!(
@@ -390,7 +396,7 @@ pub(crate) mod tests {
     fn removing_a_credential_names_the_groups_that_use_it() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('5'));
-        ok(&mut app, p(Op::CredentialList), credentials());
+        ok(&mut app, Reply::CredentialList(credentials()));
         key(&mut app, KeyCode::Char('D'));
         let effect = app.shell.confirm.clone().expect("a confirm").effect;
         assert!(
@@ -417,8 +423,9 @@ pub(crate) mod tests {
         );
         let effects = ok(
             &mut app,
-            p(Op::CredentialRemove),
-            json!({"removed": "spare"}),
+            Reply::CredentialRemove(Removed {
+                removed: "spare".into(),
+            }),
         );
         assert_eq!(sent(&effects), [p(Op::CredentialList)]);
         assert_eq!(app.shell.notice.as_deref(), Some("Removed spare."));

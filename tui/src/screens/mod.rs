@@ -13,7 +13,7 @@ use crate::app::{Purpose, Shell};
 use crate::input::Form;
 use crate::keys::{Action, Keymap};
 use crate::theme::Theme;
-use crate::wire::Reply;
+use keyward_proto::Reply;
 
 /// A tab's name, and the short form the tab strip uses when the full names do not fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::app::{Purpose, Shell};
 use crate::keys::{Action, Keymap, b, ch, refresh, ON_A_SCREEN};
 use crate::theme::Theme;
 use crate::ui::{field, pane};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 /// The setting `d` changes.
 const DESIGNATED: &str = "rotation.designated";

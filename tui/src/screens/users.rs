@@ -14,7 +14,7 @@ use crate::input::{Form, FormField, FormKind};
 use crate::keys::{Action, Keymap, MOVE, b, ch, refresh, ON_A_SCREEN};
 use crate::theme::Theme;
 use crate::ui::{note, pane, table};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 /// The longest account name the form takes.
 const NAME_MAX: usize = 64;
@@ -236,14 +236,12 @@ mod tests {
     use crate::app::dialogs::{FORM, REVEAL};
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
-    use serde_json::json;
+    use crate::fixtures;
 
-    fn accounts() -> serde_json::Value {
-        json!([
-            {"name": "alice", "role": "administrator", "state": "active",
-             "must_change_password": false, "failed_logins": 0, "created": "t"},
-            {"name": "carol", "role": "auditor", "state": "locked",
-             "must_change_password": true, "failed_logins": 5, "created": "t"},
+    fn accounts() -> Reply {
+        Reply::UserList(vec![
+            fixtures::account("alice", Role::Administrator, "active", false, 0, "t"),
+            fixtures::account("carol", Role::Auditor, "locked", true, 5, "t"),
         ])
     }
 
@@ -251,7 +249,7 @@ mod tests {
     fn lock_names_the_account_asks_first_and_refreshes_the_list() {
         let mut app = dual();
         assert_eq!(sent(&key(&mut app, KeyCode::Char('4'))), [p(Op::UserList)]);
-        ok(&mut app, p(Op::UserList), accounts());
+        ok(&mut app, accounts());
         key(&mut app, KeyCode::Char('j'));
         assert!(key(&mut app, KeyCode::Char('l')).is_empty(), "asks first");
         let confirm = app.shell.confirm.clone().expect("a confirm");
@@ -272,7 +270,7 @@ mod tests {
                 },
             }]
         );
-        let effects = ok(&mut app, p(Op::UserLock), serde_json::Value::Null);
+        let effects = ok(&mut app, Reply::UserLock(()));
         assert_eq!(sent(&effects), [p(Op::UserList)]);
         assert!(
             app.shell
@@ -286,7 +284,7 @@ mod tests {
     fn the_other_account_actions_send_their_requests() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('4'));
-        ok(&mut app, p(Op::UserList), accounts());
+        ok(&mut app, accounts());
         for (c, request) in [
             (
                 'u',
@@ -319,10 +317,10 @@ mod tests {
     #[test]
     fn adding_a_user_is_a_form_then_a_confirm_then_the_password_once() {
         let mut app = up();
-        ok(&mut app, p(Op::Login), session(&["alice"]));
+        ok(&mut app, Reply::Login(session(&["alice"])));
         key(&mut app, KeyCode::Esc); // leave the form: one administrator is enough to try
         key(&mut app, KeyCode::Char('4'));
-        ok(&mut app, p(Op::UserList), accounts());
+        ok(&mut app, accounts());
         key(&mut app, KeyCode::Char('a'));
         assert_eq!(app.context(), &FORM);
         key(&mut app, KeyCode::Enter); // Enter moves on to Role …
@@ -349,8 +347,7 @@ mod tests {
         );
         let effects = ok(
             &mut app,
-            p(Op::UserAdd),
-            json!({"name": "carol", "one_time_password": "kX7-pq2-Lm9"}),
+            Reply::UserAdd(fixtures::one_time_password("carol", "kX7-pq2-Lm9")),
         );
         assert_eq!(sent(&effects), [p(Op::UserList)]);
         assert_eq!(app.context(), &REVEAL);

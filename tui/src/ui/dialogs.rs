@@ -8,7 +8,7 @@ use ratatui::widgets::{Clear, Padding, Paragraph, Wrap};
 
 use super::{centered, dialog, lines_needed};
 use crate::app::{Confirm, Info, Menu, Reveal};
-use crate::input::Form;
+use crate::input::{FieldKind, Form, FormField};
 use crate::keys::Keymap;
 use crate::theme::Theme;
 
@@ -156,31 +156,11 @@ pub(super) fn render_form(form: &Form, covered: bool, theme: Theme, frame: &mut 
     let width = usize::from(inner.width).saturating_sub(label_width).max(4);
     let mut lines = vec![Line::from("")];
     for (i, field) in form.fields.iter().enumerate() {
-        let shown: String = {
-            let text = field.shown();
-            let skip = text.chars().count().saturating_sub(width);
-            text.chars().skip(skip).collect()
-        };
         let focused = i == form.focus;
-        let pad = width.saturating_sub(shown.chars().count());
-        let filler = match field.kind {
-            crate::input::FieldKind::Text(_) => "_".repeat(pad),
-            crate::input::FieldKind::Choice { .. } | crate::input::FieldKind::Check(_) => {
-                String::new()
-            }
-        };
         lines.push(Line::from(vec![
+            label_span(field.label, label_width, focused, theme),
             Span::styled(
-                format!(
-                    "{}{:<w$}",
-                    if focused { "▶ " } else { "  " },
-                    field.label,
-                    w = label_width - 2
-                ),
-                theme.label(),
-            ),
-            Span::styled(
-                format!("{shown}{filler}"),
+                value_text(field, width, true),
                 if focused {
                     theme.selected()
                 } else {
@@ -208,9 +188,7 @@ pub(super) fn render_form(form: &Form, covered: bool, theme: Theme, frame: &mut 
     lines.push(Line::from(Span::styled(form.hint.clone(), theme.dim())));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if !covered {
-        if let Some(crate::input::FieldKind::Text(field)) =
-            form.fields.get(form.focus).map(|f| &f.kind)
-        {
+        if let Some(FieldKind::Text(field)) = form.fields.get(form.focus).map(|f| &f.kind) {
             let column = label_width + field.chars().min(width);
             let row = 1 + 2 * form.focus;
             frame.set_cursor_position(Position::new(
@@ -225,16 +203,11 @@ pub(super) fn render_form(form: &Form, covered: bool, theme: Theme, frame: &mut 
 /// current tab: label, value, and beside it the reason the value is refused (error style) or
 /// the field's note (dim).
 fn render_tabbed_form(form: &Form, covered: bool, theme: Theme, frame: &mut Frame, area: Rect) {
-    use crate::input::FieldKind;
     const LABEL: usize = 19;
     const VALUE: usize = 22;
     let fields = form.on_tab();
-    let height = u16::try_from(fields.len() + 7).unwrap_or(u16::MAX);
-    let popup = centered(area, 78, height);
-    frame.render_widget(Clear, popup);
-    let block = dialog(&form.title, theme);
-    let inner = block.inner(popup);
-    frame.render_widget(block, popup);
+    // The dialog's width less its border and padding: what a line has.
+    let room = usize::from(78.min(area.width)).saturating_sub(4);
     let mut tab_line = vec![Span::styled(
         if form.on_tabs { "▶ " } else { "  " },
         theme.label(),
@@ -254,33 +227,17 @@ fn render_tabbed_form(form: &Form, covered: bool, theme: Theme, frame: &mut Fram
         tab_line.push(Span::raw(" "));
     }
     let mut lines = vec![Line::from(""), Line::from(tab_line), Line::from("")];
+    let mut focus_line = None;
     for &i in &fields {
         let field = &form.fields[i];
         let enabled = form.enabled(i);
         let focused = i == form.focus && !form.on_tabs;
-        let (shown, filler) = match &field.kind {
-            FieldKind::Text(_) if !enabled => ("off".to_string(), " ".repeat(VALUE - 3)),
-            FieldKind::Text(_) => {
-                let text = field.shown();
-                let skip = text.chars().count().saturating_sub(VALUE);
-                let shown: String = text.chars().skip(skip).collect();
-                let pad = VALUE.saturating_sub(shown.chars().count());
-                (shown, "_".repeat(pad))
-            }
-            FieldKind::Choice { .. } | FieldKind::Check(_) => (field.shown(), String::new()),
-        };
+        let value = value_text(field, VALUE, enabled);
+        let used = LABEL + value.chars().count();
         let mut spans = vec![
+            label_span(field.label, LABEL, focused, theme),
             Span::styled(
-                format!(
-                    "{}{:<w$}",
-                    if focused { "▶ " } else { "  " },
-                    field.label,
-                    w = LABEL - 2
-                ),
-                theme.label(),
-            ),
-            Span::styled(
-                format!("{shown}{filler}"),
+                value,
                 if focused {
                     theme.selected()
                 } else if enabled {
@@ -290,20 +247,41 @@ fn render_tabbed_form(form: &Form, covered: bool, theme: Theme, frame: &mut Fram
                 },
             ),
         ];
+        if i == form.focus {
+            focus_line = Some(lines.len());
+        }
+        let mut under = None;
         if let Some(reason) = form.reason(i) {
-            spans.push(Span::styled(format!(" ✗ {reason}"), theme.bad()));
+            let beside = format!(" ✗ {reason}");
+            if used + beside.chars().count() <= room {
+                spans.push(Span::styled(beside, theme.bad()));
+            } else {
+                // Too long to stand beside the value: on a line of its own under it, cut to
+                // the line (the whole of it shows when sending is refused).
+                under = Some(Span::styled(
+                    cut(&format!("    ✗ {reason}"), room),
+                    theme.bad(),
+                ));
+            }
         } else if !field.note.is_empty() {
             spans.push(Span::styled(format!(" {}", field.note), theme.dim()));
         }
         lines.push(Line::from(spans));
+        lines.extend(under.map(Line::from));
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(form.hint.clone(), theme.dim())));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, 78, height);
+    frame.render_widget(Clear, popup);
+    let block = dialog(&form.title, theme);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
     if covered || form.on_tabs {
         return;
     }
-    let Some(row) = fields.iter().position(|&i| i == form.focus) else {
+    let Some(row) = focus_line else {
         return;
     };
     if let Some(FieldKind::Text(field)) = form.fields.get(form.focus).map(|f| &f.kind) {
@@ -311,13 +289,50 @@ fn render_tabbed_form(form: &Form, covered: bool, theme: Theme, frame: &mut Fram
             let column = LABEL + field.chars().min(VALUE);
             frame.set_cursor_position(Position::new(
                 inner.x + u16::try_from(column).unwrap_or(0),
-                inner.y + u16::try_from(row + 3).unwrap_or(0),
+                inner.y + u16::try_from(row).unwrap_or(0),
             ));
         }
     }
 }
 
-/// A list table: a header, the selected row marked with `▶ ` (readable without colour).
+/// A field's label, `▶` before it when it has the keyboard, padded to `width`.
+fn label_span(label: &str, width: usize, focused: bool, theme: Theme) -> Span<'static> {
+    Span::styled(
+        format!(
+            "{}{:<w$}",
+            if focused { "▶ " } else { "  " },
+            label,
+            w = width.saturating_sub(2)
+        ),
+        theme.label(),
+    )
+}
+
+/// A field's value in `width` columns: a text's end, underscores for the room left (`off` for
+/// a field its box turns off); a choice or a box as it shows.
+fn value_text(field: &FormField, width: usize, enabled: bool) -> String {
+    match &field.kind {
+        FieldKind::Text(_) if !enabled => format!("{:<width$}", "off"),
+        FieldKind::Text(_) => {
+            let text = field.shown();
+            let skip = text.chars().count().saturating_sub(width);
+            let shown: String = text.chars().skip(skip).collect();
+            format!("{shown:_<width$}")
+        }
+        FieldKind::Choice { .. } | FieldKind::Check(_) => field.shown(),
+    }
+}
+
+/// At most `width` characters: the text, or its start and `…`.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// A one-time password, shown once.
 pub(super) fn render_reveal(reveal: &Reveal, theme: Theme, frame: &mut Frame, area: Rect) {
     let text = Text::from(vec![

@@ -1,7 +1,7 @@
 //! One job's log as far as it has been read: the job's state, step, progress and error above,
 //! the lines below, following the end while the job runs (↑↓ scroll, G follows again).
 
-use keyward_proto::{JobLogView, JobView, Request};
+use keyward_proto::{JobLogView, JobState, JobView, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -12,7 +12,7 @@ use crate::screens::move_selection;
 use crate::keys::{Action, HELP, Keymap, MOVE, QUIT_NOW, SCREEN_KEYS, b, ch, key, refresh};
 use crate::theme::Theme;
 use crate::ui::{field, gauge_text, pane};
-use crate::wire::Op;
+use keyward_proto::Op;
 
 pub const JOB_LOG: Keymap = Keymap {
     name: "job log",
@@ -36,17 +36,13 @@ pub const JOB_LOG: Keymap = Keymap {
 pub struct JobLog {
     pub id: u64,
     pub job: Option<JobView>,
-    pub state: String,
+    pub state: JobState,
     pub lines: Vec<String>,
     /// Ask for lines from here next.
     pub next: usize,
     /// The line the view ends at (the last shown, unless the lines after it are needed to
     /// fill the pane); `None` follows the end.
     pub scroll: Option<usize>,
-}
-
-pub(super) fn is_finished(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed")
 }
 
 impl JobLog {
@@ -58,7 +54,7 @@ impl JobLog {
         );
         Self {
             id,
-            state: job.as_ref().map_or_else(|| "queued".into(), |j| j.state.clone()),
+            state: job.as_ref().map_or(JobState::Queued, |j| j.state),
             job,
             lines: Vec::new(),
             next: 0,
@@ -67,7 +63,7 @@ impl JobLog {
     }
 
     pub fn finished(&self) -> bool {
-        is_finished(&self.state)
+        self.state.is_done()
     }
 
     /// The lines after those read, and the job's progress while it runs.
@@ -93,7 +89,7 @@ impl JobLog {
                 .extend(view.lines.iter().skip(skip).cloned());
             self.next = view.next;
         }
-        self.state = view.state.clone();
+        self.state = view.state;
     }
 
     pub(super) fn scroll(&mut self, action: Action) {
@@ -122,7 +118,7 @@ impl JobLog {
                 };
                 head.push(Line::from(vec![
                     Span::styled(format!("{:<11}", "State"), theme.label()),
-                    Span::styled(self.state.clone(), theme.state(&self.state)),
+                    Span::styled(self.state.as_str(), theme.job_state(self.state)),
                     Span::raw(format!("  step {step}")),
                 ]));
                 head.push(field(
@@ -153,7 +149,7 @@ impl JobLog {
             }
             None => head.push(field(
                 "State",
-                Span::styled(self.state.clone(), theme.state(&self.state)),
+                Span::styled(self.state.as_str(), theme.job_state(self.state)),
                 theme,
             )),
         }

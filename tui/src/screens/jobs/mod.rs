@@ -4,7 +4,7 @@
 
 mod log;
 
-use keyward_proto::{JobView, Request};
+use keyward_proto::{JobState, JobView, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -17,7 +17,7 @@ use crate::app::{Purpose, Shell};
 use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh, ON_A_SCREEN, TYPING};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, gauge_text, note, table};
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 pub const LIST: Keymap = Keymap {
     name: "jobs",
@@ -65,9 +65,9 @@ impl Jobs {
             .filter(|j| {
                 [
                     j.id.to_string().as_str(),
-                    &j.kind,
+                    j.kind.as_str(),
                     &j.target,
-                    &j.state,
+                    j.state.as_str(),
                     j.step.as_deref().unwrap_or(""),
                 ]
                 .iter()
@@ -94,7 +94,7 @@ impl Jobs {
             shell.notice = Some("No job is selected.".into());
             return;
         };
-        if job.state != "failed" {
+        if job.state != JobState::Failed {
             shell.notice = Some(format!(
                 "Job {} is {}: only a failed job can be retried.",
                 job.id, job.state
@@ -194,7 +194,7 @@ impl Screen for Jobs {
             Some(log) if !log.finished() => log.poll(shell),
             Some(_) => {}
             None if shell.ticks % LIST_POLL_TICKS == 0
-                && self.list.iter().any(|j| !log::is_finished(&j.state)) =>
+                && self.list.iter().any(|j| !j.state.is_done()) =>
             {
                 Self::ask_list(shell)
             }
@@ -290,9 +290,9 @@ impl Jobs {
         let rows = visible.iter().map(|job| {
             Row::new(vec![
                 Cell::from(job.id.to_string()),
-                Cell::from(job.kind.clone()),
+                Cell::from(job.kind.as_str()),
                 Cell::from(job.target.clone()),
-                Cell::from(Span::styled(job.state.clone(), theme.state(&job.state))),
+                Cell::from(Span::styled(job.state.as_str(), theme.job_state(job.state))),
                 Cell::from(Span::styled(gauge_text(job.progress, 8), theme.gauge())),
                 Cell::from(job.step.clone().unwrap_or_else(|| "-".into())),
             ])
@@ -318,11 +318,11 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, job, key, ok, p, sent, typed};
+    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent, typed};
+    use crate::fixtures;
     use crate::app::{App, Effect, Event};
     use crate::keys::tests::{press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
-    use serde_json::json;
 
     fn jobs(app: &App) -> &Jobs {
         app.screen::<Jobs>().expect("the jobs screen")
@@ -332,7 +332,7 @@ mod tests {
     fn a_running_job_log_is_polled_from_next_until_it_ends() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('3'));
-        ok(&mut app, p(Op::JobList), json!([job(4, "running")]));
+        ok(&mut app, Reply::JobList(vec![job(4, JobState::Running)]));
         let effects = key(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
@@ -346,11 +346,15 @@ mod tests {
         );
         // The first read is still on its way: only the job itself (its progress) is asked for.
         assert_eq!(sent(&app.handle(Event::Tick)), [p(Op::JobShow).tag(4)]);
-        ok(&mut app, p(Op::JobShow).tag(4), job(4, "running"));
-        ok(
+        ok_as(
+            &mut app,
+            p(Op::JobShow).tag(4),
+            Reply::JobShow(job(4, JobState::Running)),
+        );
+        ok_as(
             &mut app,
             p(Op::JobLog).tag(4),
-            json!({"id": 4, "state": "running", "from": 0, "next": 2, "lines": ["a", "b"]}),
+            Reply::JobLog(fixtures::job_log(4, JobState::Running, 0, &["a", "b"])),
         );
         let effects = app.handle(Event::Tick);
         assert_eq!(
@@ -365,15 +369,19 @@ mod tests {
             },
         }));
         // An answer that overlaps what we have adds only the new lines.
-        ok(
+        ok_as(
             &mut app,
             p(Op::JobLog).tag(4),
-            json!({"id": 4, "state": "succeeded", "from": 1, "next": 3, "lines": ["b", "c"]}),
+            Reply::JobLog(fixtures::job_log(4, JobState::Succeeded, 1, &["b", "c"])),
         );
         let log = jobs(&app).log.as_ref().expect("the log");
         assert_eq!(log.lines, ["a", "b", "c"]);
         assert!(log.finished());
-        ok(&mut app, p(Op::JobShow).tag(4), job(4, "succeeded"));
+        ok_as(
+            &mut app,
+            p(Op::JobShow).tag(4),
+            Reply::JobShow(job(4, JobState::Succeeded)),
+        );
         assert!(
             app.handle(Event::Tick).is_empty(),
             "a finished job is not polled"
@@ -390,8 +398,11 @@ mod tests {
         key(&mut app, KeyCode::Char('3'));
         ok(
             &mut app,
-            p(Op::JobList),
-            json!([job(1, "failed"), job(2, "succeeded"), job(3, "running")]),
+            Reply::JobList(vec![
+                job(1, JobState::Failed),
+                job(2, JobState::Succeeded),
+                job(3, JobState::Running),
+            ]),
         );
         key(&mut app, KeyCode::Char('/'));
         assert_eq!(app.context(), &FILTER);
@@ -409,9 +420,12 @@ mod tests {
     fn a_failed_job_is_retried_after_confirming() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('3'));
-        let mut failed = job(7, "failed");
-        failed["step"] = json!("import_key_material");
-        ok(&mut app, p(Op::JobList), json!([job(8, "running"), failed]));
+        let mut failed = job(7, JobState::Failed);
+        failed.step = Some("import_key_material".into());
+        ok(
+            &mut app,
+            Reply::JobList(vec![job(8, JobState::Running), failed]),
+        );
         key(&mut app, KeyCode::Char('y'));
         assert!(app.shell.confirm.is_none());
         assert!(
@@ -435,9 +449,9 @@ mod tests {
                 request: Request::JobRetry { id: 7 },
             }]
         );
-        let mut queued = job(7, "queued");
-        queued["step"] = json!("import_key_material");
-        let effects = ok(&mut app, p(Op::JobRetry), queued);
+        let mut queued = job(7, JobState::Queued);
+        queued.step = Some("import_key_material".into());
+        let effects = ok(&mut app, Reply::JobRetry(queued));
         assert_eq!(sent(&effects), [p(Op::JobList)]);
         assert_eq!(
             app.shell.notice.as_deref(),
@@ -449,11 +463,11 @@ mod tests {
     fn the_list_is_polled_while_a_job_runs() {
         let mut app = dual();
         key(&mut app, KeyCode::Char('3'));
-        ok(&mut app, p(Op::JobList), json!([job(1, "running")]));
+        ok(&mut app, Reply::JobList(vec![job(1, JobState::Running)]));
         let polls: usize = (0..6).map(|_| sent(&app.handle(Event::Tick)).len()).sum();
         assert!(polls >= 1, "polled");
         crate::app::tests::all_answered(&mut app);
-        ok(&mut app, p(Op::JobList), json!([job(1, "succeeded")]));
+        ok(&mut app, Reply::JobList(vec![job(1, JobState::Succeeded)]));
         let polls: usize = (0..6).map(|_| sent(&app.handle(Event::Tick)).len()).sum();
         assert_eq!(polls, 0, "nothing runs: not polled");
     }

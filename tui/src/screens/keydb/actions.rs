@@ -2,7 +2,8 @@
 //! connection to AWS, force-rotating it, removing it, and synchronising a key with AWS. Each
 //! sensitive one asks first, naming its effect; a started job offers its log.
 
-use keyward_proto::{GroupTestReport, JobStarted, Request};
+use keyward_proto::fields::RotationMode;
+use keyward_proto::{Connection, GroupTestReport, JobStarted, Request};
 
 use super::{KeyDb, TreeRow};
 use crate::app::dialogs::{Confirm, Confirmable, Info, Menu};
@@ -11,7 +12,7 @@ use crate::input::{Form, FormField, FormKind};
 use crate::keys::Action;
 use crate::screens::ScreenId;
 use crate::screens::jobs::Jobs;
-use crate::wire::Reply;
+use keyward_proto::Reply;
 
 /// The synchronise form.
 pub(super) const SYNC: FormKind = FormKind("key sync");
@@ -73,7 +74,9 @@ impl KeyDb {
             return;
         };
         let name = group.name.clone();
-        let effect = if group.rotation_mode == "new-material" && group.active_key.is_some() {
+        let effect = if group.rotation_mode == RotationMode::NewMaterial.as_str()
+            && group.active_key.is_some()
+        {
             format!(
                 "Force rotate group {name}: new key material is generated in the HSM and imported into the group's KMS key, which rotates on demand; {} stays on it. It runs as a job.",
                 group.alias
@@ -212,9 +215,9 @@ impl KeyDb {
 
 /// `group_test` as a dialog: Connected or Not connected, the endpoint, each check.
 fn test_info(report: &GroupTestReport) -> Info {
-    let connected = report.connection == "Connected";
+    let connected = report.connection == Connection::Connected;
     let mut lines = vec![
-        ("Connection".to_string(), report.connection.clone()),
+        ("Connection".to_string(), report.connection.to_string()),
         ("Endpoint".to_string(), report.endpoint.clone()),
     ];
     for check in &report.checks {
@@ -233,13 +236,14 @@ fn test_info(report: &GroupTestReport) -> Info {
 mod tests {
     use super::*;
     use crate::app::dialogs::MENU;
-    use crate::app::tests::{dual, job, key, ok, p, sent};
+    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent};
+    use crate::fixtures;
+    use keyward_proto::JobState;
     use crate::app::{App, Effect};
     use crate::screens::keydb::TREE;
     use crate::screens::keydb::tests::keydb;
-    use crate::wire::Op;
+    use keyward_proto::Op;
     use crossterm::event::KeyCode;
-    use serde_json::json;
 
     fn jobs(app: &App) -> &Jobs {
         app.screen::<Jobs>().expect("the jobs screen")
@@ -276,7 +280,7 @@ mod tests {
                 },
             }]
         );
-        let effects = ok(&mut app, p(Op::GroupRotate), json!({"job": 12}));
+        let effects = ok(&mut app, Reply::GroupRotate(JobStarted { job: 12 }));
         assert_eq!(sent(&effects), [p(Op::JobList)]);
         let offer = app.shell.confirm.clone().unwrap();
         assert_eq!(offer.then, show_job(12));
@@ -289,7 +293,11 @@ mod tests {
             [p(Op::JobLog).tag(12), p(Op::JobShow).tag(12)],
             "the job list is already on its way"
         );
-        ok(&mut app, p(Op::JobShow).tag(12), job(12, "running"));
+        ok_as(
+            &mut app,
+            p(Op::JobShow).tag(12),
+            Reply::JobShow(job(12, JobState::Running)),
+        );
         assert!(jobs(&app).log.as_ref().unwrap().job.is_some());
         key(&mut app, KeyCode::Esc);
         assert!(app.showing::<Jobs>());
@@ -325,8 +333,9 @@ mod tests {
         key(&mut app, KeyCode::Char('y'));
         let effects = ok(
             &mut app,
-            p(Op::GroupRemove),
-            json!({"removed": "billing"}),
+            Reply::GroupRemove(keyward_proto::Removed {
+                removed: "billing".into(),
+            }),
         );
         assert_eq!(
             sent(&effects),
@@ -350,11 +359,11 @@ mod tests {
         );
         ok(
             &mut app,
-            p(Op::GroupTest),
-            json!({"group": "payments", "connection": "Not connected",
-                   "endpoint": "https://kms.eu-west-1.amazonaws.com",
-                   "checks": [{"permission": "kms:ListAliases", "ok": false,
-                               "detail": "AccessDenied"}]}),
+            Reply::GroupTest(fixtures::group_test(
+                "payments",
+                Connection::NotConnected,
+                &[("kms:ListAliases", false, "AccessDenied")],
+            )),
         );
         let info = app.shell.info.clone().unwrap();
         assert!(info.bad);
@@ -400,7 +409,7 @@ mod tests {
                 },
             }]
         );
-        ok(&mut app, p(Op::KeySync), json!({"job": 13}));
+        ok(&mut app, Reply::KeySync(JobStarted { job: 13 }));
         assert_eq!(app.shell.confirm.as_ref().unwrap().then, show_job(13));
         key(&mut app, KeyCode::Char('n'));
         assert!(app.showing::<KeyDb>());

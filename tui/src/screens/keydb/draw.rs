@@ -11,7 +11,7 @@ use super::{KeyDb, TreeRow};
 use crate::app::{Purpose, Shell};
 use crate::theme::Theme;
 use crate::ui::{field, filtered_pane, note, pane, short_time};
-use crate::wire::Op;
+use keyward_proto::Op;
 
 pub(super) fn render(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
     let [tree_area, schedule_area] =
@@ -168,7 +168,10 @@ fn item<'a>(row: &TreeRow<'a>, theme: Theme) -> ListItem<'a> {
             let mut spans = vec![
                 Span::styled(format!(" {star} "), theme.good()),
                 Span::raw(format!("{:<17}", cut(&key.id, 16))),
-                Span::styled(format!("{:<9}", key.state), theme.state(&key.state)),
+                Span::styled(
+                    format!("{:<9}", key.state.as_str()),
+                    theme.key_state(key.state),
+                ),
                 Span::raw(format!(
                     "{:<9}{:<11}{:<11}",
                     cut(&key.fingerprint, 8),

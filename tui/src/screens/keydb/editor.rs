@@ -2,11 +2,14 @@
 //! valid for, rotation mode) and AWS properties (region, endpoint, alias, description, active
 //! key id, policy file, disable previous, tags). `n` on the Keys screen opens it empty and
 //! sends `group_create`; `e` fills it from the selected group and sends `group_set` with only
-//! the fields that changed. Each field's format is checked as it is typed, the reason shown
-//! beside it; the daemon stays the authority and its errors come back with their codes.
+//! the fields that changed. Each field is checked as it is typed by the daemon's own grammar
+//! (`keyward_proto::fields`), its message shown beside the field; the daemon stays the
+//! authority (a policy file's JSON, a credential that exists) and its errors come back with
+//! their codes.
 
 use std::collections::BTreeMap;
 
+use keyward_proto::fields;
 use keyward_proto::{GroupView, Request};
 
 use super::KeyDb;
@@ -35,8 +38,8 @@ pub const POLICY_FILE: usize = 11;
 pub const DISABLE_PREVIOUS: usize = 12;
 pub const TAGS: usize = 13;
 
-/// The daemon's name of each field, by the indices above; `None` for the name (it is the
-/// group) and for rotate yes/no (it is sent as `rotate_every=off`).
+/// The grammar's name of each field (one of `fields::FIELDS`), by the indices above; `None`
+/// for the name (it is the group) and for rotate yes/no (it is sent as `rotate_every=off`).
 const FIELD_NAMES: [Option<&str>; TAGS + 1] = {
     let mut names = [None; TAGS + 1];
     names[CREDENTIAL] = Some("credential");
@@ -54,134 +57,41 @@ const FIELD_NAMES: [Option<&str>; TAGS + 1] = {
     names
 };
 
+/// The rotation modes, as the grammar writes them.
+fn rotation_modes() -> [&'static str; 2] {
+    [
+        fields::RotationMode::NewKey.as_str(),
+        fields::RotationMode::NewMaterial.as_str(),
+    ]
+}
+
 /// What the policy file field says when the daemon sent no policy to preview.
 pub const POLICY_UNREAD: &str = "(read by the daemon when saved)";
 
-/// `N` then `s`, `m`, `h` or `d`, more than 0.
-pub fn check_duration(value: &str) -> Result<(), String> {
-    let Some(unit) = value.chars().last() else {
-        return Err("is empty".into());
-    };
-    let number = &value[..value.len() - unit.len_utf8()];
-    if !matches!(unit, 's' | 'm' | 'h' | 'd') {
-        return Err("N then s, m, h or d (90d)".into());
-    }
-    // Digits only: `parse` would also take a sign, which the daemon does not.
-    if !number.chars().all(|c| c.is_ascii_digit()) {
-        return Err("N then s, m, h or d (90d)".into());
-    }
-    match number.parse::<u64>() {
-        Ok(0) => Err("must be longer than 0".into()),
-        Ok(_) => Ok(()),
-        Err(_) => Err("N then s, m, h or d (90d)".into()),
-    }
-}
-
-/// A duration, or `forever`.
-pub fn check_valid_for(value: &str) -> Result<(), String> {
-    if value == "forever" {
-        return Ok(());
-    }
-    check_duration(value).map_err(|_| "N then s, m, h or d, or forever".into())
-}
-
-/// `alias/` then letters, digits, `/`, `_` or `-`; not `alias/aws/`.
-pub fn check_alias(value: &str) -> Result<(), String> {
-    let Some(rest) = value.strip_prefix("alias/") else {
-        return Err("must start with alias/".into());
-    };
-    if rest.starts_with("aws/") {
-        return Err("alias/aws/ is reserved for AWS".into());
-    }
-    if rest.is_empty()
-        || !rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
-    {
-        return Err("after alias/ use letters, digits, / _ -".into());
-    }
-    Ok(())
-}
-
-/// An AWS region name: letters, a dash, letters, a dash, a number (`us-east-1`,
-/// `ap-southeast-2`, `us-gov-west-1`).
-pub fn check_region(value: &str) -> Result<(), String> {
-    let parts: Vec<&str> = value.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err("not a region like us-east-1".into())
-    }
-}
-
-/// Empty (the regional endpoint) or an `http://` or `https://` URL.
-pub fn check_endpoint(value: &str) -> Result<(), String> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !value.contains(' ') => Ok(()),
-        _ => Err("empty or http(s)://host".into()),
-    }
-}
-
-/// `k=v,k=v`; `aws:` and `keyward:` keys are reserved.
-pub fn check_tags(value: &str) -> Result<(), String> {
-    for pair in value.split(',') {
-        let Some((k, _)) = pair.split_once('=') else {
-            return Err(format!("'{pair}' is not key=value"));
+/// The grammar's check of the field at `i`. Its message goes beside the field, so the part
+/// that names the field (`alias=…: `, `tags: `) is left to the field's label.
+fn grammar(i: usize) -> impl Fn(&str) -> Result<(), String> {
+    let name = FIELD_NAMES.get(i).copied().flatten();
+    move |value| {
+        let Some(name) = name else {
+            return Ok(());
         };
-        if k.is_empty() {
-            return Err("a tag key is empty".into());
-        }
-        if k.starts_with("aws:") || k.starts_with("keyward:") {
-            return Err(format!("the key {k} is reserved"));
-        }
-    }
-    Ok(())
-}
-
-/// A group name: letters, digits, `.`, `_`, `-`, starting with a letter or digit.
-pub fn check_name(value: &str) -> Result<(), String> {
-    let ok = value.len() <= 64
-        && value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err("letters, digits, . _ - (1-64)".into())
+        fields::parse_field(name, value).map(drop).map_err(|e| {
+            let named = [format!("{name}={value}: "), format!("{name}: ")];
+            named
+                .iter()
+                .find_map(|prefix| e.strip_prefix(prefix.as_str()))
+                .map_or_else(|| e.clone(), str::to_owned)
+        })
     }
 }
 
-/// A KMS key id or ARN.
-pub fn check_key_id(value: &str) -> Result<(), String> {
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '/'))
-    {
-        Ok(())
-    } else {
-        Err("not a KMS key id or ARN".into())
-    }
-}
-
+/// The credential picker: empty when none is stored (a name the grammar would refuse).
 fn check_credential(value: &str) -> Result<(), String> {
     if value.is_empty() {
         Err("none stored: add one on Credentials".into())
     } else {
-        Ok(())
+        grammar(CREDENTIAL)(value)
     }
 }
 
@@ -211,9 +121,9 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
     let text = |f: fn(&GroupView) -> String| g.map(f).unwrap_or_default();
     let rotate_every = text(|g| g.rotate_every.clone());
     let rotating = rotate_every != "off";
-    vec![
+    let mut editor = vec![
         fill(
-            FormField::text("Name", 64).checked_by(check_name),
+            FormField::text("Name", 64).checked_by(fields::validate_name),
             &text(|g| g.name.clone()),
         ),
         fill(
@@ -228,45 +138,43 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
             },
         ),
         FormField::text("Rotate every", 16)
-            .checked_by(check_duration)
             .enabled_by(ROTATE)
             .filled(match g {
                 Some(_) if rotating => &rotate_every,
                 _ => "90d",
             }),
         FormField::text("Valid for", 16)
-            .checked_by(check_valid_for)
             .filled(g.map_or("forever", |g| g.valid_for.as_str())),
-        FormField::choice("Rotation mode", &["new-key", "new-material"])
-            .filled(g.map_or("new-key", |g| g.rotation_mode.as_str())),
+        FormField::choice("Rotation mode", &rotation_modes())
+            .filled(g.map_or(fields::RotationMode::default().as_str(), |g| {
+                g.rotation_mode.as_str()
+            })),
         fill(
             FormField::text("Region", 32)
-                .on_tab(1)
-                .checked_by(check_region),
+                .on_tab(1),
             &text(|g| g.region.clone()),
         ),
         fill(
             FormField::text("Endpoint", 256)
                 .on_tab(1)
-                .optional()
-                .checked_by(check_endpoint),
+                .optional(),
             &text(|g| g.endpoint.clone().unwrap_or_default()),
         ),
         fill(
             FormField::text("Alias", 256)
-                .on_tab(1)
-                .checked_by(check_alias),
+                .on_tab(1),
             &text(|g| g.alias.clone()),
         ),
         fill(
-            FormField::text("Description", 256).on_tab(1).optional(),
+            FormField::text("Description", 256)
+                .on_tab(1)
+                .optional(),
             &text(|g| g.description.clone()),
         ),
         fill(
             FormField::text("Active key id", 2048)
                 .on_tab(1)
-                .optional()
-                .checked_by(check_key_id),
+                .optional(),
             &text(|g| g.active_key_id.clone().unwrap_or_default()),
         ),
         fill(
@@ -286,8 +194,7 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
         fill(
             FormField::text("Tags", 1024)
                 .on_tab(1)
-                .optional()
-                .checked_by(check_tags),
+                .optional(),
             &text(|g| {
                 g.tags
                     .iter()
@@ -296,7 +203,14 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
                     .join(",")
             }),
         ),
-    ]
+    ];
+    // Every other field is checked by the daemon's grammar.
+    for (i, field) in editor.iter_mut().enumerate() {
+        if field.check.is_none() {
+            field.check = Some(Box::new(grammar(i)));
+        }
+    }
+    editor
 }
 
 /// What the daemon is sent for field `i`: an empty optional field is `default` or `none`
@@ -483,10 +397,9 @@ mod tests {
     use crate::app::tests::{ctrl, dual, key, ok, p, refused, typed};
     use crate::app::{App, Effect, ErrorLine};
     use crate::screens::keydb::tests::group;
-    use crate::wire::Op;
+    use crate::fixtures;
     use crossterm::event::KeyCode;
-    use keyward_proto::ErrorCode;
-    use serde_json::json;
+    use keyward_proto::{ErrorCode, Op, Reply};
 
     #[test]
     fn the_field_indices_are_the_forms_fields() {
@@ -516,56 +429,85 @@ mod tests {
     }
 
     #[test]
-    fn durations_take_a_number_and_a_unit() {
-        for ok in ["90d", "1s", "15m", "12h"] {
-            assert_eq!(check_duration(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "", "90", "d", "0d", "-1d", "+5d", " 5d", "9w", "1.5d", "off",
-        ] {
-            assert!(check_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(check_valid_for("forever"), Ok(()));
-        assert_eq!(check_valid_for("365d"), Ok(()));
-        assert!(check_valid_for("never").unwrap_err().contains("forever"));
+    fn the_editors_fields_are_the_grammars() {
+        let mut named: Vec<&str> = FIELD_NAMES.iter().flatten().copied().collect();
+        named.sort_unstable();
+        let mut grammar = fields::FIELDS.to_vec();
+        grammar.sort_unstable();
+        assert_eq!(named, grammar);
+        let modes = rotation_modes();
+        assert!(modes.iter().all(|m| grammar_check(ROTATION_MODE, m).is_ok()));
+    }
+
+    fn grammar_check(i: usize, value: &str) -> Result<(), String> {
+        grammar(i)(value)
     }
 
     #[test]
-    fn aliases_regions_endpoints_tags_and_names() {
-        assert_eq!(check_alias("alias/payments-eu/2"), Ok(()));
-        assert_eq!(
-            check_alias("payments").unwrap_err(),
-            "must start with alias/"
-        );
-        assert!(
-            check_alias("alias/aws/kms")
-                .unwrap_err()
-                .contains("reserved")
-        );
-        assert!(check_alias("alias/").is_err());
-        assert!(check_alias("alias/a b").is_err());
-        for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1"] {
-            assert_eq!(check_region(ok), Ok(()), "{ok}");
+    fn durations_take_a_number_and_a_unit() {
+        let rotate_every = |v| grammar_check(ROTATE_EVERY, v);
+        for ok in ["90d", "1s", "15m", "12h"] {
+            assert_eq!(rotate_every(ok), Ok(()), "{ok}");
         }
-        for bad in ["us-east", "US-EAST-1", "useast1", "us--1", "us-east-1a"] {
-            assert!(check_region(bad).is_err(), "{bad}");
+        for bad in ["", "90", "d", "0d", "-1d", "+5d", "9w", "1.5d"] {
+            assert!(rotate_every(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            check_endpoint("https://kms.us-east-1.amazonaws.com"),
-            Ok(())
+            rotate_every("90").unwrap_err(),
+            "'90' has no unit: write 90s, 90m, 90h or 90d, or 'off'",
+            "the grammar's words, less the field's name"
         );
-        assert_eq!(check_endpoint("http://localhost:4566"), Ok(()));
-        assert!(check_endpoint("kms.example").is_err());
-        assert!(check_endpoint("https://").is_err());
-        assert_eq!(check_tags("env=prod,team=payments"), Ok(()));
-        assert_eq!(check_tags("empty="), Ok(()));
-        assert!(check_tags("env").unwrap_err().contains("key=value"));
-        assert!(check_tags("aws:x=1").unwrap_err().contains("reserved"));
-        assert!(check_tags("keyward:group=a").is_err());
-        assert!(check_tags("=v").is_err());
-        assert_eq!(check_name("prod.payments_1"), Ok(()));
-        assert!(check_name("-x").is_err() && check_name("a b").is_err());
-        assert!(check_key_id("1234abcd-12ab").is_ok() && check_key_id("a b").is_err());
+        assert_eq!(rotate_every("0d").unwrap_err(), "must be longer than 0s");
+        let valid_for = |v| grammar_check(VALID_FOR, v);
+        assert_eq!(valid_for("forever"), Ok(()));
+        assert_eq!(valid_for("365d"), Ok(()));
+        assert!(valid_for("never").unwrap_err().contains("forever"));
+    }
+
+    #[test]
+    fn aliases_regions_endpoints_tags_and_names_as_the_daemon_reads_them() {
+        let alias = |v| grammar_check(ALIAS, v);
+        assert_eq!(alias("alias/payments-eu/2"), Ok(()));
+        assert_eq!(
+            alias("payments").unwrap_err(),
+            "an alias starts with 'alias/'"
+        );
+        assert!(alias("alias/aws/kms").unwrap_err().contains("reserved"));
+        assert!(alias("alias/").is_err());
+        assert!(alias("alias/a b").is_err());
+        // Any [a-z0-9-]{1,32} is a region, as the daemon reads it (the editor once demanded
+        // word-word-digits).
+        let region = |v| grammar_check(REGION, v);
+        for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "us-east", "local"] {
+            assert_eq!(region(ok), Ok(()), "{ok}");
+        }
+        for bad in ["US-EAST-1", "us east-1", &"a".repeat(33)] {
+            assert!(region(bad).is_err(), "{bad}");
+        }
+        let endpoint = |v| grammar_check(ENDPOINT, v);
+        assert_eq!(endpoint("https://kms.us-east-1.amazonaws.com"), Ok(()));
+        assert_eq!(endpoint("http://localhost:4566"), Ok(()));
+        assert!(endpoint("kms.example").is_err());
+        // Tags: the count and the lengths are checked too, as the daemon does.
+        let tags = |v: &str| grammar_check(TAGS, v);
+        assert_eq!(tags("env=prod,team=payments"), Ok(()));
+        assert_eq!(tags("empty="), Ok(()));
+        assert!(tags("env").unwrap_err().contains("KEY=VALUE"));
+        assert!(tags("aws:x=1").unwrap_err().contains("reserved"));
+        assert!(tags("keyward:group=a").is_err());
+        assert!(tags("=v").is_err());
+        let many: Vec<String> = (0..41).map(|i| format!("k{i}=v")).collect();
+        assert!(tags(&many.join(",")).unwrap_err().contains("at most 40"));
+        assert!(tags(&format!("{}=v", "k".repeat(129))).is_err());
+        assert_eq!(fields::validate_name("prod.payments_1"), Ok(()));
+        assert!(fields::validate_name("-x").is_err() && fields::validate_name("a b").is_err());
+        let key_id = |v| grammar_check(ACTIVE_KEY_ID, v);
+        assert!(key_id("1234abcd-12ab").is_ok() && key_id("a b").is_err());
+        assert_eq!(
+            check_credential(""),
+            Err("none stored: add one on Credentials".into())
+        );
+        assert_eq!(check_credential("prod"), Ok(()));
     }
 
     #[test]
@@ -585,18 +527,15 @@ mod tests {
         key(&mut app, KeyCode::Char('7'));
         ok(
             &mut app,
-            p(Op::GroupList),
-            json!([group("payments", "alias/payments")]),
+            Reply::GroupList(vec![group("payments", "alias/payments")]),
         );
-        ok(&mut app, p(Op::KeyList), json!([]));
+        ok(&mut app, Reply::KeyList(Vec::new()));
         app
     }
-    fn credentials() -> serde_json::Value {
-        json!([
-            {"name": "prod", "access_key_id": "****MPLE", "created": "t", "last_used": "never",
-             "groups": []},
-            {"name": "test", "access_key_id": "****Q7ZK", "created": "t", "last_used": "never",
-             "groups": []},
+    fn credentials() -> Reply {
+        Reply::CredentialList(vec![
+            fixtures::credential("prod", "****MPLE", "never", &[]),
+            fixtures::credential("test", "****Q7ZK", "never", &[]),
         ])
     }
 
@@ -608,7 +547,7 @@ mod tests {
             purpose: p(Op::CredentialList),
             request: Request::CredentialList,
         }));
-        ok(&mut app, p(Op::CredentialList), credentials());
+        ok(&mut app, credentials());
         let form = app.shell.form.as_ref().unwrap();
         assert_eq!(form.value(CREDENTIAL), "prod");
         typed(&mut app, "billing");
@@ -622,7 +561,7 @@ mod tests {
         typed(&mut app, "billing");
         assert_eq!(
             app.shell.form.as_ref().unwrap().reason(ALIAS).as_deref(),
-            Some("must start with alias/")
+            Some("an alias starts with 'alias/'")
         );
         // Enter through to the last field, then Enter: refused with the reason.
         for _ in 0..6 {
@@ -632,7 +571,7 @@ mod tests {
         assert_eq!(app.shell.form.as_ref().unwrap().focus, ALIAS);
         assert_eq!(
             app.shell.notice.as_deref(),
-            Some("Not sent: Alias must start with alias/.")
+            Some("Not sent: Alias: an alias starts with 'alias/'.")
         );
         ctrl(&mut app, 'u');
         typed(&mut app, "alias/billing");
@@ -676,8 +615,7 @@ mod tests {
         );
         let effects = ok(
             &mut app,
-            p(Op::GroupCreate),
-            group("billing", "alias/billing"),
+            Reply::GroupCreate(group("billing", "alias/billing")),
         );
         assert!(crate::app::tests::sent(&effects).contains(&p(Op::GroupList)));
         assert_eq!(
@@ -690,7 +628,7 @@ mod tests {
     fn an_edit_sends_only_the_changed_fields_and_the_daemons_error_keeps_its_code() {
         let mut app = on_keys();
         key(&mut app, KeyCode::Char('e'));
-        ok(&mut app, p(Op::CredentialList), credentials());
+        ok(&mut app, credentials());
         let form = app.shell.form.as_ref().unwrap();
         assert_eq!(form.target, "payments");
         assert_eq!(form.focus, CREDENTIAL);
@@ -708,7 +646,7 @@ mod tests {
                 .starts_with("Nothing changed")
         );
         key(&mut app, KeyCode::Char('e'));
-        ok(&mut app, p(Op::CredentialList), credentials());
+        ok(&mut app, credentials());
         key(&mut app, KeyCode::Down); // Rotate: off
         key(&mut app, KeyCode::Char(' '));
         key(&mut app, KeyCode::Tab); // Region
@@ -757,10 +695,10 @@ mod tests {
     fn clearing_an_optional_field_sends_the_daemons_word_for_unset() {
         let mut app = on_keys();
         let mut g = group("payments", "alias/payments");
-        g["endpoint"] = json!("https://kms.local");
-        g["policy_file"] = json!("/media/usb/p.json");
-        g["policy"] = json!("{}");
-        ok(&mut app, p(Op::GroupList), json!([g]));
+        g.endpoint = Some("https://kms.local".into());
+        g.policy_file = Some("/media/usb/p.json".into());
+        g.policy = Some("{}".into());
+        ok(&mut app, Reply::GroupList(vec![g]));
         key(&mut app, KeyCode::Char('e'));
         assert_eq!(app.shell.form.as_ref().unwrap().fields[POLICY_FILE].note, "{}");
         for field in [ENDPOINT, POLICY_FILE] {

@@ -23,7 +23,7 @@ use crate::app::{Purpose, Shell};
 use crate::input::Form;
 use crate::keys::{Action, Keymap, MOVE, b, ch, filter, filter_keys, key, refresh, unlisted, ON_A_SCREEN, TYPING};
 use crate::theme::Theme;
-use crate::wire::Reply;
+use keyward_proto::Reply;
 
 pub const TREE: Keymap = Keymap {
     name: "keys",
@@ -224,34 +224,19 @@ impl Screen for KeyDb {
 pub(crate) mod tests {
     use super::*;
     use crate::app::tests::{dual, key, ok, p, sent, session, typed};
+    use crate::fixtures::{self, kms_key};
     use crate::app::{App, Effect};
     use crate::keys::tests::press;
-    use crate::wire::Op;
-    use serde_json::json;
+    use keyward_proto::{KeyState, Op};
 
     pub(crate) fn db(app: &App) -> &KeyDb {
         app.screen::<KeyDb>().expect("the keys screen")
     }
 
-    pub(crate) fn group(name: &str, alias: &str) -> serde_json::Value {
-        json!({"name": name, "credential": "prod", "region": "eu-west-1", "endpoint": null,
-               "alias": alias, "description": "", "active_key_id": null, "policy_file": null,
-               "policy": null, "disable_previous": false, "rotate_every": "90d",
-               "valid_for": "365d", "rotation_mode": "new-key", "tags": {},
-               "active_key": null, "keys": 2, "created": "2026-01-01T00:00:00.000Z"})
+    pub(crate) fn group(name: &str, alias: &str) -> GroupView {
+        fixtures::group(name, alias, "90d", 2)
     }
-    pub(crate) fn kms_key(
-        id: &str,
-        group: &str,
-        state: &str,
-        aws: &str,
-        alias: Option<&str>,
-    ) -> serde_json::Value {
-        json!({"id": id, "group": group, "state": state, "fingerprint": "a1b2c3",
-               "aws_key_id": aws, "aws_arn": null, "aws_key_state": null, "alias": alias,
-               "created": "2026-08-26T10:00:00.000Z", "valid_to": "forever",
-               "expires_soon": false})
-    }
+
     /// Keys on show with two groups: payments (aa01 previous, aa02 active) and billing (bb01).
     pub(crate) fn keydb(app: &mut App) {
         let effects = key(app, KeyCode::Char('7'));
@@ -265,34 +250,32 @@ pub(crate) mod tests {
         }));
         ok(
             app,
-            p(Op::GroupList),
-            json!([
+            Reply::GroupList(vec![
                 group("payments", "alias/payments"),
-                group("billing", "alias/billing")
+                group("billing", "alias/billing"),
             ]),
         );
         ok(
             app,
-            p(Op::KeyList),
-            json!([
-                kms_key("aa01", "payments", "previous", "1111-aaaa", None),
+            Reply::KeyList(vec![
+                kms_key("aa01", "payments", KeyState::Previous, Some("1111-aaaa"), None),
                 kms_key(
                     "aa02",
                     "payments",
-                    "active",
-                    "2222-bbbb",
-                    Some("alias/payments")
+                    KeyState::Active,
+                    Some("2222-bbbb"),
+                    Some("alias/payments"),
                 ),
                 kms_key(
                     "bb01",
                     "billing",
-                    "active",
-                    "3333-cccc",
-                    Some("alias/billing")
+                    KeyState::Active,
+                    Some("3333-cccc"),
+                    Some("alias/billing"),
                 ),
             ]),
         );
-        ok(app, p(Op::ScheduleList), json!([]));
+        ok(app, Reply::ScheduleList(Vec::new()));
     }
 
     #[test]
@@ -355,7 +338,7 @@ pub(crate) mod tests {
         key(&mut app, KeyCode::Esc);
         assert_eq!(db(&app).rows().len(), 5, "Esc clears it");
         // Logging out forgets the tree.
-        ok(&mut app, p(Op::Logout), session(&[]));
+        ok(&mut app, Reply::Logout(session(&[])));
         assert!(db(&app).groups.is_empty() && !db(&app).loaded());
     }
 
@@ -365,10 +348,14 @@ pub(crate) mod tests {
         keydb(&mut app);
         ok(
             &mut app,
-            p(Op::ScheduleList),
-            json!([{"group": "billing", "rotate_every": "90d", "next_due": "now",
-                    "last_success": null, "last_result": "job 8 failed: cloud: throttled",
-                    "delay": "waiting to retry"}]),
+            Reply::ScheduleList(vec![fixtures::schedule(
+                "billing",
+                "90d",
+                "now",
+                None,
+                Some("job 8 failed: cloud: throttled"),
+                Some("waiting to retry"),
+            )]),
         );
         assert!(db(&app).schedule_loaded);
         assert!(db(&app).selected_schedule().is_none(), "payments has none");

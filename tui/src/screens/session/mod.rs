@@ -19,7 +19,7 @@ use crate::input::{Form, TextField};
 use crate::keys::{Action, CLEAR, ENTER, ESC, Keymap, MOVE, TAB, b, ch, key, refresh, ON_A_SCREEN, TYPING};
 use crate::theme::Theme;
 use crate::ui::pane;
-use crate::wire::{Op, Reply};
+use keyward_proto::{Op, Reply};
 
 pub const LOGIN_FORM: Keymap = Keymap {
     name: "login form",
@@ -548,10 +548,10 @@ mod tests {
     #[test]
     fn the_first_login_keeps_the_form_for_the_second_administrator() {
         let mut app = up();
-        let effects = ok(&mut app, p(Op::Login), session(&["alice"]));
+        let effects = ok(&mut app, Reply::Login(session(&["alice"])));
         assert_eq!(sent(&effects), [p(Op::Status), p(Op::Pending)]);
         assert_eq!(app.context(), &LOGIN_FORM);
-        let effects = ok(&mut app, p(Op::Login), session(&["alice", "bob"]));
+        let effects = ok(&mut app, Reply::Login(session(&["alice", "bob"])));
         assert!(effects.is_empty(), "status is already on its way");
         assert_eq!(app.context(), &USERS);
         assert!(app.shell.dual_control());
@@ -571,16 +571,16 @@ mod tests {
                 },
             }]
         );
-        ok(&mut app, p(Op::Logout), session(&["alice"]));
+        ok(&mut app, Reply::Logout(session(&["alice"])));
         assert_eq!(app.shell.users().len(), 1);
-        ok(&mut app, p(Op::Logout), session(&[]));
+        ok(&mut app, Reply::Logout(session(&[])));
         assert_eq!(app.context(), &LOGIN_FORM);
     }
 
     #[test]
     fn esc_in_the_form_goes_to_status_once_someone_is_logged_in() {
         let mut app = up();
-        ok(&mut app, p(Op::Login), session(&["alice"]));
+        ok(&mut app, Reply::Login(session(&["alice"])));
         key(&mut app, KeyCode::Esc);
         assert!(app.showing::<Status>());
         assert!(app.shell.confirm.is_none());

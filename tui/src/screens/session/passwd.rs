@@ -9,7 +9,7 @@ use super::{Session, pending};
 use crate::app::dialogs::{Confirm, Confirmable};
 use crate::app::{PASSWORD_MAX, Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::wire::Op;
+use keyward_proto::Op;
 
 /// The password form.
 pub const PASSWD: FormKind = FormKind("passwd");
@@ -107,12 +107,11 @@ mod tests {
     use crate::app::Effect;
     use crate::screens::session::{Pane, USERS};
     use crossterm::event::KeyCode;
-    use keyward_proto::{ErrorCode, Password};
-    use serde_json::json;
+    use crate::fixtures;
+    use keyward_proto::{ErrorCode, Password, Reply};
 
-    fn one_time(name: &str) -> serde_json::Value {
-        json!({"channel": "console", "dual_control": false, "users": [
-            {"name": name, "role": "administrator", "must_change_password": true}]})
+    fn one_time(name: &str) -> Reply {
+        Reply::Login(fixtures::session(&[name], &[name]))
     }
 
     /// Opens the form for `name` with `p` on the logged-in users.
@@ -129,7 +128,7 @@ mod tests {
     #[test]
     fn a_one_time_password_opens_the_password_form_at_once() {
         let mut app = up();
-        let effects = ok(&mut app, p(Op::Login), one_time("carol"));
+        let effects = ok(&mut app, one_time("carol"));
         // Nothing else works for carol yet, so no status is asked for.
         assert!(!sent(&effects).contains(&p(Op::Status)), "{effects:?}");
         let form = app.shell.form.as_ref().expect("the password form");
@@ -150,7 +149,7 @@ mod tests {
     #[test]
     fn the_new_password_typed_twice_must_match_before_anything_is_sent() {
         let mut app = up();
-        ok(&mut app, p(Op::Login), one_time("carol"));
+        ok(&mut app, one_time("carol"));
         typed(&mut app, "one-time-1");
         key(&mut app, KeyCode::Enter);
         typed(&mut app, "a new long password");
@@ -203,7 +202,7 @@ mod tests {
         assert_eq!((form.kind, form.target.as_str()), (PASSWD, "carol"));
         assert_eq!(form.first_empty(), Some(0));
         // Changed: the screens open (status is asked for) and the session is current.
-        let effects = ok(&mut app, p(Op::Passwd), session(&["carol"]));
+        let effects = ok(&mut app, Reply::Passwd(session(&["carol"])));
         assert_eq!(sent(&effects), [p(Op::Status), p(Op::Pending)]);
         assert!(!app.shell.users()[0].must_change_password);
         assert!(
@@ -219,13 +218,9 @@ mod tests {
     #[test]
     fn a_refusal_reopens_the_form_only_for_the_user_it_was_for() {
         let mut app = up();
-        ok(
-            &mut app,
-            p(Op::Login),
-            json!({"channel": "console", "dual_control": false, "users": [
-                {"name": "alice", "role": "administrator", "must_change_password": false},
-                {"name": "bob", "role": "administrator", "must_change_password": true}]}),
-        );
+        let mut both = fixtures::session(&["alice", "bob"], &["bob"]);
+        both.dual_control = false;
+        ok(&mut app, Reply::Login(both));
         // alice changes her own password while bob still has a one-time one.
         open_for(&mut app, "alice");
         for text in ["wrong-old", "a new long password", "a new long password"] {
@@ -267,7 +262,7 @@ mod tests {
         assert!(app.shell.confirm.is_some());
         app.shell.reveal = Some(shown_secret());
         // An idle logout found by whoami: nobody is logged in any more.
-        ok(&mut app, p(Op::Whoami), session(&[]));
+        ok(&mut app, Reply::Whoami(session(&[])));
         assert!(app.shell.reveal.is_none());
         assert!(
             app.shell.confirm.is_none(),

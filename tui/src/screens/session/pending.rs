@@ -13,7 +13,7 @@ use crate::keys::Action;
 use crate::screens::List;
 use crate::theme::Theme;
 use crate::ui::{note, pane, table, time_of_day};
-use crate::wire::{Approved, Op};
+use keyward_proto::{Approved, Op};
 
 /// Ask for the pending list again every this many ticks while the panel is on screen.
 const PENDING_POLL_TICKS: u64 = 10;
@@ -130,21 +130,26 @@ pub(super) fn draw(
 mod tests {
     use super::*;
     use crate::app::Effect;
-    use crate::app::tests::{dual, key, ok, p, sent, session, up};
+    use crate::app::tests::{dual, key, ok, ok_as, p, sent, session, up};
+    use crate::fixtures;
+    use keyward_proto::Reply;
     use crate::screens::session::{PENDING, USERS};
     use crossterm::event::KeyCode;
-    use serde_json::json;
 
     #[test]
     fn a_second_administrator_approves_a_pending_request_after_confirming() {
         let mut app = up();
-        let effects = ok(&mut app, p(Op::Login), session(&["bob"]));
+        let effects = ok(&mut app, Reply::Login(session(&["bob"])));
         assert!(sent(&effects).contains(&p(Op::Pending)));
         ok(
             &mut app,
-            p(Op::Pending),
-            json!([{"id": 12, "requested_by": "alice", "channel": "serial:ttyS0",
-                    "operation": "user reset carol", "requested": "t", "expires": "t"}]),
+            Reply::Pending(vec![fixtures::pending(
+                12,
+                "serial:ttyS0",
+                "user reset carol",
+                "t",
+                "t",
+            )]),
         );
         // Form → Logged in → Pending approvals.
         key(&mut app, KeyCode::Tab);
@@ -167,10 +172,12 @@ mod tests {
             }]
         );
         // The approved request's answer: here a one-time password, shown once.
-        let effects = ok(
+        let effects = ok_as(
             &mut app,
             p(Op::Approve).tag(12),
-            json!({"name": "carol", "one_time_password": "abc-def"}),
+            Reply::Approve(Approved::OneTimePassword(fixtures::one_time_password(
+                "carol", "abc-def",
+            ))),
         );
         assert_eq!(app.context(), &crate::app::dialogs::REVEAL);
         assert_eq!(
@@ -188,7 +195,11 @@ mod tests {
     #[test]
     fn an_approved_rotation_names_its_job_and_auditors_are_not_asked() {
         let mut app = dual();
-        ok(&mut app, p(Op::Approve).tag(5), json!({"job": 31}));
+        ok_as(
+            &mut app,
+            p(Op::Approve).tag(5),
+            Reply::Approve(Approved::JobStarted(JobStarted { job: 31 })),
+        );
         assert!(
             app.shell
                 .notice
@@ -196,12 +207,9 @@ mod tests {
                 .is_some_and(|n| n.contains("job 31"))
         );
         let mut auditor = up();
-        let effects = ok(
-            &mut auditor,
-            p(Op::Login),
-            json!({"channel": "console", "dual_control": false, "users": [
-                {"name": "erin", "role": "auditor", "must_change_password": false}]}),
-        );
+        let mut erin = fixtures::session(&["erin"], &[]);
+        erin.users[0].role = keyward_proto::Role::Auditor;
+        let effects = ok(&mut auditor, Reply::Login(erin));
         assert!(!sent(&effects).contains(&p(Op::Pending)));
     }
 }

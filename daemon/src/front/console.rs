@@ -12,8 +12,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::Api;
-use super::session::Session;
+use crate::api::Api;
+use crate::api::session::Session;
 use crate::domain::audit::Channel;
 use crate::error::{Error, Result};
 

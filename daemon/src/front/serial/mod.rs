@@ -8,15 +8,15 @@ mod render;
 
 use std::time::Duration;
 
-use keyward_proto::{ApiError, ErrorCode, Password, Request, Response};
+use keyward_proto::{ApiError, ErrorCode, Op, Password, Reply, Request, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_serial::{DataBits, FlowControl, Parity, SerialPortBuilderExt, StopBits};
 use tracing::{info, warn};
 
-use super::Api;
-use super::authz::requirement;
-use super::session::Session;
+use crate::api::Api;
+use crate::api::authz::requirement;
+use crate::api::session::Session;
 use crate::config::SerialConfig;
 use crate::domain::audit::Channel;
 use command::{COMMANDS, Command, Format, parse, spec};
@@ -344,11 +344,7 @@ impl<'a> Port<'a> {
                 },
             )
             .await;
-        let Some(view) = response
-            .data
-            .clone()
-            .and_then(|d| serde_json::from_value::<keyward_proto::JobLogView>(d).ok())
-        else {
+        let Ok(Reply::JobLog(view)) = response.clone().decode(Op::JobLog) else {
             self.follow = None;
             self.respond(&response);
             return self.write_prompt();
@@ -365,7 +361,7 @@ impl<'a> Port<'a> {
             self.out.extend_from_slice(b"\r\n");
         }
         self.follow = Some((id, view.next));
-        if view.state == "succeeded" || view.state == "failed" {
+        if view.state.is_done() {
             self.follow = None;
             let done = self
                 .api
@@ -430,8 +426,8 @@ impl<'a> Port<'a> {
     }
 }
 
-fn needs(r: super::authz::Requirement) -> &'static str {
-    use super::authz::Requirement::*;
+fn needs(r: crate::api::authz::Requirement) -> &'static str {
+    use crate::api::authz::Requirement::*;
     match r {
         Anyone => "anyone",
         OneUser => "one-user",

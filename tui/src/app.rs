@@ -9,12 +9,11 @@
 //! answer to every screen (each takes what it shows), a filled-in form or a picked menu item to
 //! the screen that opened it.
 
-use keyward_proto::{ApiError, ErrorCode, Request};
+use keyward_proto::{ApiError, ErrorCode, Op, Reply, Request};
 
 use crate::client::Link;
 use crate::keys::{Action, Keymap};
 use crate::screens::{self, Screen, ScreenId, Tab};
-use keyward_proto::{Op, Reply};
 
 pub mod dialogs;
 mod shell;

@@ -11,12 +11,12 @@
 use std::collections::BTreeMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use keyward_proto::{ApiError, ErrorCode, Op, Reply};
 use keyward_proto::{
-    AuditRecordView, AuditStatus, AuditVerifyReport, Connection, CredentialView, GroupTestCheck,
-    GroupTestReport, GroupView, HsmStatus, JobKind, JobLogView, JobState, JobView, KeyState,
-    KeyView, OneTimePassword, Password, PendingApproval, Role, ScheduleView, SchedulerStatus,
-    SessionInfo, SessionUser, StatusReport, StoreStatus, UserInfo,
+    ApiError, AuditRecordView, AuditStatus, AuditVerifyReport, Connection, CredentialView,
+    ErrorCode, GroupTestCheck, GroupTestReport, GroupView, HsmStatus, JobKind, JobLogView,
+    JobState, JobView, KeyState, KeyView, OneTimePassword, Op, Password, PendingApproval, Reply,
+    Role, ScheduleView, SchedulerStatus, SessionInfo, SessionUser, StatusReport, StoreStatus,
+    UserInfo,
 };
 
 use super::app::{App, Effect, Event, Purpose};

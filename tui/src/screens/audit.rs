@@ -3,7 +3,7 @@
 //! and newer ones on `r`. `/` filters the records fetched so far by actor, action, target or
 //! time; `v` asks the daemon to verify the whole chain; Enter shows one record in full.
 
-use keyward_proto::{ApiError, AuditRecordView, AuditVerifyReport, ErrorCode, Request};
+use keyward_proto::{ApiError, AuditRecordView, AuditVerifyReport, ErrorCode, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -12,10 +12,11 @@ use ratatui::widgets::{Cell, Row, TableState};
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::dialogs::Info;
 use crate::app::{Purpose, Shell};
-use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh, ON_A_SCREEN, TYPING};
+use crate::keys::{
+    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
+};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, note, table};
-use keyward_proto::{Op, Reply};
 
 /// Records asked for at a time.
 pub const AUDIT_PAGE: usize = 100;
@@ -438,8 +439,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::dialogs::INFO;
     use crate::app::tests::{ctrl as ctrl_key, dual, key, ok, ok_as, p, refused, sent, typed};
-    use crate::fixtures::{self, record};
     use crate::app::{App, Effect, ErrorLine};
+    use crate::fixtures::{self, record};
     use crate::keys::tests::{ctrl, press};
     use crate::screens::status::Status;
     use crossterm::event::KeyCode;
@@ -494,10 +495,7 @@ pub(crate) mod tests {
         assert!(key(&mut app, KeyCode::PageUp).is_empty());
         assert_eq!(audit(&app).selected_record().map(|r| r.seq), Some(242));
         let effects = key(&mut app, KeyCode::Home);
-        assert_eq!(
-            list_request(&effects),
-            Some((OLDER, Some(51), Some(100)))
-        );
+        assert_eq!(list_request(&effects), Some((OLDER, Some(51), Some(100))));
         ok_as(&mut app, OLDER, Reply::AuditList(records(51, 150)));
         assert_eq!(audit(&app).first_seq(), Some(51));
         assert_eq!(
@@ -675,7 +673,11 @@ pub(crate) mod tests {
         assert_eq!(trail(KeyCode::Char('G')), Some(Action::Bottom));
         assert_eq!(trail(KeyCode::Char('r')), Some(Action::Refresh));
         assert_eq!(trail(KeyCode::Char('6')), Some(Action::Goto(6)));
-        assert_eq!(trail(KeyCode::Char('D')), None, "the trail cannot be edited");
+        assert_eq!(
+            trail(KeyCode::Char('D')),
+            None,
+            "the trail cannot be edited"
+        );
         assert_eq!(trail(KeyCode::Char('y')), None);
         // The filter takes letters as text.
         for c in ['v', 'q', '/', 'a'] {

@@ -4,7 +4,7 @@
 //! added by hand (the secret typed into a masked field and moved into the request), or
 //! removed. Each change goes through a confirm dialog.
 
-use keyward_proto::{CredentialView, Request};
+use keyward_proto::{CredentialView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -13,10 +13,9 @@ use ratatui::widgets::{Cell, Row, TableState};
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, b, ch, refresh, ON_A_SCREEN};
+use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, short_time, table};
-use keyward_proto::{Op, Reply};
 
 /// The longest credential name the forms take.
 const NAME_MAX: usize = 64;
@@ -72,9 +71,7 @@ impl Credentials {
         };
         let name = credential.name.clone();
         let effect = if credential.groups.is_empty() {
-            format!(
-                "Remove credential {name}: it is deleted from the appliance; no group uses it."
-            )
+            format!("Remove credential {name}: it is deleted from the appliance; no group uses it.")
         } else {
             format!(
                 "Remove credential {name}: groups using it ({}) could no longer reach AWS, so the daemon refuses until they use another credential.",
@@ -270,9 +267,9 @@ pub(crate) mod tests {
     use crate::app::dialogs::FORM;
     use crate::app::tests::{dual, key, ok, p, refused, sent, typed};
     use crate::app::{Effect, ErrorLine};
+    use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
-    use crate::fixtures;
     use keyward_proto::{ErrorCode, Password, Removed};
 
     #[test]
@@ -360,14 +357,10 @@ pub(crate) mod tests {
         key(&mut app, KeyCode::Enter);
         typed(&mut app, "/media/usb/prod_accessKeys.csv");
         key(&mut app, KeyCode::Enter);
-        assert!(
-            app.shell
-                .confirm
-                .as_ref()
-                .is_some_and(|c| c.effect.starts_with(
-                    "Import credential prod from /media/usb/prod_accessKeys.csv"
-                ))
-        );
+        assert!(app.shell.confirm.as_ref().is_some_and(|c| {
+            c.effect
+                .starts_with("Import credential prod from /media/usb/prod_accessKeys.csv")
+        }));
         assert_eq!(
             key(&mut app, KeyCode::Enter),
             [Effect::Send {

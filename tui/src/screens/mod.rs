@@ -1,11 +1,12 @@
 //! The screens, one component each (gitui's `Component`): a screen owns its state, its keymaps
 //! (the keys, what they do and their help, in one table), what its actions send, how it reads
 //! the daemon's answers, and its drawing, all in its own module with its tests. The App knows
-//! them only through [`Screen`]; adding a screen is its module and its line in [`screens!`].
+//! them only through [`Screen`]; adding a screen is its module, its `mod` line and its line in
+//! [`all`].
 
 use std::any::{Any, TypeId};
 
-use keyward_proto::ApiError;
+use keyward_proto::{ApiError, Reply};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -13,7 +14,6 @@ use crate::app::{Purpose, Shell};
 use crate::input::Form;
 use crate::keys::{Action, Keymap};
 use crate::theme::Theme;
-use keyward_proto::Reply;
 
 /// A tab's name, and the short form the tab strip uses when the full names do not fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,26 +82,26 @@ impl ScreenId {
     }
 }
 
-/// Declares each screen's module and registers it, in tab order: one line a screen.
-macro_rules! screens {
-    ($($module:ident :: $screen:ident),* $(,)?) => {
-        $(pub mod $module;)*
+pub mod audit;
+pub mod credentials;
+pub mod jobs;
+pub mod keydb;
+pub mod session;
+pub mod status;
+pub mod users;
 
-        /// Every screen, in tab order (the digit keys pick them).
-        pub fn all() -> Vec<Box<dyn Screen>> {
-            vec![$(Box::new($module::$screen::default())),*]
-        }
-    };
-}
-
-screens! {
-    session::Session,
-    status::Status,
-    jobs::Jobs,
-    users::Users,
-    credentials::Credentials,
-    audit::Audit,
-    keydb::KeyDb,
+/// Every screen, in tab order (the digit keys pick them): a screen is registered by its line
+/// here (and its `mod` above, kept out of a macro so that rustfmt sees the module).
+pub fn all() -> Vec<Box<dyn Screen>> {
+    vec![
+        Box::new(session::Session::default()),
+        Box::new(status::Status::default()),
+        Box::new(jobs::Jobs::default()),
+        Box::new(users::Users::default()),
+        Box::new(credentials::Credentials::default()),
+        Box::new(audit::Audit::default()),
+        Box::new(keydb::KeyDb::default()),
+    ]
 }
 
 /// Moves a list selection for a movement action (`len` rows); false for any other action.

@@ -2,7 +2,7 @@
 //! the version and the process hardening, as `status` reports them; `d` designates this
 //! appliance as the scheduled rotator, or stops it being one (`rotation.designated`).
 
-use keyward_proto::{Request, StatusReport};
+use keyward_proto::{Op, Reply, Request, StatusReport};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -10,10 +10,9 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Screen, Tab};
 use crate::app::{Purpose, Shell};
-use crate::keys::{Action, Keymap, b, ch, refresh, ON_A_SCREEN};
+use crate::keys::{Action, Keymap, ON_A_SCREEN, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{field, pane};
-use keyward_proto::{Op, Reply};
 
 /// The setting `d` changes.
 const DESIGNATED: &str = "rotation.designated";

@@ -2,7 +2,7 @@
 //! resetting and removing them. Each change goes through a confirm dialog that names its
 //! effect; the daemon decides whether it needs a second administrator.
 
-use keyward_proto::{Request, Role, UserInfo};
+use keyward_proto::{Op, Reply, Request, Role, UserInfo};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -11,10 +11,9 @@ use ratatui::widgets::{Cell, Row};
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, b, ch, refresh, ON_A_SCREEN};
+use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, table};
-use keyward_proto::{Op, Reply};
 
 /// The longest account name the form takes.
 const NAME_MAX: usize = 64;
@@ -232,11 +231,11 @@ impl Screen for Users {
 mod tests {
     use super::*;
     use crate::app::Effect;
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
     use crate::app::dialogs::{FORM, REVEAL};
+    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
+    use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
-    use crate::fixtures;
 
     fn accounts() -> Reply {
         Reply::UserList(vec![

@@ -1,24 +1,27 @@
 //! One job's log as far as it has been read: the job's state, step, progress and error above,
 //! the lines below, following the end while the job runs (↑↓ scroll, G follows again).
 
-use keyward_proto::{JobLogView, JobState, JobView, Request};
+use keyward_proto::{JobLogView, JobState, JobView, Op, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::{Purpose, Shell};
-use crate::screens::move_selection;
 use crate::keys::{Action, HELP, Keymap, MOVE, QUIT_NOW, SCREEN_KEYS, b, ch, key, refresh};
+use crate::screens::move_selection;
 use crate::theme::Theme;
 use crate::ui::{field, gauge_text, pane};
-use keyward_proto::Op;
 
 pub const JOB_LOG: Keymap = Keymap {
     name: "job log",
     title: "Job log",
     bindings: &[
-        b(MOVE, "scroll", "Scroll the log (PgUp/PgDn; G follows the end)"),
+        b(
+            MOVE,
+            "scroll",
+            "Scroll the log (PgUp/PgDn; G follows the end)",
+        ),
         refresh("Ask for new lines now"),
         b(
             &[
@@ -85,8 +88,7 @@ impl JobLog {
         // Lines we already have (a repeated poll) are not added twice.
         if view.from <= self.next && view.next > self.next {
             let skip = self.next - view.from;
-            self.lines
-                .extend(view.lines.iter().skip(skip).cloned());
+            self.lines.extend(view.lines.iter().skip(skip).cloned());
             self.next = view.next;
         }
         self.state = view.state;

@@ -4,7 +4,7 @@
 
 mod log;
 
-use keyward_proto::{JobState, JobView, Request};
+use keyward_proto::{JobState, JobView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -14,10 +14,11 @@ pub use log::{JOB_LOG, JobLog};
 
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::{Purpose, Shell};
-use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh, ON_A_SCREEN, TYPING};
+use crate::keys::{
+    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
+};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, gauge_text, note, table};
-use keyward_proto::{Op, Reply};
 
 pub const LIST: Keymap = Keymap {
     name: "jobs",
@@ -319,8 +320,8 @@ impl Jobs {
 mod tests {
     use super::*;
     use crate::app::tests::{dual, job, key, ok, ok_as, p, sent, typed};
-    use crate::fixtures;
     use crate::app::{App, Effect, Event};
+    use crate::fixtures;
     use crate::keys::tests::{press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
 

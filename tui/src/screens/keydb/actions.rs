@@ -2,17 +2,17 @@
 //! connection to AWS, force-rotating it, removing it, and synchronising a key with AWS. Each
 //! sensitive one asks first, naming its effect; a started job offers its log.
 
-use keyward_proto::fields::RotationMode;
-use keyward_proto::{Connection, GroupTestReport, JobStarted, Request};
+use keyward_proto::{
+    Connection, GroupTestReport, JobStarted, Reply, Request, fields::RotationMode,
+};
 
 use super::{KeyDb, TreeRow};
-use crate::app::dialogs::{Confirm, Confirmable, Info, Menu};
 use crate::app::Shell;
+use crate::app::dialogs::{Confirm, Confirmable, Info, Menu};
 use crate::input::{Form, FormField, FormKind};
 use crate::keys::Action;
 use crate::screens::ScreenId;
 use crate::screens::jobs::Jobs;
-use keyward_proto::Reply;
 
 /// The synchronise form.
 pub(super) const SYNC: FormKind = FormKind("key sync");
@@ -222,7 +222,10 @@ fn test_info(report: &GroupTestReport) -> Info {
     ];
     for check in &report.checks {
         let verdict = if check.ok { "ok" } else { "FAILED" };
-        lines.push((check.permission.clone(), format!("{verdict}: {}", check.detail)));
+        lines.push((
+            check.permission.clone(),
+            format!("{verdict}: {}", check.detail),
+        ));
     }
     Info {
         title: format!("Test of group {}", report.group),
@@ -237,13 +240,13 @@ mod tests {
     use super::*;
     use crate::app::dialogs::MENU;
     use crate::app::tests::{dual, job, key, ok, ok_as, p, sent};
-    use crate::fixtures;
-    use keyward_proto::JobState;
     use crate::app::{App, Effect};
+    use crate::fixtures;
     use crate::screens::keydb::TREE;
     use crate::screens::keydb::tests::keydb;
-    use keyward_proto::Op;
     use crossterm::event::KeyCode;
+    use keyward_proto::JobState;
+    use keyward_proto::Op;
 
     fn jobs(app: &App) -> &Jobs {
         app.screen::<Jobs>().expect("the jobs screen")
@@ -310,7 +313,8 @@ mod tests {
         key(&mut app, KeyCode::Char('G'));
         key(&mut app, KeyCode::Char('R'));
         assert!(
-            app.shell.confirm
+            app.shell
+                .confirm
                 .as_ref()
                 .unwrap()
                 .effect
@@ -321,7 +325,13 @@ mod tests {
         // D removes groups only.
         key(&mut app, KeyCode::Char('D'));
         assert!(app.shell.confirm.is_none());
-        assert!(app.shell.notice.as_deref().unwrap().starts_with("Select a group"));
+        assert!(
+            app.shell
+                .notice
+                .as_deref()
+                .unwrap()
+                .starts_with("Select a group")
+        );
         key(&mut app, KeyCode::Char('k'));
         key(&mut app, KeyCode::Char('D'));
         let confirm = app.shell.confirm.clone().unwrap();
@@ -421,7 +431,13 @@ mod tests {
         key(&mut app, KeyCode::Char(' '));
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
-        assert!(app.shell.notice.as_deref().unwrap().starts_with("Nothing to do"));
+        assert!(
+            app.shell
+                .notice
+                .as_deref()
+                .unwrap()
+                .starts_with("Nothing to do")
+        );
     }
 
     #[test]
@@ -437,7 +453,8 @@ mod tests {
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.menu.is_none());
         assert!(
-            app.shell.confirm
+            app.shell
+                .confirm
                 .as_ref()
                 .unwrap()
                 .title

@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use keyward_proto::fields;
-use keyward_proto::{GroupView, Request};
+use keyward_proto::{GroupView, Request, fields};
 
 use super::KeyDb;
 use crate::app::Shell;
@@ -143,38 +142,30 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
                 Some(_) if rotating => &rotate_every,
                 _ => "90d",
             }),
-        FormField::text("Valid for", 16)
-            .filled(g.map_or("forever", |g| g.valid_for.as_str())),
-        FormField::choice("Rotation mode", &rotation_modes())
-            .filled(g.map_or(fields::RotationMode::default().as_str(), |g| {
+        FormField::text("Valid for", 16).filled(g.map_or("forever", |g| g.valid_for.as_str())),
+        FormField::choice("Rotation mode", &rotation_modes()).filled(
+            g.map_or(fields::RotationMode::default().as_str(), |g| {
                 g.rotation_mode.as_str()
-            })),
+            }),
+        ),
         fill(
-            FormField::text("Region", 32)
-                .on_tab(1),
+            FormField::text("Region", 32).on_tab(1),
             &text(|g| g.region.clone()),
         ),
         fill(
-            FormField::text("Endpoint", 256)
-                .on_tab(1)
-                .optional(),
+            FormField::text("Endpoint", 256).on_tab(1).optional(),
             &text(|g| g.endpoint.clone().unwrap_or_default()),
         ),
         fill(
-            FormField::text("Alias", 256)
-                .on_tab(1),
+            FormField::text("Alias", 256).on_tab(1),
             &text(|g| g.alias.clone()),
         ),
         fill(
-            FormField::text("Description", 256)
-                .on_tab(1)
-                .optional(),
+            FormField::text("Description", 256).on_tab(1).optional(),
             &text(|g| g.description.clone()),
         ),
         fill(
-            FormField::text("Active key id", 2048)
-                .on_tab(1)
-                .optional(),
+            FormField::text("Active key id", 2048).on_tab(1).optional(),
             &text(|g| g.active_key_id.clone().unwrap_or_default()),
         ),
         fill(
@@ -192,9 +183,7 @@ fn group_fields(group: Option<&GroupView>, credentials: Vec<String>) -> Vec<Form
                 "no"
             }),
         fill(
-            FormField::text("Tags", 1024)
-                .on_tab(1)
-                .optional(),
+            FormField::text("Tags", 1024).on_tab(1).optional(),
             &text(|g| {
                 g.tags
                     .iter()
@@ -306,89 +295,89 @@ impl KeyDb {
 }
 
 fn submit_create(form: &Form, shell: &mut Shell) {
-        let name = form.value(NAME);
-        let mut fields = BTreeMap::new();
-        for (i, key) in FIELD_NAMES.iter().enumerate() {
-            let Some(key) = key else { continue };
-            let value = wire_value(form, i);
-            // Empty optional fields keep the daemon's default.
-            if form.value(i).is_empty() && i != ROTATE_EVERY {
-                continue;
-            }
-            fields.insert(key.to_string(), value);
+    let name = form.value(NAME);
+    let mut fields = BTreeMap::new();
+    for (i, key) in FIELD_NAMES.iter().enumerate() {
+        let Some(key) = key else { continue };
+        let value = wire_value(form, i);
+        // Empty optional fields keep the daemon's default.
+        if form.value(i).is_empty() && i != ROTATE_EVERY {
+            continue;
         }
-        let (rotation, first) = if form.checked(ROTATE) {
-            (
-                format!(
-                    "rotates every {} ({})",
-                    form.value(ROTATE_EVERY),
-                    form.value(ROTATION_MODE)
-                ),
-                // A scheduled group with no key is due at once (on the designated rotator).
-                "Its first rotation starts at once on the designated rotator.",
-            )
+        fields.insert(key.to_string(), value);
+    }
+    let (rotation, first) = if form.checked(ROTATE) {
+        (
+            format!(
+                "rotates every {} ({})",
+                form.value(ROTATE_EVERY),
+                form.value(ROTATION_MODE)
+            ),
+            // A scheduled group with no key is due at once (on the designated rotator).
+            "Its first rotation starts at once on the designated rotator.",
+        )
+    } else {
+        (
+            "is not rotated on a schedule".to_string(),
+            "No key is made until its first rotation.",
+        )
+    };
+    let effect = format!(
+        "Create key group {name} in {} with {}, credential {}: it {rotation}, material valid for {}{}. {first}",
+        form.value(REGION),
+        form.value(ALIAS),
+        form.value(CREDENTIAL),
+        form.value(VALID_FOR),
+        if form.value(POLICY_FILE).is_empty() {
+            String::new()
         } else {
-            (
-                "is not rotated on a schedule".to_string(),
-                "No key is made until its first rotation.",
+            format!(
+                "; the daemon reads the policy from {}",
+                form.value(POLICY_FILE)
             )
-        };
-        let effect = format!(
-            "Create key group {name} in {} with {}, credential {}: it {rotation}, material valid for {}{}. {first}",
-            form.value(REGION),
-            form.value(ALIAS),
-            form.value(CREDENTIAL),
-            form.value(VALID_FOR),
-            if form.value(POLICY_FILE).is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; the daemon reads the policy from {}",
-                    form.value(POLICY_FILE)
-                )
-            },
-        );
-        shell.ask(
-            format!("Create key group {name}?"),
-            effect,
-            Request::GroupCreate { name, fields },
-        );
+        },
+    );
+    shell.ask(
+        format!("Create key group {name}?"),
+        effect,
+        Request::GroupCreate { name, fields },
+    );
 }
 
 fn submit_set(form: &Form, shell: &mut Shell) {
-        let name = form.target.clone();
-        let mut fields = BTreeMap::new();
-        let mut changes = Vec::new();
-        for (i, key) in FIELD_NAMES.iter().enumerate() {
-            let Some(key) = key else { continue };
-            let changed = form.changed(i) || (i == ROTATE_EVERY && form.changed(ROTATE));
-            if !changed {
-                continue;
-            }
-            let value = wire_value(form, i);
-            let initial = form.fields[i].initial.as_str();
-            let before = if i == ROTATE_EVERY && form.fields[ROTATE].initial == "no" {
-                "off"
-            } else if initial.is_empty() {
-                "(none)"
-            } else {
-                initial
-            };
-            changes.push(format!("{key} {before} → {value}"));
-            fields.insert(key.to_string(), value);
+    let name = form.target.clone();
+    let mut fields = BTreeMap::new();
+    let mut changes = Vec::new();
+    for (i, key) in FIELD_NAMES.iter().enumerate() {
+        let Some(key) = key else { continue };
+        let changed = form.changed(i) || (i == ROTATE_EVERY && form.changed(ROTATE));
+        if !changed {
+            continue;
         }
-        if fields.is_empty() {
-            shell.notice = Some(format!("Nothing changed in {name}; nothing was sent."));
-            return;
-        }
-        shell.ask(
-            format!("Change key group {name}?"),
-            format!(
-                "Change key group {name}: {}. Keys already made keep theirs until the next rotation.",
-                changes.join("; ")
-            ),
-            Request::GroupSet { name, fields },
-        );
+        let value = wire_value(form, i);
+        let initial = form.fields[i].initial.as_str();
+        let before = if i == ROTATE_EVERY && form.fields[ROTATE].initial == "no" {
+            "off"
+        } else if initial.is_empty() {
+            "(none)"
+        } else {
+            initial
+        };
+        changes.push(format!("{key} {before} → {value}"));
+        fields.insert(key.to_string(), value);
+    }
+    if fields.is_empty() {
+        shell.notice = Some(format!("Nothing changed in {name}; nothing was sent."));
+        return;
+    }
+    shell.ask(
+        format!("Change key group {name}?"),
+        format!(
+            "Change key group {name}: {}. Keys already made keep theirs until the next rotation.",
+            changes.join("; ")
+        ),
+        Request::GroupSet { name, fields },
+    );
 }
 
 #[cfg(test)]
@@ -396,8 +385,8 @@ mod tests {
     use super::*;
     use crate::app::tests::{ctrl, dual, key, ok, p, refused, typed};
     use crate::app::{App, Effect, ErrorLine};
-    use crate::screens::keydb::tests::group;
     use crate::fixtures;
+    use crate::screens::keydb::tests::group;
     use crossterm::event::KeyCode;
     use keyward_proto::{ErrorCode, Op, Reply};
 
@@ -436,7 +425,11 @@ mod tests {
         grammar.sort_unstable();
         assert_eq!(named, grammar);
         let modes = rotation_modes();
-        assert!(modes.iter().all(|m| grammar_check(ROTATION_MODE, m).is_ok()));
+        assert!(
+            modes
+                .iter()
+                .all(|m| grammar_check(ROTATION_MODE, m).is_ok())
+        );
     }
 
     fn grammar_check(i: usize, value: &str) -> Result<(), String> {
@@ -478,7 +471,13 @@ mod tests {
         // Any [a-z0-9-]{1,32} is a region, as the daemon reads it (the editor once demanded
         // word-word-digits).
         let region = |v| grammar_check(REGION, v);
-        for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "us-east", "local"] {
+        for ok in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "us-east",
+            "local",
+        ] {
             assert_eq!(region(ok), Ok(()), "{ok}");
         }
         for bad in ["US-EAST-1", "us east-1", &"a".repeat(33)] {
@@ -640,7 +639,8 @@ mod tests {
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
         assert!(
-            app.shell.notice
+            app.shell
+                .notice
                 .as_deref()
                 .unwrap()
                 .starts_with("Nothing changed")
@@ -700,7 +700,10 @@ mod tests {
         g.policy = Some("{}".into());
         ok(&mut app, Reply::GroupList(vec![g]));
         key(&mut app, KeyCode::Char('e'));
-        assert_eq!(app.shell.form.as_ref().unwrap().fields[POLICY_FILE].note, "{}");
+        assert_eq!(
+            app.shell.form.as_ref().unwrap().fields[POLICY_FILE].note,
+            "{}"
+        );
         for field in [ENDPOINT, POLICY_FILE] {
             app.shell.form.as_mut().unwrap().show(field);
             ctrl(&mut app, 'u');

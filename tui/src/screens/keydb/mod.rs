@@ -12,7 +12,7 @@ mod tree;
 use std::collections::BTreeSet;
 
 use crossterm::event::KeyCode;
-use keyward_proto::{GroupView, KeyView, Request, ScheduleView};
+use keyward_proto::{GroupView, KeyView, Reply, Request, ScheduleView};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -21,9 +21,10 @@ pub use tree::TreeRow;
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::{Purpose, Shell};
 use crate::input::Form;
-use crate::keys::{Action, Keymap, MOVE, b, ch, filter, filter_keys, key, refresh, unlisted, ON_A_SCREEN, TYPING};
+use crate::keys::{
+    Action, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, key, refresh, unlisted,
+};
 use crate::theme::Theme;
-use keyward_proto::Reply;
 
 pub const TREE: Keymap = Keymap {
     name: "keys",
@@ -35,7 +36,10 @@ pub const TREE: Keymap = Keymap {
             "Select a group or key (PgUp/PgDn, g/G: first/last)",
         ),
         b(
-            &[&[key(KeyCode::Enter, Action::Open)], &[ch('m', Action::Menu)]],
+            &[
+                &[key(KeyCode::Enter, Action::Open)],
+                &[ch('m', Action::Menu)],
+            ],
             "actions",
             "The actions for the selected group or key, in a menu",
         ),
@@ -71,7 +75,10 @@ pub const TREE: Keymap = Keymap {
         ),
         b(
             &[
-                &[key(KeyCode::Left, Action::Left), key(KeyCode::Right, Action::Right)],
+                &[
+                    key(KeyCode::Left, Action::Left),
+                    key(KeyCode::Right, Action::Right),
+                ],
                 &[ch(' ', Action::Toggle)],
             ],
             "fold",
@@ -224,8 +231,8 @@ impl Screen for KeyDb {
 pub(crate) mod tests {
     use super::*;
     use crate::app::tests::{dual, key, ok, p, sent, session, typed};
-    use crate::fixtures::{self, kms_key};
     use crate::app::{App, Effect};
+    use crate::fixtures::{self, kms_key};
     use crate::keys::tests::press;
     use keyward_proto::{KeyState, Op};
 
@@ -258,7 +265,13 @@ pub(crate) mod tests {
         ok(
             app,
             Reply::KeyList(vec![
-                kms_key("aa01", "payments", KeyState::Previous, Some("1111-aaaa"), None),
+                kms_key(
+                    "aa01",
+                    "payments",
+                    KeyState::Previous,
+                    Some("1111-aaaa"),
+                    None,
+                ),
                 kms_key(
                     "aa02",
                     "payments",

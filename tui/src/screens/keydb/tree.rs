@@ -120,4 +120,3 @@ impl KeyDb {
         self.clamp();
     }
 }
-

@@ -5,7 +5,7 @@
 mod passwd;
 mod pending;
 
-use keyward_proto::{Request, SessionInfo, SessionUser};
+use keyward_proto::{Op, Reply, Request, SessionInfo, SessionUser};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
@@ -16,10 +16,11 @@ pub use pending::Pending;
 use super::{Screen, Tab, move_selection, status::Status};
 use crate::app::{PASSWORD_MAX, Purpose, Shell, USER_MAX};
 use crate::input::{Form, TextField};
-use crate::keys::{Action, CLEAR, ENTER, ESC, Keymap, MOVE, TAB, b, ch, key, refresh, ON_A_SCREEN, TYPING};
+use crate::keys::{
+    Action, CLEAR, ENTER, ESC, Keymap, MOVE, ON_A_SCREEN, TAB, TYPING, b, ch, key, refresh,
+};
 use crate::theme::Theme;
 use crate::ui::pane;
-use keyward_proto::{Op, Reply};
 
 pub const LOGIN_FORM: Keymap = Keymap {
     name: "login form",
@@ -290,8 +291,7 @@ impl Screen for Session {
             pending_area,
         );
         let [form_area, users_area] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(top);
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
         self.draw_form(shell, theme, frame, form_area);
         self.draw_users(shell, theme, frame, users_area);
     }
@@ -491,7 +491,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, session, sent, typed, up};
+    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
     use crate::app::{App, Effect};
     use crate::keys::tests::{ctrl, press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;

@@ -3,13 +3,12 @@
 //! logged in with a one-time password gets the form at once: the daemon refuses everything
 //! else for them until it is changed.
 
-use keyward_proto::{Request, SessionInfo};
+use keyward_proto::{Op, Request, SessionInfo};
 
 use super::{Session, pending};
 use crate::app::dialogs::{Confirm, Confirmable};
 use crate::app::{PASSWORD_MAX, Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use keyward_proto::Op;
 
 /// The password form.
 pub const PASSWD: FormKind = FormKind("passwd");
@@ -103,11 +102,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, refused, sent, session, shown_secret, typed, up};
     use crate::app::Effect;
+    use crate::app::tests::{dual, key, ok, p, refused, sent, session, shown_secret, typed, up};
+    use crate::fixtures;
     use crate::screens::session::{Pane, USERS};
     use crossterm::event::KeyCode;
-    use crate::fixtures;
     use keyward_proto::{ErrorCode, Password, Reply};
 
     fn one_time(name: &str) -> Reply {
@@ -122,7 +121,10 @@ mod tests {
         session.pane = Pane::Users;
         session.selected = at.expect("logged in");
         key(app, KeyCode::Char('p'));
-        assert_eq!(app.shell.form.as_ref().map(|f| f.target.as_str()), Some(name));
+        assert_eq!(
+            app.shell.form.as_ref().map(|f| f.target.as_str()),
+            Some(name)
+        );
     }
 
     #[test]
@@ -172,7 +174,10 @@ mod tests {
         typed(&mut app, "d");
         assert_eq!(app.shell.form.as_ref().and_then(|f| f.reason(2)), None);
         assert!(key(&mut app, KeyCode::Enter).is_empty());
-        assert!(app.shell.form.is_none(), "the form and its secrets are gone");
+        assert!(
+            app.shell.form.is_none(),
+            "the form and its secrets are gone"
+        );
         let confirm = app.shell.confirm.as_ref().expect("confirm");
         assert_eq!(confirm.title, "Change the password of carol?");
         let effects = key(&mut app, KeyCode::Char('y'));
@@ -230,7 +235,10 @@ mod tests {
         key(&mut app, KeyCode::Char('y'));
         refused(&mut app, p(Op::Passwd), ErrorCode::Auth, "wrong password");
         assert!(app.shell.error.is_some());
-        assert!(app.shell.form.is_none(), "not bob's form for alice's mistake");
+        assert!(
+            app.shell.form.is_none(),
+            "not bob's form for alice's mistake"
+        );
     }
 
     #[test]
@@ -245,10 +253,7 @@ mod tests {
         typed(&mut app, "secret");
         key(&mut app, KeyCode::Esc);
         assert!(app.shell.form.is_none());
-        assert_eq!(
-            app.screen::<Session>().map(|s| s.pane),
-            Some(Pane::Users)
-        );
+        assert_eq!(app.screen::<Session>().map(|s| s.pane), Some(Pane::Users));
     }
 
     #[test]

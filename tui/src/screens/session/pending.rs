@@ -2,7 +2,7 @@
 //! control, waiting for a second one. Enter asks to confirm, then sends `approve ID`; the
 //! daemon refuses self-approval and expired ids.
 
-use keyward_proto::{JobStarted, PendingApproval, Request};
+use keyward_proto::{Approved, JobStarted, Op, PendingApproval, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Row, TableState};
@@ -13,7 +13,6 @@ use crate::keys::Action;
 use crate::screens::List;
 use crate::theme::Theme;
 use crate::ui::{note, pane, table, time_of_day};
-use keyward_proto::{Approved, Op};
 
 /// Ask for the pending list again every this many ticks while the panel is on screen.
 const PENDING_POLL_TICKS: u64 = 10;
@@ -53,77 +52,77 @@ pub(super) fn approved(id: u64, approved: &Approved, shell: &mut Shell) {
 
 /// Enter on a request asks to approve it.
 pub(super) fn on_action(pending: &mut Pending, action: Action, shell: &mut Shell) {
-        if pending.moved(action) || action != Action::Open {
-            return;
-        }
-        let Some(p) = pending.selected() else {
-            shell.notice = Some("Nothing is waiting for approval.".into());
-            return;
-        };
-        let id = p.id;
-        shell.confirm = Some(Confirm {
-            title: format!("Approve request {id}?"),
-            effect: format!(
-                "Approve request {id} from {} ({}): {}. It runs once, now, and its audit record names you both.",
-                p.requested_by, p.channel, p.operation
-            ),
-            then: Confirmable::Send {
-                purpose: Purpose::new(Op::Approve).tag(id),
-                request: Request::Approve { id },
-            },
-        });
+    if pending.moved(action) || action != Action::Open {
+        return;
+    }
+    let Some(p) = pending.selected() else {
+        shell.notice = Some("Nothing is waiting for approval.".into());
+        return;
+    };
+    let id = p.id;
+    shell.confirm = Some(Confirm {
+        title: format!("Approve request {id}?"),
+        effect: format!(
+            "Approve request {id} from {} ({}): {}. It runs once, now, and its audit record names you both.",
+            p.requested_by, p.channel, p.operation
+        ),
+        then: Confirmable::Send {
+            purpose: Purpose::new(Op::Approve).tag(id),
+            request: Request::Approve { id },
+        },
+    });
 }
 
 pub(super) fn draw(
-        pending: &Pending,
-        focused: bool,
-        shell: &Shell,
-        theme: Theme,
-        frame: &mut Frame,
-        area: Rect,
-    ) {
-        let title = if pending.loaded {
-            format!("Pending approvals ({})", pending.items.len())
+    pending: &Pending,
+    focused: bool,
+    shell: &Shell,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let title = if pending.loaded {
+        format!("Pending approvals ({})", pending.items.len())
+    } else {
+        "Pending approvals".to_string()
+    };
+    let block = pane(title, focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if pending.items.is_empty() {
+        let text = if !shell.can_approve() {
+            "Requests waiting for a second administrator show here while an administrator is logged in."
+        } else if shell.awaiting(Purpose::new(Op::Pending)) {
+            "Asking the daemon for pending requests …"
+        } else if pending.loaded {
+            "Nothing waits for approval."
         } else {
-            "Pending approvals".to_string()
+            "Tab here and press r to ask the daemon."
         };
-        let block = pane(title, focused, theme);
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        if pending.items.is_empty() {
-            let text = if !shell.can_approve() {
-                "Requests waiting for a second administrator show here while an administrator is logged in."
-            } else if shell.awaiting(Purpose::new(Op::Pending)) {
-                "Asking the daemon for pending requests …"
-            } else if pending.loaded {
-                "Nothing waits for approval."
-            } else {
-                "Tab here and press r to ask the daemon."
-            };
-            note(text, theme, frame, inner);
-            return;
-        }
-        let rows = pending.items.iter().map(|p| {
-            Row::new(vec![
-                Cell::from(p.id.to_string()),
-                Cell::from(format!("{} ({})", p.requested_by, p.channel)),
-                Cell::from(p.operation.clone()),
-                Cell::from(time_of_day(&p.expires).to_string()),
-            ])
-        });
-        let table = table(
-            ["ID", "From", "Operation", "Expires"],
-            [
-                Constraint::Length(5),
-                Constraint::Length(21),
-                Constraint::Min(20),
-                Constraint::Length(8),
-            ],
-            rows,
-            theme,
-        );
-        let mut state = TableState::default().with_selected(focused.then_some(pending.selected));
-        frame.render_stateful_widget(table, inner, &mut state);
+        note(text, theme, frame, inner);
+        return;
+    }
+    let rows = pending.items.iter().map(|p| {
+        Row::new(vec![
+            Cell::from(p.id.to_string()),
+            Cell::from(format!("{} ({})", p.requested_by, p.channel)),
+            Cell::from(p.operation.clone()),
+            Cell::from(time_of_day(&p.expires).to_string()),
+        ])
+    });
+    let table = table(
+        ["ID", "From", "Operation", "Expires"],
+        [
+            Constraint::Length(5),
+            Constraint::Length(21),
+            Constraint::Min(20),
+            Constraint::Length(8),
+        ],
+        rows,
+        theme,
+    );
+    let mut state = TableState::default().with_selected(focused.then_some(pending.selected));
+    frame.render_stateful_widget(table, inner, &mut state);
 }
 
 #[cfg(test)]
@@ -132,9 +131,9 @@ mod tests {
     use crate::app::Effect;
     use crate::app::tests::{dual, key, ok, ok_as, p, sent, session, up};
     use crate::fixtures;
-    use keyward_proto::Reply;
     use crate::screens::session::{PENDING, USERS};
     use crossterm::event::KeyCode;
+    use keyward_proto::Reply;
 
     #[test]
     fn a_second_administrator_approves_a_pending_request_after_confirming() {

@@ -152,7 +152,7 @@ impl App {
         self.id(self.current) == ScreenId::of::<S>()
     }
 
-    /// Screen `S` (for tests and for the screen's own drawing helpers).
+    /// Screen `S`, to look at its state (tests do).
     pub fn screen<S: Screen>(&self) -> Option<&S> {
         self.screens
             .iter()

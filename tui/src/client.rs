@@ -1,12 +1,13 @@
 //! The link to `keywardd`: one connection on the console socket, requests answered in order.
 //! It runs on a background tokio runtime and reports to the UI thread over a channel; when the
-//! daemon goes away it says so and reconnects with backoff. It never interprets a response.
+//! daemon goes away it says so and reconnects with backoff. Each answer is decoded here, by the
+//! operation of the request it answers, so the UI only ever sees typed replies.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use keyward_proto::{Request, Response, read_line, write_json};
+use keyward_proto::{ApiError, Reply, Request, Response, read_line, write_json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -25,11 +26,16 @@ pub enum Link {
 
 /// What the link tells the UI. `T` says what a request was for, so its answer can be read.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one message per answer, moved once into an event: boxing would only add an allocation"
+)]
 pub enum Incoming<T> {
     Link(Link),
+    /// The daemon's answer, typed (or its refusal).
     Reply {
         purpose: T,
-        response: Response,
+        reply: Result<Reply, ApiError>,
     },
     /// The request could not be delivered or answered (the daemon went away).
     Unsent {
@@ -172,6 +178,7 @@ async fn serve<T>(
                 });
             }
         };
+        let op = request.op();
         let answer = async {
             write_json(&mut write, &request)
                 .await
@@ -187,7 +194,8 @@ async fn serve<T>(
         .await;
         match answer {
             Ok(response) => {
-                if report.send(Incoming::Reply { purpose, response }).is_err() {
+                let reply = response.decode(op);
+                if report.send(Incoming::Reply { purpose, reply }).is_err() {
                     return Ended::UiGone;
                 }
             }
@@ -235,8 +243,12 @@ mod tests {
                 let (r, mut w) = stream.into_split();
                 let mut r = BufReader::new(r);
                 let line = read_line(&mut r).await.unwrap().unwrap();
-                assert_eq!(line.as_str(), r#"{"op":"status"}"#);
-                w.write_all(b"{\"ok\":true,\"data\":1}\n").await.unwrap();
+                assert_eq!(line.as_str(), r#"{"op":"whoami"}"#);
+                w.write_all(
+                    b"{\"ok\":true,\"data\":{\"channel\":\"console\",\"users\":[],\"dual_control\":false}}\n",
+                )
+                .await
+                .unwrap();
             }
         });
         let (tx, rx) = channel();
@@ -244,11 +256,18 @@ mod tests {
         let wait = || rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(matches!(wait(), Incoming::Link(Link::Connecting)));
         assert!(matches!(wait(), Incoming::Link(Link::Up)));
-        assert!(client.send(7u8, Request::Status));
+        assert!(client.send(7u8, Request::Whoami));
         match wait() {
-            Incoming::Reply { purpose, response } => {
+            Incoming::Reply { purpose, reply } => {
                 assert_eq!(purpose, 7);
-                assert_eq!(response, Response::ok(serde_json::json!(1)));
+                assert_eq!(
+                    reply,
+                    Ok(Reply::Whoami(keyward_proto::SessionInfo {
+                        channel: "console".into(),
+                        users: Vec::new(),
+                        dual_control: false,
+                    }))
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

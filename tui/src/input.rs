@@ -89,7 +89,7 @@ pub enum FieldKind {
 }
 
 /// Checks a field's value as it is typed: `Err` is the reason shown beside it.
-pub type Check = fn(&str) -> Result<(), String>;
+pub type Check = Box<dyn Fn(&str) -> Result<(), String>>;
 
 pub struct FormField {
     pub label: &'static str,
@@ -147,8 +147,8 @@ impl FormField {
         self.optional = true;
         self
     }
-    pub fn checked_by(mut self, check: Check) -> Self {
-        self.check = Some(check);
+    pub fn checked_by(mut self, check: impl Fn(&str) -> Result<(), String> + 'static) -> Self {
+        self.check = Some(Box::new(check));
         self
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
@@ -219,19 +219,18 @@ impl FormField {
     }
 }
 
-/// What a form is for: decides the request it makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormKind {
-    UserAdd,
-    CredentialImport,
-    CredentialAdd,
-    KeySync,
-    /// `passwd` for the logged-in user named by the target.
-    Passwd,
-    /// The key group editor: a new group (`group_create`) or, with a target, an existing one
-    /// (`group_set` with the changed fields).
-    Group,
+/// Why a field's value is refused.
+enum Refusal {
+    /// It must repeat the field with this label, and does not.
+    Differs(&'static str),
+    /// Its check's reason.
+    Checked(String),
 }
+
+/// What a form is for, named by the screen that opens it: that screen reads it back when the
+/// form is filled in, and tells its forms apart by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormKind(pub &'static str);
 
 /// A dialog of fields: Tab/↑↓ move, Enter goes to the next field and submits on the last,
 /// Esc cancels (secrets are wiped as the form is dropped).
@@ -296,8 +295,8 @@ impl Form {
             .filter(|&i| self.fields[i].tab == self.tab)
             .collect()
     }
-    /// Why field `i` is not valid as typed, if it is not: the reason shown beside it.
-    pub fn reason(&self, i: usize) -> Option<String> {
+    /// Why field `i` is not valid as typed, if it is not.
+    fn refusal(&self, i: usize) -> Option<Refusal> {
         let field = self.fields.get(i)?;
         if !self.enabled(i) {
             return None;
@@ -309,20 +308,36 @@ impl Form {
                 _ => true,
             };
             if !same {
-                return Some(format!("differs from {}", other.label));
+                return Some(Refusal::Differs(other.label));
             }
         }
         let value = field.current();
         if value.is_empty() && field.optional {
             return None;
         }
-        field.check.and_then(|check| check(&value).err())
+        field
+            .check
+            .as_ref()
+            .and_then(|check| check(&value).err())
+            .map(Refusal::Checked)
     }
-    /// The first field (in tab order) whose value is refused, with the reason.
+    /// Why field `i` is not valid as typed, if it is not: the reason shown beside it.
+    pub fn reason(&self, i: usize) -> Option<String> {
+        Some(match self.refusal(i)? {
+            Refusal::Differs(other) => format!("differs from {other}"),
+            Refusal::Checked(reason) => reason,
+        })
+    }
+    /// The first field (in tab order) whose value is refused, with why in a sentence that
+    /// names the field ("New again differs from New password", "Alias: …").
     pub fn first_invalid(&self) -> Option<(usize, String)> {
-        self.order()
-            .into_iter()
-            .find_map(|i| self.reason(i).map(|r| (i, r)))
+        self.order().into_iter().find_map(|i| {
+            let label = self.fields.get(i)?.label;
+            Some(match self.refusal(i)? {
+                Refusal::Differs(other) => (i, format!("{label} differs from {other}")),
+                Refusal::Checked(reason) => (i, format!("{label}: {reason}")),
+            })
+        })
     }
     /// Field indices, tab by tab.
     fn order(&self) -> Vec<usize> {
@@ -526,7 +541,7 @@ mod tests {
 
     #[test]
     fn a_form_moves_between_fields_and_cycles_choices() {
-        let mut form = Form::new(FormKind::UserAdd, "Add a user", "")
+        let mut form = Form::new(FormKind("user add"), "Add a user", "")
             .field(FormField::text("Name", 8))
             .field(FormField::choice("Role", &["administrator", "auditor"]));
         for c in "carol".chars() {
@@ -550,7 +565,7 @@ mod tests {
 
     #[test]
     fn checkboxes_toggle_with_space_and_arrows() {
-        let mut form = Form::new(FormKind::KeySync, "Synchronise", "")
+        let mut form = Form::new(FormKind("key sync"), "Synchronise", "")
             .target("3f1a")
             .field(FormField::check("Delete", false))
             .field(FormField::check("Update", true));

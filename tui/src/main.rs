@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keyward_proto::{Password, Request, Response, StatusReport, read_line, write_json};
+use keyward_proto::{Op, Password, Reply, Request, Response, StatusReport, read_line, write_json};
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 
@@ -163,10 +163,13 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string(&response)?);
             return Ok(response.ok);
         }
-        let data = response
-            .into_result()
+        let reply = response
+            .decode(Op::Status)
             .map_err(|e| anyhow::anyhow!("ERR {} {}", e.code.as_str(), e.message))?;
-        print_status(&serde_json::from_value(data)?);
+        let Reply::Status(status) = reply else {
+            anyhow::bail!("the daemon answered status with {}", reply.op().name());
+        };
+        print_status(&status);
         Ok::<_, anyhow::Error>(true)
     });
     match result {

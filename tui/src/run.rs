@@ -66,7 +66,7 @@ fn event_loop(
         while let Ok(message) = incoming.try_recv() {
             events.push(match message {
                 Incoming::Link(link) => Event::Link(link),
-                Incoming::Reply { purpose, response } => Event::Reply { purpose, response },
+                Incoming::Reply { purpose, reply } => Event::Reply { purpose, reply },
                 Incoming::Unsent { purpose, reason } => Event::Unsent { purpose, reason },
                 Incoming::Terminate => return Ok(()),
             });

@@ -1,6 +1,7 @@
 //! Colours, or none: with `NO_COLOR` set (to anything but the empty string, as no-color.org
 //! says) every style is built from bold, reverse and underline alone.
 
+use keyward_proto::{JobState, KeyState};
 use ratatui::style::{Color, Modifier, Style};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +98,21 @@ impl Theme {
     pub fn gauge(self) -> Style {
         self.pick(Style::default().fg(Color::Green), Style::default())
     }
-    /// A job's state word.
-    pub fn state(self, state: &str) -> Style {
+    /// A job's state.
+    pub fn job_state(self, state: JobState) -> Style {
         match state {
-            "succeeded" | "active" => self.good(),
-            "running" | "queued" | "pending" => self.warn(),
-            "failed" | "expired" => self.bad(),
-            "previous" | "disabled" => self.dim(),
-            _ => self.text(),
+            JobState::Succeeded => self.good(),
+            JobState::Running | JobState::Queued => self.warn(),
+            JobState::Failed => self.bad(),
+        }
+    }
+    /// A key's state.
+    pub fn key_state(self, state: KeyState) -> Style {
+        match state {
+            KeyState::Active => self.good(),
+            KeyState::Pending => self.warn(),
+            KeyState::Expired => self.bad(),
+            KeyState::Previous | KeyState::Disabled => self.dim(),
         }
     }
 }
@@ -137,8 +145,11 @@ mod tests {
             t.alert(),
             t.key(),
             t.gauge(),
-            t.state("failed"),
-        ] {
+        ]
+        .into_iter()
+        .chain(JobState::ALL.iter().map(|s| t.job_state(*s)))
+        .chain(KeyState::ALL.iter().map(|s| t.key_state(*s)))
+        {
             assert_eq!(style.fg, None);
             assert_eq!(style.bg, None);
         }

@@ -1,7 +1,7 @@
 //! Each screen drawn from a fixed state into ratatui's `TestBackend` at 80×24 and compared with
 //! a snapshot in `tests/snapshots/` (`INSTA_UPDATE=always cargo test -p keyward-console` to
 //! accept a deliberate change, then review the diff). The states are built by feeding the
-//! `App` the daemon's answers, so the snapshots also cover how replies are read.
+//! `App` the daemon's answers as typed views (`src/fixtures.rs`, shared with the unit tests).
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a broken fixture should fail the test loudly"
@@ -9,15 +9,25 @@
 
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use keyward_console::app::{App, Effect, Event, Purpose};
+use crossterm::event::KeyCode;
+use keyward_console::app::{self, App, Effect, Event};
 use keyward_console::client::Link;
+use keyward_console::screens::audit;
 use keyward_console::theme::Theme;
 use keyward_console::ui;
-use keyward_proto::{ApiError, ErrorCode, Response};
+use keyward_proto::{
+    AuditRecordView, Connection, CredentialView, ErrorCode, JobKind, JobStarted, JobState, JobView,
+    KeyState, KeyView, Op, Reply, Role, SettingView, UserInfo,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::json;
+
+#[path = "../src/fixtures.rs"]
+mod fixtures;
+use fixtures::{
+    account, credential, group, group_test, job, job_log, key, kms_key, ok, ok_as, p, refused,
+    schedule, session, typed,
+};
 
 fn draw(app: &App, theme: Theme, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -45,127 +55,68 @@ fn screen_at(app: &App, width: u16, height: u16) -> String {
     out
 }
 
-fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    app.handle(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-}
-
-fn typed(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
-fn reply(app: &mut App, purpose: Purpose, data: serde_json::Value) -> Vec<Effect> {
-    app.handle(Event::Reply {
-        purpose,
-        response: Response::ok(data),
-    })
-}
-
-/// The daemon refuses `purpose` with `code` and `message`.
-fn refused(app: &mut App, purpose: Purpose, code: ErrorCode, message: &str) -> Vec<Effect> {
-    app.handle(Event::Reply {
-        purpose,
-        response: Response::err(ApiError::new(code, message)),
-    })
-}
-
 fn connected() -> App {
     let mut app = App::new("/var/lib/keyward/console.sock");
     app.handle(Event::Link(Link::Up));
     app
 }
 
-fn session(users: &[(&str, bool)], dual: bool) -> serde_json::Value {
-    let users: Vec<_> = users
-        .iter()
-        .map(|(name, otp)| json!({"name": name, "role": "administrator", "must_change_password": otp}))
-        .collect();
-    json!({"channel": "console", "users": users, "dual_control": dual})
-}
-
 fn logged_in(users: &[&str]) -> App {
     let mut app = connected();
-    let list: Vec<(&str, bool)> = users.iter().map(|u| (*u, false)).collect();
-    reply(&mut app, Purpose::Login, session(&list, users.len() == 2));
+    ok(&mut app, Reply::Login(session(users, &[])));
     if users.len() < 2 {
         // The form waits for a second administrator; Esc leaves it.
         key(&mut app, KeyCode::Esc);
     }
-    app.notice = None;
+    app.shell.notice = None;
     app
 }
 
-fn status_report() -> serde_json::Value {
-    json!({
-        "version": "0.1.0",
-        "hsm": {"state": "ok", "token_label": "keyward", "serial": "5f2c0e8a1b3d4c6e",
-                "manufacturer": "SoftHSM project", "model": "SoftHSM v2",
-                "wrap_algorithms": ["RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_256"],
-                "missing_keys": []},
-        "store": {"path": "/var/lib/keyward/db", "schema_version": 3, "size_bytes": 524288,
-                  "users": 3, "keys": 12},
-        "audit": {"records": 418, "head_seq": 418,
-                  "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
-        "hardening": {"core_dumps": "ok: disabled", "memory_lock": "degraded: RLIMIT_MEMLOCK too low"},
-        "scheduler": {"state": "running", "designated": true, "scheduled_groups": 3,
-                      "next_due": "2027-02-22T10:00:00.000Z", "running_rotations": 1,
-                      "concurrency": 4}
-    })
-}
-
-fn job(
-    id: u64,
-    kind: &str,
-    target: &str,
-    state: &str,
-    progress: u8,
-    step: Option<&str>,
-) -> serde_json::Value {
-    json!({
-        "id": id, "kind": kind, "target": target, "state": state, "progress": progress,
-        "step": step,
-        "steps": ["generate_key", "create_kms_key", "get_import_parameters", "wrap_key",
-                  "import_key_material", "put_key_policy", "move_alias", "disable_previous"],
-        "requested_by": ["alice", "bob"], "created": "2026-11-24T10:00:00.000Z",
-        "updated": "2026-11-24T10:00:05.000Z",
-        "finished": if state == "succeeded" || state == "failed" { json!("2026-11-24T10:00:09.000Z") } else { json!(null) },
-        "error": if state == "failed" { json!("cloud: credential prod-us has no permission kms:ImportKeyMaterial") } else { json!(null) },
-        "key": null, "aws_key_id": null
-    })
-}
-
-fn jobs() -> serde_json::Value {
-    json!([
-        job(9, "rotate", "payments", "running", 50, Some("wrap_key")),
+fn jobs() -> Vec<JobView> {
+    vec![
+        job(
+            9,
+            JobKind::Rotate,
+            "payments",
+            JobState::Running,
+            50,
+            Some("wrap_key"),
+        ),
         job(
             8,
-            "sync",
+            JobKind::Sync,
             "3f1a9c0d2e4b5a6f",
-            "queued",
+            JobState::Queued,
             0,
-            Some("delete_material")
+            Some("delete_material"),
         ),
         job(
             7,
-            "rotate",
+            JobKind::Rotate,
             "billing-eu",
-            "failed",
+            JobState::Failed,
             62,
-            Some("import_key_material")
+            Some("import_key_material"),
         ),
-        job(6, "rotate", "payments", "succeeded", 100, None),
-    ])
+        job(
+            6,
+            JobKind::Rotate,
+            "payments",
+            JobState::Succeeded,
+            100,
+            None,
+        ),
+    ]
 }
 
 fn on_status(app: &mut App) {
     key(app, KeyCode::Char('2'));
-    reply(app, Purpose::Status, status_report());
+    ok(app, Reply::Status(fixtures::status(418)));
 }
 
 fn on_jobs(app: &mut App) {
     key(app, KeyCode::Char('3'));
-    reply(app, Purpose::JobList, jobs());
+    ok(app, Reply::JobList(jobs()));
 }
 
 #[test]
@@ -177,11 +128,7 @@ fn login_empty() {
 #[test]
 fn login_one_admin_logged_in_typing_the_second() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("alice", false)], false),
-    );
+    ok(&mut app, Reply::Login(session(&["alice"], &[])));
     typed(&mut app, "bob");
     key(&mut app, KeyCode::Tab);
     typed(&mut app, "correct horse");
@@ -191,16 +138,8 @@ fn login_one_admin_logged_in_typing_the_second() {
 #[test]
 fn login_dual_control_satisfied() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("alice", false)], false),
-    );
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("alice", false), ("bob", false)], true),
-    );
+    ok(&mut app, Reply::Login(session(&["alice"], &[])));
+    ok(&mut app, Reply::Login(session(&["alice", "bob"], &[])));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -213,7 +152,7 @@ fn login_refused_shows_the_code() {
     key(&mut app, KeyCode::Enter);
     refused(
         &mut app,
-        Purpose::Login,
+        p(Op::Login),
         ErrorCode::Auth,
         "wrong user name or password (4 attempts left before the account locks for 15m)",
     );
@@ -223,7 +162,7 @@ fn login_refused_shows_the_code() {
 #[test]
 fn passwd_after_a_one_time_password_login_repeat_differs() {
     let mut app = connected();
-    reply(&mut app, Purpose::Login, session(&[("carol", true)], false));
+    ok(&mut app, Reply::Login(session(&["carol"], &["carol"])));
     typed(&mut app, "one-time-1");
     key(&mut app, KeyCode::Enter);
     typed(&mut app, "a new long password");
@@ -249,26 +188,25 @@ fn status_d_asks_before_undesignating_then_sends_settings_set() {
     assert_eq!(
         effects,
         [Effect::Send {
-            purpose: Purpose::SettingsSet,
+            purpose: p(Op::SettingsSet),
             request: keyward_proto::Request::SettingsSet {
                 name: "rotation.designated".into(),
                 value: "false".into(),
             },
         }]
     );
-    let effects = reply(
+    let effects = ok(
         &mut app,
-        Purpose::SettingsSet,
-        json!([{"name": "rotation.designated", "value": "false",
-                "description": "this appliance rotates key groups on their schedule"}]),
+        Reply::SettingsSet(vec![SettingView {
+            name: "rotation.designated".into(),
+            value: "false".into(),
+            description: "this appliance rotates key groups on their schedule".into(),
+        }]),
     );
     assert!(
         effects.iter().any(|e| matches!(
             e,
-            Effect::Send {
-                purpose: Purpose::Status,
-                ..
-            }
+            Effect::Send { purpose, .. } if *purpose == p(Op::Status)
         )),
         "the status is asked for again: {effects:?}"
     );
@@ -297,15 +235,20 @@ fn job_log_running() {
     let mut app = logged_in(&["alice", "bob"]);
     on_jobs(&mut app);
     key(&mut app, KeyCode::Enter);
-    reply(
+    ok_as(
         &mut app,
-        Purpose::JobLog(9),
-        json!({"id": 9, "state": "running", "from": 0, "next": 4, "lines": [
-            "10:00:00 generate_key: AES-256 key generated in the HSM (id 3f1a9c0d2e4b5a6f…)",
-            "10:00:01 create_kms_key: created KMS key 1234abcd-12ab-34cd-56ef-1234567890ab (origin EXTERNAL)",
-            "10:00:02 get_import_parameters: RSA_AES_KEY_WRAP_SHA_256, token valid 24h",
-            "10:00:03 wrap_key: wrapping inside the HSM …",
-        ]}),
+        p(Op::JobLog).tag(9),
+        Reply::JobLog(job_log(
+            9,
+            JobState::Running,
+            0,
+            &[
+                "10:00:00 generate_key: AES-256 key generated in the HSM (id 3f1a9c0d2e4b5a6f…)",
+                "10:00:01 create_kms_key: created KMS key 1234abcd-12ab-34cd-56ef-1234567890ab (origin EXTERNAL)",
+                "10:00:02 get_import_parameters: RSA_AES_KEY_WRAP_SHA_256, token valid 24h",
+                "10:00:03 wrap_key: wrapping inside the HSM …",
+            ],
+        )),
     );
     insta::assert_snapshot!(screen(&app));
 }
@@ -318,10 +261,10 @@ fn job_log_scrolled_to_the_top_wraps_and_starts_at_the_first_line() {
     let lines: Vec<String> = (1..=30)
         .map(|n| format!("10:00:{n:02} step {n}: a detail long enough to need a second row on an 80-column console"))
         .collect();
-    reply(
+    ok_as(
         &mut app,
-        Purpose::JobLog(9),
-        json!({"id": 9, "state": "succeeded", "from": 0, "next": 30, "lines": lines}),
+        p(Op::JobLog).tag(9),
+        Reply::JobLog(job_log(9, JobState::Succeeded, 0, &lines)),
     );
     for _ in 0..3 {
         key(&mut app, KeyCode::PageUp);
@@ -336,13 +279,18 @@ fn job_log_failed() {
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Enter);
-    reply(
+    ok_as(
         &mut app,
-        Purpose::JobLog(7),
-        json!({"id": 7, "state": "failed", "from": 0, "next": 2, "lines": [
-            "10:00:04 import_key_material: AccessDeniedException",
-            "10:00:04 failed: credential prod-us has no permission kms:ImportKeyMaterial",
-        ]}),
+        p(Op::JobLog).tag(7),
+        Reply::JobLog(job_log(
+            7,
+            JobState::Failed,
+            0,
+            &[
+                "10:00:04 import_key_material: AccessDeniedException",
+                "10:00:04 failed: credential prod-us has no permission kms:ImportKeyMaterial",
+            ],
+        )),
     );
     insta::assert_snapshot!(screen(&app));
 }
@@ -361,7 +309,7 @@ fn error_bar_with_the_daemons_code() {
     key(&mut app, KeyCode::Char('2'));
     refused(
         &mut app,
-        Purpose::Status,
+        p(Op::Status),
         ErrorCode::Hsm,
         "the HSM token 'keyward' is not present (CKR_TOKEN_NOT_PRESENT); check the module and slot in the config",
     );
@@ -420,22 +368,46 @@ fn no_color_draws_without_colour() {
     }
 }
 
-fn accounts() -> serde_json::Value {
-    json!([
-        {"name": "alice", "role": "administrator", "state": "active",
-         "must_change_password": false, "failed_logins": 0, "created": "2026-10-01T09:00:00.000Z"},
-        {"name": "bob", "role": "administrator", "state": "active",
-         "must_change_password": false, "failed_logins": 1, "created": "2026-10-01T09:05:00.000Z"},
-        {"name": "carol", "role": "auditor", "state": "locked until 2026-11-24T10:15:00Z",
-         "must_change_password": false, "failed_logins": 5, "created": "2026-10-02T11:00:00.000Z"},
-        {"name": "dave", "role": "auditor", "state": "active",
-         "must_change_password": true, "failed_logins": 0, "created": "2026-11-20T08:30:00.000Z"},
-    ])
+fn accounts() -> Vec<UserInfo> {
+    vec![
+        account(
+            "alice",
+            Role::Administrator,
+            "active",
+            false,
+            0,
+            "2026-10-01T09:00:00.000Z",
+        ),
+        account(
+            "bob",
+            Role::Administrator,
+            "active",
+            false,
+            1,
+            "2026-10-01T09:05:00.000Z",
+        ),
+        account(
+            "carol",
+            Role::Auditor,
+            "locked until 2026-11-24T10:15:00Z",
+            false,
+            5,
+            "2026-10-02T11:00:00.000Z",
+        ),
+        account(
+            "dave",
+            Role::Auditor,
+            "active",
+            true,
+            0,
+            "2026-11-20T08:30:00.000Z",
+        ),
+    ]
 }
 
 fn on_users(app: &mut App) {
     key(app, KeyCode::Char('4'));
-    reply(app, Purpose::UserList, accounts());
+    ok(app, Reply::UserList(accounts()));
 }
 
 #[test]
@@ -472,10 +444,9 @@ fn users_one_time_password_shown_once() {
     on_users(&mut app);
     key(&mut app, KeyCode::Char('R'));
     key(&mut app, KeyCode::Char('y'));
-    reply(
+    ok(
         &mut app,
-        Purpose::UserReset,
-        json!({"name": "alice", "one_time_password": "Vq4m-8TzR-k2Xe"}),
+        Reply::UserReset(fixtures::one_time_password("alice", "Vq4m-8TzR-k2Xe")),
     );
     insta::assert_snapshot!(screen(&app));
     key(&mut app, KeyCode::Enter);
@@ -494,34 +465,38 @@ fn users_dual_control_error_shows_the_approval_id() {
     key(&mut app, KeyCode::Enter);
     refused(
         &mut app,
-        Purpose::UserRemove,
+        p(Op::UserRemove),
         ErrorCode::DualControl,
         "this operation needs a second administrator: log in a second administrator or ask one to run 'approve 431'",
     );
     insta::assert_snapshot!(screen(&app));
 }
 
-fn pending() -> serde_json::Value {
-    json!([
-        {"id": 431, "requested_by": "alice", "channel": "serial:ttyS0",
-         "operation": "user remove bob", "requested": "2026-11-24T10:00:00.000Z",
-         "expires": "2026-11-24T10:10:00.000Z"},
-        {"id": 433, "requested_by": "alice", "channel": "console",
-         "operation": "group rotate prod-payments", "requested": "2026-11-24T10:02:00.000Z",
-         "expires": "2026-11-24T10:12:00.000Z"},
+fn pending() -> Reply {
+    Reply::Pending(vec![
+        fixtures::pending(
+            431,
+            "serial:ttyS0",
+            "user remove bob",
+            "2026-11-24T10:00:00.000Z",
+            "2026-11-24T10:10:00.000Z",
+        ),
+        fixtures::pending(
+            433,
+            "console",
+            "group rotate prod-payments",
+            "2026-11-24T10:02:00.000Z",
+            "2026-11-24T10:12:00.000Z",
+        ),
     ])
 }
 
 #[test]
 fn session_pending_approvals() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("carol", false)], false),
-    );
-    reply(&mut app, Purpose::Pending, pending());
-    app.notice = None;
+    ok(&mut app, Reply::Login(session(&["carol"], &[])));
+    ok(&mut app, pending());
+    app.shell.notice = None;
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab); // Password → Logged in
     key(&mut app, KeyCode::Tab); // → Pending approvals
@@ -532,13 +507,9 @@ fn session_pending_approvals() {
 #[test]
 fn session_approve_confirm_names_the_operation() {
     let mut app = connected();
-    reply(
-        &mut app,
-        Purpose::Login,
-        session(&[("carol", false)], false),
-    );
-    reply(&mut app, Purpose::Pending, pending());
-    app.notice = None;
+    ok(&mut app, Reply::Login(session(&["carol"], &[])));
+    ok(&mut app, pending());
+    app.shell.notice = None;
     for _ in 0..3 {
         key(&mut app, KeyCode::Tab);
     }
@@ -546,19 +517,24 @@ fn session_approve_confirm_names_the_operation() {
     insta::assert_snapshot!(screen(&app));
 }
 
-fn credentials() -> serde_json::Value {
-    json!([
-        {"name": "prod-us", "access_key_id": "****************MPLE",
-         "created": "2026-10-01T09:00:00.000Z", "last_used": "2026-11-24T10:00:04.000Z",
-         "groups": ["payments", "billing-eu"]},
-        {"name": "staging", "access_key_id": "****************Q7ZK",
-         "created": "2026-10-03T14:20:00.000Z", "last_used": "never", "groups": []},
-    ])
+fn credentials() -> Vec<CredentialView> {
+    vec![
+        credential(
+            "prod-us",
+            "****************MPLE",
+            "2026-11-24T10:00:04.000Z",
+            &["payments", "billing-eu"],
+        ),
+        CredentialView {
+            created: "2026-10-03T14:20:00.000Z".into(),
+            ..credential("staging", "****************Q7ZK", "never", &[])
+        },
+    ]
 }
 
 fn on_credentials(app: &mut App) {
     key(app, KeyCode::Char('5'));
-    reply(app, Purpose::CredentialList, credentials());
+    ok(app, Reply::CredentialList(credentials()));
 }
 
 #[test]
@@ -610,110 +586,70 @@ fn credentials_refusal_shows_the_code() {
     key(&mut app, KeyCode::Char('y'));
     refused(
         &mut app,
-        Purpose::CredentialRemove,
+        p(Op::CredentialRemove),
         ErrorCode::Invalid,
         "credential prod-us is used by group payments, billing-eu; point the group at another credential first",
     );
     insta::assert_snapshot!(screen(&app));
 }
 
-fn audit_records() -> serde_json::Value {
-    let rows = [
-        (
-            411,
-            "2026-11-24T09:58:12.044Z",
-            vec!["alice"],
-            "console",
-            "login",
-            "alice",
-            "success",
-            json!({}),
-        ),
-        (
-            412,
-            "2026-11-24T09:58:40.310Z",
-            vec!["bob"],
-            "console",
-            "login",
-            "bob",
-            "success",
-            json!({}),
-        ),
-        (
-            413,
-            "2026-11-24T09:59:02.871Z",
-            vec!["alice", "bob"],
-            "console",
-            "user.add",
-            "erin",
-            "success",
-            json!({"role": "auditor"}),
-        ),
-        (
-            414,
-            "2026-11-24T09:59:30.005Z",
-            vec!["carol"],
-            "serial:ttyS0",
-            "login",
-            "carol",
-            "failure",
-            json!({"reason": "wrong password", "failed_logins": "3"}),
-        ),
-        (
-            415,
-            "2026-11-24T10:00:00.000Z",
-            vec!["scheduler"],
-            "internal",
-            "group.rotate",
-            "payments",
-            "attempt",
-            json!({"job": "9"}),
-        ),
-        (
-            416,
-            "2026-11-24T10:00:04.512Z",
-            vec!["alice", "bob"],
-            "console",
-            "credential.add",
-            "prod-us",
-            "success",
-            json!({"access_key_id": "****************MPLE"}),
-        ),
-        (
-            417,
-            "2026-11-24T10:00:09.120Z",
-            vec!["scheduler"],
-            "internal",
-            "group.rotate",
-            "billing-eu",
-            "failure",
-            json!({"job": "7", "error": "cloud: AccessDeniedException"}),
-        ),
-        (
-            418,
-            "2026-11-24T10:01:00.000Z",
-            vec!["alice"],
-            "console",
-            "audit.verify",
-            "trail",
-            "success",
-            json!({"records": "417"}),
-        ),
+fn audit_records() -> Vec<AuditRecordView> {
+    /// seq, time, actors, channel, action, target, outcome, details.
+    type Row<'a> = (
+        u64,
+        &'a str,
+        &'a [&'a str],
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+    );
+    #[rustfmt::skip]
+    let rows: [Row; 8] = [
+        (411, "2026-11-24T09:58:12.044Z", &["alice"], "console", "login", "alice", "success", &[]),
+        (412, "2026-11-24T09:58:40.310Z", &["bob"], "console", "login", "bob", "success", &[]),
+        (413, "2026-11-24T09:59:02.871Z", &["alice", "bob"], "console", "user.add", "erin",
+         "success", &[("role", "auditor")]),
+        (414, "2026-11-24T09:59:30.005Z", &["carol"], "serial:ttyS0", "login", "carol",
+         "failure", &[("reason", "wrong password"), ("failed_logins", "3")]),
+        (415, "2026-11-24T10:00:00.000Z", &["scheduler"], "internal", "group.rotate",
+         "payments", "attempt", &[("job", "9")]),
+        (416, "2026-11-24T10:00:04.512Z", &["alice", "bob"], "console", "credential.add",
+         "prod-us", "success", &[("access_key_id", "****************MPLE")]),
+        (417, "2026-11-24T10:00:09.120Z", &["scheduler"], "internal", "group.rotate",
+         "billing-eu", "failure", &[("job", "7"), ("error", "cloud: AccessDeniedException")]),
+        (418, "2026-11-24T10:01:00.000Z", &["alice"], "console", "audit.verify", "trail",
+         "success", &[("records", "417")]),
     ];
-    json!(rows
-        .iter()
-        .map(|(seq, time, actors, channel, action, target, outcome, details)| json!({
-            "seq": seq, "time": time, "actors": actors, "channel": channel, "action": action,
-            "target": target, "outcome": outcome, "details": details,
-            "hash": format!("{:04x}e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", seq).get(..64).unwrap(),
-        }))
-        .collect::<Vec<_>>())
+    rows.iter()
+        .map(
+            |&(seq, time, actors, channel, action, target, outcome, details)| AuditRecordView {
+                time: time.into(),
+                actors: actors.iter().map(|a| a.to_string()).collect(),
+                channel: channel.into(),
+                target: target.into(),
+                outcome: outcome.into(),
+                details: details
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                hash: format!(
+                    "{seq:04x}e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                )
+                .chars()
+                .take(64)
+                .collect(),
+                ..fixtures::record(seq, "", action)
+            },
+        )
+        .collect()
 }
 
 fn on_audit(app: &mut App) {
-    reply(app, Purpose::Status, status_report());
+    ok(app, Reply::Status(fixtures::status(418)));
     key(app, KeyCode::Char('6'));
-    reply(app, Purpose::AuditNewer, audit_records());
+    ok_as(app, audit::NEWER, Reply::AuditList(audit_records()));
 }
 
 #[test]
@@ -747,12 +683,7 @@ fn audit_verify_intact() {
     let mut app = logged_in(&["alice", "bob"]);
     on_audit(&mut app);
     key(&mut app, KeyCode::Char('v'));
-    reply(
-        &mut app,
-        Purpose::AuditVerify,
-        json!({"intact": true, "records": 418, "head_seq": 418,
-               "head_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}),
-    );
+    ok(&mut app, Reply::AuditVerify(fixtures::verified(true, 418)));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -763,110 +694,115 @@ fn audit_verify_broken() {
     key(&mut app, KeyCode::Char('v'));
     refused(
         &mut app,
-        Purpose::AuditVerify,
+        p(Op::AuditVerify),
         ErrorCode::Audit,
         "the audit trail is broken at record 414: its hash does not match its contents",
     );
     insta::assert_snapshot!(screen(&app));
 }
 
-fn group(name: &str, alias: &str, rotate_every: &str, keys: usize) -> serde_json::Value {
-    json!({"name": name, "credential": "prod", "region": "eu-west-1", "endpoint": null,
-           "alias": alias, "description": "", "active_key_id": null, "policy_file": null,
-           "policy": null, "disable_previous": false, "rotate_every": rotate_every,
-           "valid_for": "365d", "rotation_mode": "new-key", "tags": {},
-           "active_key": null, "keys": keys, "created": "2026-01-01T00:00:00.000Z"})
-}
-
+/// A key as the tree shows it: its state, fingerprint, AWS key id, alias, created, valid to.
 #[allow(clippy::too_many_arguments, reason = "one fixture row")]
-fn kms_key(
+fn tree_key(
     id: &str,
     group: &str,
-    state: &str,
+    state: KeyState,
     fingerprint: &str,
     aws: Option<&str>,
     alias: Option<&str>,
     created: &str,
     valid_to: &str,
     expires_soon: bool,
-) -> serde_json::Value {
-    json!({"id": id, "group": group, "state": state, "fingerprint": fingerprint,
-           "aws_key_id": aws, "aws_arn": null, "aws_key_state": null, "alias": alias,
-           "created": created, "valid_to": valid_to, "expires_soon": expires_soon})
+) -> KeyView {
+    KeyView {
+        fingerprint: fingerprint.into(),
+        created: created.into(),
+        valid_to: valid_to.into(),
+        expires_soon,
+        ..kms_key(id, group, state, aws, alias)
+    }
 }
 
 fn on_keys(app: &mut App) {
     key(app, KeyCode::Char('7'));
-    reply(
+    ok(
         app,
-        Purpose::GroupList,
-        json!([
+        Reply::GroupList(vec![
             group("prod-payments", "alias/prod-payments", "90d", 3),
             group("billing-eu", "alias/billing-eu", "off", 1),
             group("staging", "alias/staging", "30d", 0),
         ]),
     );
-    reply(
+    ok(
         app,
-        Purpose::KeyList,
-        json!([
-            kms_key(
+        Reply::KeyList(vec![
+            tree_key(
                 "3f1a9c0d2e4b5a6f",
                 "prod-payments",
-                "disabled",
+                KeyState::Disabled,
                 "9c41e2",
                 Some("0b7e2d4c-1f3a-4e5b-8c9d-0a1b2c3d4e5f"),
                 None,
                 "2026-02-24T10:00:00.000Z",
                 "2027-02-24T10:00:00.000Z",
-                false
+                false,
             ),
-            kms_key(
+            tree_key(
                 "7c2e8b1f4a6d3e90",
                 "prod-payments",
-                "previous",
+                KeyState::Previous,
                 "5e7a10",
                 Some("5d1c9e7b-2a4f-4b6c-9d8e-1f2a3b4c5d6e"),
                 None,
                 "2026-05-25T10:00:00.000Z",
                 "2026-12-01T10:00:00.000Z",
-                true
+                true,
             ),
-            kms_key(
+            tree_key(
                 "c4d5e6f708192a3b",
                 "prod-payments",
-                "active",
+                KeyState::Active,
                 "a1b2c3",
                 Some("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"),
                 Some("alias/prod-payments"),
                 "2026-08-23T10:00:00.000Z",
                 "2027-08-23T10:00:00.000Z",
-                false
+                false,
             ),
-            kms_key(
+            tree_key(
                 "1a2b3c4d5e6f7081",
                 "billing-eu",
-                "pending",
+                KeyState::Pending,
                 "0f9e8d",
                 None,
                 None,
                 "2026-11-24T10:00:00.000Z",
                 "forever",
-                false
+                false,
             ),
         ]),
     );
-    reply(
+    ok(
         app,
-        Purpose::ScheduleList,
-        json!([
-            {"group": "prod-payments", "rotate_every": "90d",
-             "next_due": "2027-02-21T10:00:00.000Z", "last_success": "2026-08-23T10:00:09.000Z",
-             "last_result": "job 6 succeeded", "delay": null},
-            {"group": "staging", "rotate_every": "30d", "next_due": "now",
-             "last_success": null,
-             "last_result": "job 7 failed: cloud: credential prod-us has no permission kms:ImportKeyMaterial",
-             "delay": "a job is running on this group (job 9)"}
+        Reply::ScheduleList(vec![
+            schedule(
+                "prod-payments",
+                "90d",
+                "2027-02-21T10:00:00.000Z",
+                Some("2026-08-23T10:00:09.000Z"),
+                Some("job 6 succeeded"),
+                None,
+            ),
+            schedule(
+                "staging",
+                "30d",
+                "now",
+                None,
+                Some(
+                    "job 7 failed: cloud: credential prod-us has no permission kms:ImportKeyMaterial",
+                ),
+                Some("a job is running on this group (job 9)"),
+            ),
         ]),
     );
 }
@@ -917,16 +853,21 @@ fn keys_test_connection_dialog() {
     let mut app = logged_in(&["alice", "bob"]);
     on_keys(&mut app);
     key(&mut app, KeyCode::Char('t'));
-    reply(
+    ok(
         &mut app,
-        Purpose::GroupTest,
-        json!({"group": "prod-payments", "connection": "Connected",
-        "endpoint": "https://kms.eu-west-1.amazonaws.com",
-        "checks": [
-            {"permission": "kms:ListAliases", "ok": true, "detail": "3 aliases"},
-            {"permission": "kms:DescribeKey", "ok": true, "detail": "alias/prod-payments → 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b (Enabled)"},
-            {"permission": "kms:GetParametersForImport", "ok": true, "detail": "allowed (dry run)"}
-        ]}),
+        Reply::GroupTest(group_test(
+            "prod-payments",
+            Connection::Connected,
+            &[
+                ("kms:ListAliases", true, "3 aliases"),
+                (
+                    "kms:DescribeKey",
+                    true,
+                    "alias/prod-payments → 9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b (Enabled)",
+                ),
+                ("kms:GetParametersForImport", true, "allowed (dry run)"),
+            ],
+        )),
     );
     insta::assert_snapshot!(screen(&app));
 }
@@ -936,15 +877,17 @@ fn keys_test_not_connected() {
     let mut app = logged_in(&["alice", "bob"]);
     on_keys(&mut app);
     key(&mut app, KeyCode::Char('t'));
-    reply(
+    ok(
         &mut app,
-        Purpose::GroupTest,
-        json!({"group": "prod-payments", "connection": "Not connected",
-        "endpoint": "https://kms.eu-west-1.amazonaws.com",
-        "checks": [
-            {"permission": "kms:ListAliases", "ok": false,
-             "detail": "credential prod has no permission kms:ListAliases (AccessDeniedException); grant it in IAM"}
-        ]}),
+        Reply::GroupTest(group_test(
+            "prod-payments",
+            Connection::NotConnected,
+            &[(
+                "kms:ListAliases",
+                false,
+                "credential prod has no permission kms:ListAliases (AccessDeniedException); grant it in IAM",
+            )],
+        )),
     );
     insta::assert_snapshot!(screen(&app));
 }
@@ -963,7 +906,7 @@ fn keys_job_started_offers_its_log() {
     on_keys(&mut app);
     key(&mut app, KeyCode::Char('R'));
     key(&mut app, KeyCode::Char('y'));
-    reply(&mut app, Purpose::GroupRotate, json!({"job": 12}));
+    ok(&mut app, Reply::GroupRotate(JobStarted { job: 12 }));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -1020,7 +963,7 @@ fn keys_schedule_not_scheduled() {
 fn new_group_editor(app: &mut App) {
     on_keys(app);
     key(app, KeyCode::Char('n'));
-    reply(app, Purpose::CredentialList, credentials());
+    ok(app, Reply::CredentialList(credentials()));
 }
 
 #[test]
@@ -1058,12 +1001,15 @@ fn group_editor_edit_both_tabs() {
     let mut app = logged_in(&["alice", "bob"]);
     on_keys(&mut app);
     let mut edited = group("prod-payments", "alias/prod-payments", "90d", 3);
-    edited["policy_file"] = json!("/media/usb/policy.json");
-    edited["policy"] = json!("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": []\n}");
-    edited["tags"] = json!({"env": "prod", "team": "payments"});
-    reply(&mut app, Purpose::GroupList, json!([edited]));
+    edited.policy_file = Some("/media/usb/policy.json".into());
+    edited.policy = Some("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": []\n}".into());
+    edited.tags = [("env", "prod"), ("team", "payments")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ok(&mut app, Reply::GroupList(vec![edited]));
     key(&mut app, KeyCode::Char('e'));
-    reply(&mut app, Purpose::CredentialList, credentials());
+    ok(&mut app, Reply::CredentialList(credentials()));
     insta::assert_snapshot!("group_editor_edit_group_tab", screen(&app));
     key(&mut app, KeyCode::Tab);
     insta::assert_snapshot!("group_editor_edit_aws_tab", screen(&app));

@@ -1,28 +1,126 @@
 //! Status: the HSM token and its wrap algorithms, the store, the audit head, the scheduler,
-//! the version and the process hardening, as `status` reports them.
+//! the version and the process hardening, as `status` reports them; `d` designates this
+//! appliance as the scheduled rotator, or stops it being one (`rotation.designated`).
 
+use keyward_proto::{Op, Reply, Request, StatusReport};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{field, pane};
-use crate::app::{App, Purpose};
+use super::{Screen, Tab};
+use crate::app::{Purpose, Shell};
+use crate::keys::{Action, Keymap, ON_A_SCREEN, b, ch, refresh};
 use crate::theme::Theme;
+use crate::ui::{field, pane};
 
-pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let Some(s) = &app.status else {
-        let text = if app.awaiting(Purpose::Status) {
-            "Asking the daemon for its status …"
-        } else {
-            "No status yet: press r to ask the daemon."
+/// The setting `d` changes.
+const DESIGNATED: &str = "rotation.designated";
+
+pub const STATUS: Keymap = Keymap {
+    name: "status",
+    title: "Status",
+    bindings: &[
+        refresh("Ask the daemon for its status again"),
+        b(
+            &[&[ch('d', Action::Designate)]],
+            "designated",
+            "Make this appliance the scheduled rotator, or stop it (setting rotation.designated; asks first)",
+        ),
+    ],
+    shared: ON_A_SCREEN,
+};
+
+#[derive(Debug, Default)]
+pub struct Status {
+    /// The last status the daemon sent.
+    pub report: Option<StatusReport>,
+}
+
+impl Screen for Status {
+    fn tab(&self) -> Tab {
+        Tab {
+            name: "Status",
+            short: "Stat",
+        }
+    }
+
+    fn keymap(&self) -> &'static Keymap {
+        &STATUS
+    }
+
+    fn refresh(&mut self, shell: &mut Shell) {
+        shell.send_once(Request::Status);
+    }
+
+    fn on_action(&mut self, action: Action, shell: &mut Shell) {
+        if action == Action::Designate {
+            self.ask_designate(shell);
+        }
+    }
+
+    fn on_reply(&mut self, _purpose: Purpose, reply: &Reply, shell: &mut Shell) {
+        match reply {
+            Reply::Status(report) => self.report = Some(report.clone()),
+            Reply::SettingsSet(settings) => {
+                shell.notice = Some(match settings.iter().find(|s| s.name == DESIGNATED) {
+                    Some(s) => format!("{DESIGNATED} is now {}.", s.value),
+                    None => "Settings saved.".into(),
+                });
+                shell.send_once(Request::Status);
+            }
+            _ => {}
+        }
+    }
+
+    fn draw(&self, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
+        let Some(s) = &self.report else {
+            let text = if shell.awaiting(Purpose::new(Op::Status)) {
+                "Asking the daemon for its status …"
+            } else {
+                "No status yet: press r to ask the daemon."
+            };
+            frame.render_widget(
+                Paragraph::new(text).block(pane("Status".into(), false, theme)),
+                area,
+            );
+            return;
         };
-        frame.render_widget(
-            Paragraph::new(text).block(pane("Status".into(), false, theme)),
-            area,
+        draw_report(s, theme, frame, area);
+    }
+}
+
+impl Status {
+    /// `d`: flips `rotation.designated`, asking first with what it means for the scheduled
+    /// rotations.
+    fn ask_designate(&mut self, shell: &mut Shell) {
+        let Some(designated) = self.report.as_ref().map(|s| s.scheduler.designated) else {
+            shell.notice = Some("No status yet: press r first.".into());
+            return;
+        };
+        let (value, effect) = if designated {
+            (
+                "false",
+                "Set rotation.designated to false: this appliance stops rotating key groups on their schedule (forced rotations and jobs already running still run). Designate another appliance, or scheduled keys stop rotating.",
+            )
+        } else {
+            (
+                "true",
+                "Set rotation.designated to true: this appliance rotates key groups when they fall due. In a fleet sharing key groups, only one appliance should.",
+            )
+        };
+        shell.ask(
+            format!("Set {DESIGNATED} to {value}?"),
+            effect.into(),
+            Request::SettingsSet {
+                name: DESIGNATED.into(),
+                value: value.into(),
+            },
         );
-        return;
-    };
+    }
+}
+
+fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
     let [row1, row2, row3] = Layout::vertical([
         Constraint::Length(10),
         Constraint::Length(5),
@@ -172,5 +270,36 @@ fn short_hash(hash: &str) -> String {
     match (hash.get(..8), hash.get(hash.len().saturating_sub(8)..)) {
         (Some(head), Some(tail)) if hash.len() > 20 => format!("{head}…{tail}"),
         _ => hash.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::tests::{dual, key};
+    use crate::keys::tests::{press, screen_keys_of_the_issue};
+    use crossterm::event::KeyCode;
+
+    #[test]
+    fn d_without_a_status_says_to_ask_first() {
+        let mut app = dual();
+        key(&mut app, KeyCode::Char('2'));
+        assert!(key(&mut app, KeyCode::Char('d')).is_empty());
+        assert!(app.shell.confirm.is_none());
+        assert_eq!(
+            app.shell.notice.as_deref(),
+            Some("No status yet: press r first.")
+        );
+    }
+
+    #[test]
+    fn the_status_keys() {
+        screen_keys_of_the_issue(&STATUS);
+        let status = |code| STATUS.action(press(code));
+        assert_eq!(status(KeyCode::Char('d')), Some(Action::Designate));
+        assert_eq!(status(KeyCode::Char('2')), Some(Action::Goto(2)));
+        assert_eq!(status(KeyCode::Char('r')), Some(Action::Refresh));
+        assert_eq!(status(KeyCode::Char('/')), None, "nothing to filter");
+        assert_eq!(status(KeyCode::Char('l')), None);
     }
 }

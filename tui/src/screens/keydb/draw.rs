@@ -1,4 +1,4 @@
-//! The key database: groups (▾ open, ▸ folded) with their alias, key count, region and
+//! Drawing the key database: groups (▾ open, ▸ folded) with their alias, key count, region and
 //! schedule; under each, its keys: ★ on the one the alias points at, id, state, fingerprint
 //! (the HSM's check value), AWS key id, created, valid to and `!` when it expires soon.
 
@@ -7,23 +7,23 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{HighlightSpacing, List, ListItem, ListState, Paragraph, Wrap};
 
-use super::credentials::short_time;
-use super::{field, pane};
-use crate::app::{App, Purpose, TreeRow};
+use super::{KeyDb, TreeRow};
+use crate::app::{Purpose, Shell};
 use crate::theme::Theme;
+use crate::ui::{field, filtered_pane, note, pane, short_time};
+use keyward_proto::Op;
 
-pub fn render(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
+pub(super) fn render(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
     let [tree_area, schedule_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(6)]).areas(area);
-    render_tree(app, theme, frame, tree_area);
-    render_schedule(app, theme, frame, schedule_area);
+    render_tree(db, shell, theme, frame, tree_area);
+    render_schedule(db, shell, theme, frame, schedule_area);
 }
 
 /// The schedule of the selected row's group (`schedule_list`): next due and the rotation
 /// period, the last success, why it waits when it is due, and how the last rotation ended
 /// (last, as it may take two lines).
-fn render_schedule(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let db = &app.keydb;
+fn render_schedule(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
     let Some(group) = db.selected_group() else {
         frame.render_widget(pane("Schedule".into(), false, theme), area);
         return;
@@ -65,7 +65,7 @@ fn render_schedule(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
             ]
         }
         None if !db.schedule_loaded => {
-            let text = if app.awaiting(Purpose::ScheduleList) {
+            let text = if shell.awaiting(Purpose::new(Op::ScheduleList)) {
                 "Asking the daemon for the schedule …"
             } else {
                 "No schedule yet: press r to ask the daemon."
@@ -88,39 +88,23 @@ fn render_schedule(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn render_tree(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
-    let db = &app.keydb;
+fn render_tree(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
     let rows = db.rows();
     let mut title = format!(
         "Key database ({} groups, {} keys",
         db.groups.len(),
         db.keys.len()
     );
-    if !db.filter.is_empty() {
-        title.push_str(&format!(", filter \"{}\"", db.filter));
+    if !db.filter.text.is_empty() {
+        title.push_str(&format!(", filter \"{}\"", db.filter.text));
     }
     title.push(')');
-    let block = pane(title, true, theme);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let [head_area, list_area, filter_area] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(0),
-        Constraint::Length(u16::from(db.filtering)),
-    ])
-    .areas(inner);
-    if db.filtering {
-        frame.render_widget(
-            Line::from(vec![
-                Span::styled("/", theme.key()),
-                Span::styled(format!("{}_", db.filter), theme.selected()),
-            ]),
-            filter_area,
-        );
-    }
+    let rest = filtered_pane(title, &db.filter, theme, frame, area);
+    let [head_area, list_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(rest);
     if rows.is_empty() {
         let text = if !db.loaded() {
-            if app.awaiting(Purpose::GroupList) {
+            if shell.awaiting(Purpose::new(Op::GroupList)) {
                 "Asking the daemon for the key groups …".to_string()
             } else {
                 "No groups yet: press r to ask the daemon.".to_string()
@@ -128,12 +112,9 @@ fn render_tree(app: &App, theme: Theme, frame: &mut Frame, area: Rect) {
         } else if db.groups.is_empty() {
             "No key groups yet. A group is created on the serial port (group create).".to_string()
         } else {
-            format!("Nothing matches \"{}\".", db.filter)
+            format!("Nothing matches \"{}\".", db.filter.text)
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).wrap(Wrap { trim: false }),
-            head_area.union(list_area),
-        );
+        note(&text, theme, frame, rest);
         return;
     }
     frame.render_widget(
@@ -187,7 +168,10 @@ fn item<'a>(row: &TreeRow<'a>, theme: Theme) -> ListItem<'a> {
             let mut spans = vec![
                 Span::styled(format!(" {star} "), theme.good()),
                 Span::raw(format!("{:<17}", cut(&key.id, 16))),
-                Span::styled(format!("{:<9}", key.state), theme.state(key.state.as_str())),
+                Span::styled(
+                    format!("{:<9}", key.state.as_str()),
+                    theme.key_state(key.state),
+                ),
                 Span::raw(format!(
                     "{:<9}{:<11}{:<11}",
                     cut(&key.fingerprint, 8),

@@ -10,37 +10,14 @@ mod common;
 
 use aes_gcm::KeyInit;
 use aes_gcm::aead::{Aead, Payload};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
 use keyward_daemon::domain::keys::{Fingerprint, KeyId, KeyPurpose};
 use keyward_daemon::hsm::pkcs11::Pkcs11Hsm;
 use keyward_daemon::hsm::{HsmError, HsmResult, WrapAlgorithm};
-use keyward_daemon::secret_file::read_secret;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::{Oaep, RsaPrivateKey};
 
-use common::{hsm, token};
-
-/// A raw cryptoki session on the same token, to look at objects as the HSM holds them, or to
-/// change them behind the pool's back (it is read-write). Hold [`common::exclusive`] while using it, and across every `Hsm` call in the same test.
-fn raw_session() -> cryptoki::session::Session {
-    let t = token();
-    let ctx = Pkcs11::new(&t.provisioned.module).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label)
-        .unwrap()
-        .unwrap();
-    let s = ctx.open_rw_session(slot).unwrap();
-    let pin = read_secret(&t.provisioned.user_pin_file, "PIN").unwrap();
-    match s.login(UserType::User, Some(&pin)) {
-        Ok(())
-        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
-        }
-        Err(e) => panic!("login: {e}"),
-    }
-    s
-}
+use common::{hsm, raw_session, token};
 
 #[test]
 fn generated_key_is_sensitive_and_its_value_cannot_be_read() {

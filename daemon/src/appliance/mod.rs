@@ -398,6 +398,7 @@ impl Appliance {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
+                torn_objects: Vec::new(),
             },
             store: StoreStatus {
                 path: self.store.path().display().to_string(),
@@ -447,7 +448,7 @@ fn discard_interrupted_init(store: &Store, hsm: &dyn Hsm) -> Result<()> {
 }
 
 /// Every key the database knows that the token does not hold. Nothing is dropped.
-fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>> {
+pub fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>> {
     let mut missing = Vec::new();
     let keys = store.list_keys()?;
     let mut recorded = 0;

@@ -3,6 +3,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::session::UserType;
+
 use keyward_daemon::hsm::Hsm;
 use keyward_daemon::hsm::pkcs11::{Pkcs11Hsm, Pkcs11Settings};
 use keyward_daemon::secret_file::read_secret;
@@ -56,4 +59,26 @@ pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
 #[allow(dead_code, reason = "not every test binary uses it")]
 pub fn hsm() -> &'static dyn Hsm {
     token().hsm.as_ref()
+}
+
+/// A raw cryptoki session on the same token, to look at objects as the HSM holds them, or to
+/// change them behind the pool's back (it is read-write). Hold [`exclusive`] while using it,
+/// and across every `Hsm` call in the same test.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn raw_session() -> cryptoki::session::Session {
+    let t = token();
+    let ctx = Pkcs11::new(&t.provisioned.module).expect("load the module");
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label)
+        .expect("slots")
+        .expect("the token");
+    let s = ctx.open_rw_session(slot).expect("open a session");
+    let pin = read_secret(&t.provisioned.user_pin_file, "PIN").expect("PIN");
+    match s.login(UserType::User, Some(&pin)) {
+        Ok(())
+        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
+        }
+        Err(e) => panic!("login: {e}"),
+    }
+    s
 }

@@ -166,15 +166,9 @@ fn a_torn_data_object_is_found_removed_audited_and_reported_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = appliance_config(dir.path());
 
-    // What SoftHSM leaves when the daemon is killed inside C_CreateObject of an audit-head
-    // update: the object file made, its class set, none of the template written.
+    // As a kill inside the C_CreateObject of an audit-head update leaves it.
     let s = raw_session();
-    s.create_object(&[
-        Attribute::Class(ObjectClass::DATA),
-        Attribute::Token(true),
-        Attribute::Private(true),
-    ])
-    .unwrap();
+    common::create_torn_object(&s);
     // Someone else's data object (it has content): not ours to touch.
     let theirs = s
         .create_object(&[

@@ -44,12 +44,14 @@ pub fn token() -> &'static SharedToken {
 /// itself: it holds [`exclusive`], and every other test holds [`shared`].
 static TOKEN_USE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     TOKEN_USE
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     TOKEN_USE
         .write()
@@ -81,4 +83,17 @@ pub fn raw_session() -> cryptoki::session::Session {
         Err(e) => panic!("login: {e}"),
     }
     s
+}
+
+/// What SoftHSM leaves when a process is killed inside C_CreateObject of a data object: the
+/// object stored with its class and defaults, none of the template written.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn create_torn_object(s: &cryptoki::session::Session) -> cryptoki::object::ObjectHandle {
+    use cryptoki::object::{Attribute, ObjectClass};
+    s.create_object(&[
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(true),
+    ])
+    .expect("create an empty data object")
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::hardening::{Owners, Trust, check_trusted};
 use crate::secret_file::{SecretFileError, check_private};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +251,9 @@ pub enum ConfigError {
     },
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
+    /// The config itself could have been changed by someone it must not trust.
+    #[error("config {path}: {problem}")]
+    Untrusted { path: String, problem: String },
     #[error("config {path} line {line}: {key} = {value}: {problem}")]
     File {
         path: String,
@@ -280,6 +284,14 @@ impl Config {
                 });
             }
         }
+        // It names the module, which runs as root: only root (or whoever started a daemon that
+        // is not root) may be able to change it.
+        check_trusted(path, Trust::Code, &Owners::for_start(None)).map_err(|problem| {
+            ConfigError::Untrusted {
+                path: shown.clone(),
+                problem,
+            }
+        })?;
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,
@@ -357,6 +369,12 @@ impl Config {
         }
     }
 
+    /// Who may own the files this config names: root, whoever started the daemon, and for
+    /// what is not code, the user it drops to.
+    pub fn owners(&self) -> Owners {
+        Owners::for_start(self.user.as_deref())
+    }
+
     fn check_files(&mut self) -> Result<(), ConfigError> {
         if !self.hsm.module.get_ref().is_file() {
             return Err(self.file_error(
@@ -365,15 +383,73 @@ impl Config {
                 "no such file; is the HSM vendor's PKCS#11 library installed?",
             ));
         }
+        let owners = self.owners();
+        let trusted = |key, spanned: &Spanned<PathBuf>, trust| {
+            check_trusted(spanned.get_ref(), trust, &owners)
+                .map_err(|problem| self.file_error(key, spanned, problem))
+        };
+        trusted("hsm.module", &self.hsm.module, Trust::Code)?;
         match check_private(self.hsm.pin_file.get_ref(), "PIN file") {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(SecretFileError::Io { source, .. }) => {
-                Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, source.to_string()))
+                return Err(self.file_error(
+                    "hsm.pin_file",
+                    &self.hsm.pin_file,
+                    source.to_string(),
+                ));
             }
             Err(other) => {
-                Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, other.to_string()))
+                return Err(self.file_error("hsm.pin_file", &self.hsm.pin_file, other.to_string()));
             }
         }
+        trusted("hsm.pin_file", &self.hsm.pin_file, Trust::Data)?;
+        if self.data_dir().exists() {
+            trusted("data_dir", &self.data_dir, Trust::Data)?;
+        }
+        // Files named without a span: the module's configuration (an absolute path in its
+        // environment, e.g. SOFTHSM2_CONF) and the firmware key, when they exist.
+        let mut unspanned: Vec<(&'static str, String, PathBuf)> = self
+            .hsm
+            .module_env
+            .iter()
+            .filter(|(_, value)| Path::new(value).is_absolute())
+            .map(|(name, value)| {
+                (
+                    "hsm.module_env",
+                    format!("{name} = {value}"),
+                    PathBuf::from(value),
+                )
+            })
+            .collect();
+        if let Some(firmware) = &self.firmware {
+            unspanned.push((
+                "firmware.public_key",
+                firmware.public_key.display().to_string(),
+                firmware.public_key.clone(),
+            ));
+        }
+        for (key, value, path) in unspanned {
+            if !path.is_file() {
+                continue;
+            }
+            if let Err(problem) = check_trusted(&path, Trust::Data, &owners) {
+                let shown = path.display().to_string();
+                let line = self
+                    .source
+                    .text
+                    .lines()
+                    .position(|l| l.contains(&shown))
+                    .map_or(0, |i| i + 1);
+                return Err(ConfigError::File {
+                    path: self.source.path.display().to_string(),
+                    line,
+                    key,
+                    value,
+                    problem,
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -9,6 +9,7 @@ use keyward_daemon::appliance::{Appliance, InitialAdmin};
 use keyward_daemon::audit;
 use keyward_daemon::config::Config;
 use keyward_daemon::error::{Error, Result};
+use keyward_daemon::hardening::{Handover, Owners, Trust, check_trusted};
 use keyward_daemon::hsm::Hsm;
 use keyward_daemon::hsm::pkcs11::{Pkcs11Hsm, Pkcs11Settings};
 use keyward_daemon::secret_file::read_secret;
@@ -107,11 +108,14 @@ fn open_hsm(config: &Config) -> Result<Arc<dyn Hsm>> {
     Ok(Arc::new(hsm))
 }
 
-fn parse_admin(arg: &str) -> Result<InitialAdmin> {
+fn parse_admin(arg: &str, owners: &Owners) -> Result<InitialAdmin> {
     let (name, file) = arg
         .split_once('=')
         .ok_or_else(|| Error::Invalid(format!("--admin {arg}: expected NAME=PASSWORD_FILE (the password itself never goes on the command line)")))?;
     let password = read_secret(Path::new(file), "password file")?;
+    check_trusted(Path::new(file), Trust::Data, owners).map_err(|problem| {
+        Error::Invalid(format!("--admin {name}: password file {file}: {problem}"))
+    })?;
     Ok(InitialAdmin {
         name: name.to_owned(),
         password,
@@ -121,11 +125,12 @@ fn parse_admin(arg: &str) -> Result<InitialAdmin> {
 fn init(config_path: &Path, admin_args: &[String]) -> Result<ExitCode> {
     // Read every input before touching the HSM, so bad input changes nothing.
     // Appliance::init checks the administrators (count, names, passwords) before creating anything.
+    let config = load_config(config_path)?;
+    let owners = config.owners();
     let admins = admin_args
         .iter()
-        .map(|a| parse_admin(a))
+        .map(|a| parse_admin(a, &owners))
         .collect::<Result<Vec<_>>>()?;
-    let config = load_config(config_path)?;
     let report = Appliance::init(&config, open_hsm(&config)?, &admins)?;
     println!("initialised Keyward in {}", config.data_dir().display());
     println!(
@@ -153,7 +158,9 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
         // Open what needs privilege, then drop it.
         // Signal handlers first: the socket is how the outside sees the daemon as started.
         let shutdown = server::shutdown_signal()?;
-        let listener = keyward_daemon::front::console::bind(&config.socket_path())?;
+        let socket = config.socket_path();
+        let socket_dir_made = socket.parent().filter(|d| !d.exists()).map(Path::to_path_buf);
+        let listener = keyward_daemon::front::console::bind(&socket)?;
         let serial: Vec<_> = config
             .serial
             .iter()
@@ -168,10 +175,17 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
         let mut allowed = config.console.allowed_uids.clone();
         allowed.push(nix::unistd::geteuid().as_raw());
         if let Some(user) = &config.user {
-            let socket = config.socket_path();
-            let mut owned: Vec<&Path> = vec![config.data_dir(), &socket];
-            if let Some(dir) = socket.parent().filter(|d| !d.starts_with(config.data_dir())) {
-                owned.push(dir);
+            // What the daemon writes after the drop, and nothing else: the data directory
+            // itself, the database it made there, the socket, and the socket's directory only
+            // if the daemon made it just now.
+            let database = config.data_dir().join("db");
+            let mut owned = vec![
+                Handover::Entry(config.data_dir()),
+                Handover::Tree(&database),
+                Handover::Entry(&socket),
+            ];
+            if let Some(dir) = socket_dir_made.as_deref() {
+                owned.push(Handover::Entry(dir));
             }
             let uid = keyward_daemon::hardening::drop_privileges(user, &owned, &mut hardening)?;
             allowed.push(uid.as_raw());

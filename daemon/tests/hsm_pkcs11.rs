@@ -10,37 +10,14 @@ mod common;
 
 use aes_gcm::KeyInit;
 use aes_gcm::aead::{Aead, Payload};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
 use keyward_daemon::domain::keys::{Fingerprint, KeyId, KeyPurpose};
 use keyward_daemon::hsm::pkcs11::Pkcs11Hsm;
 use keyward_daemon::hsm::{HsmError, HsmResult, WrapAlgorithm};
-use keyward_daemon::secret_file::read_secret;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::{Oaep, RsaPrivateKey};
 
-use common::{hsm, token};
-
-/// A raw cryptoki session on the same token, to look at objects as the HSM holds them, or to
-/// change them behind the pool's back (it is read-write). Hold [`common::exclusive`] while using it, and across every `Hsm` call in the same test.
-fn raw_session() -> cryptoki::session::Session {
-    let t = token();
-    let ctx = Pkcs11::new(&t.provisioned.module).unwrap();
-    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = keyward_hsm_sim::find_slot(&ctx, &t.provisioned.label)
-        .unwrap()
-        .unwrap();
-    let s = ctx.open_rw_session(slot).unwrap();
-    let pin = read_secret(&t.provisioned.user_pin_file, "PIN").unwrap();
-    match s.login(UserType::User, Some(&pin)) {
-        Ok(())
-        | Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
-        }
-        Err(e) => panic!("login: {e}"),
-    }
-    s
-}
+use common::{hsm, raw_session, token};
 
 #[test]
 fn generated_key_is_sensitive_and_its_value_cannot_be_read() {
@@ -294,6 +271,72 @@ fn anchor_is_kept_and_replaced_inside_the_token() {
         hsm().read_anchors("test-anchor").unwrap(),
         vec![b"two".to_vec()]
     );
+}
+
+#[test]
+fn key_ids_lists_every_key_from_one_search_and_caches_their_handles() {
+    let _token = common::exclusive();
+    let keys: Vec<_> = (0..5)
+        .map(|i| {
+            hsm()
+                .generate_key(KeyPurpose::Customer, &format!("test-list-{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    pool().forget_handles();
+    let (ids, searched) = searches_during(|| hsm().key_ids().unwrap());
+    assert_eq!(searched, 1, "one search, whatever the key count");
+    for id in &keys {
+        assert!(ids.contains(id), "{id} listed");
+        assert!(pool().caches_handle(id), "{id} cached by the listing");
+    }
+    let (_, searched) = searches_during(|| hsm().encrypt(&keys[1], b"x", b"").unwrap());
+    assert_eq!(searched, 0, "a listed key needs no search of its own");
+    hsm().destroy_key(&keys[0]).unwrap();
+    assert!(!hsm().key_ids().unwrap().contains(&keys[0]));
+    // Data objects (the audit head) are not keys.
+    hsm().write_anchor("test-list-anchor", b"head").unwrap();
+    assert_eq!(hsm().key_ids().unwrap().len(), ids.len() - 1);
+    hsm().remove_anchors("test-list-anchor").unwrap();
+}
+
+#[test]
+fn empty_data_objects_are_found_and_removed_and_nothing_else_is() {
+    let _token = common::exclusive();
+    let s = raw_session();
+    let torn = common::create_torn_object(&s);
+    let theirs = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Label(b"someone else's".to_vec()),
+        ])
+        .unwrap();
+    hsm().write_anchor("test-torn-anchor", b"head").unwrap();
+
+    let found = hsm().torn_objects().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&torn.handle().to_string()), "{found:?}");
+    assert_eq!(hsm().remove_torn_objects().unwrap(), 1);
+    assert!(hsm().torn_objects().unwrap().is_empty());
+    assert_eq!(hsm().remove_torn_objects().unwrap(), 0);
+    assert!(
+        s.get_attributes(torn, &[AttributeType::Label]).is_err(),
+        "gone"
+    );
+    assert_eq!(
+        hsm().read_anchors("test-torn-anchor").unwrap(),
+        vec![b"head".to_vec()],
+        "the anchor stays"
+    );
+    assert!(
+        s.get_attributes(theirs, &[AttributeType::Label]).is_ok(),
+        "theirs stays"
+    );
+    s.destroy_object(theirs).unwrap();
+    hsm().remove_anchors("test-torn-anchor").unwrap();
+    assert_eq!(hsm().fault(), None);
 }
 
 #[test]

@@ -91,8 +91,12 @@ impl Fixture {
         self.dir.path().join(format!("{name}.pw"))
     }
 
+    /// The console socket the config names (`DATA_DIR/console.sock` unless `[console] socket`).
     pub fn socket(&self) -> PathBuf {
-        self.data_dir.join("console.sock")
+        std::fs::read_to_string(&self.config)
+            .ok()
+            .and_then(|text| keyward_daemon::config::Config::parse(&text, &self.config).ok())
+            .map_or_else(|| self.data_dir.join("console.sock"), |c| c.socket_path())
     }
 
     /// Opens the database directly (the daemon must be stopped), as an attacker with disk access would.

@@ -32,6 +32,10 @@ pub struct HsmStatus {
     pub wrap_algorithms: Vec<String>,
     /// Keys the database knows that the token does not hold (never dropped silently).
     pub missing_keys: Vec<String>,
+    /// Objects an interrupted write left half-made on the token, found at start-up, and what
+    /// was done with each (absent when there were none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub torn_objects: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

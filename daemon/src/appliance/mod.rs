@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use keyward_proto::{AuditStatus, HsmStatus, StatusReport, StoreStatus};
 use secrecy::SecretString;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::audit::AuditTrail;
 use crate::config::Config;
@@ -55,6 +55,8 @@ pub struct Appliance {
     pub audit: AuditTrail,
     /// Keys the database holds that the token did not, found at start-up.
     missing_keys: Mutex<Vec<KeyRecord>>,
+    /// Torn objects found on the token at start-up, and what became of each (for `status`).
+    torn_objects: Mutex<Vec<String>>,
     firmware: Option<crate::config::FirmwareConfig>,
     hardening: Mutex<std::collections::BTreeMap<String, String>>,
     /// Serialises changes that must keep two usable administrators (check, then change).
@@ -234,6 +236,7 @@ impl Appliance {
             hsm,
             audit,
             missing_keys: Mutex::new(Vec::new()),
+            torn_objects: Mutex::new(Vec::new()),
             firmware: config.firmware.clone(),
             hardening: Mutex::new(Default::default()),
             user_changes: Mutex::new(()),
@@ -263,7 +266,52 @@ impl Appliance {
             .missing_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = missing;
+        let torn = appliance.remove_torn_objects()?;
+        *appliance
+            .torn_objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = torn;
         Ok(appliance)
+    }
+
+    /// Removes the empty objects an interrupted write left on the token (a kill inside the
+    /// audit-head update), audited before and after. Returns what `status` shows of them. A
+    /// removal that fails is reported and start-up goes on: an empty object harms nothing.
+    fn remove_torn_objects(&self) -> Result<Vec<String>> {
+        let found = self.hsm.torn_objects()?;
+        if found.is_empty() {
+            return Ok(found);
+        }
+        warn!(objects = ?found, "the token holds objects an interrupted write left empty; removing them");
+        let entry = |outcome| {
+            AuditEntry::new(
+                Channel::System,
+                "hsm.torn-object",
+                self.token_label.clone(),
+                outcome,
+            )
+            .detail(
+                "finding",
+                "empty objects on the token, left by a write that was interrupted",
+            )
+            .detail("objects", found.join("; "))
+        };
+        self.audit.append(entry(Outcome::Attempt))?;
+        let (outcome, done) = match self.hsm.remove_torn_objects() {
+            Ok(removed) => (
+                entry(Outcome::Success).detail("removed", removed.to_string()),
+                "removed at start-up".to_owned(),
+            ),
+            Err(e) => {
+                error!(error = %e, "the torn objects could not be removed");
+                (
+                    entry(Outcome::Failure).detail("error", e.to_string()),
+                    format!("found at start-up; removing it failed: {e}"),
+                )
+            }
+        };
+        self.audit.append(outcome)?;
+        Ok(found.iter().map(|o| format!("{o}: {done}")).collect())
     }
 
     /// Records the attempt, runs `operation`, records the outcome. If the attempt cannot be
@@ -398,6 +446,11 @@ impl Appliance {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
+                torn_objects: self
+                    .torn_objects
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
             },
             store: StoreStatus {
                 path: self.store.path().display().to_string(),
@@ -446,16 +499,18 @@ fn discard_interrupted_init(store: &Store, hsm: &dyn Hsm) -> Result<()> {
     Ok(())
 }
 
-/// Every key the database knows that the token does not hold. Nothing is dropped.
-fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>> {
+/// Every key the database knows that the token does not hold. Nothing is dropped. The token
+/// is listed once and the two sets compared, so start-up stays linear in the key count.
+pub fn reconcile(store: &Store, hsm: &dyn Hsm, token: &str) -> Result<Vec<KeyRecord>> {
     let mut missing = Vec::new();
     let keys = store.list_keys()?;
+    let on_token = hsm.key_ids()?;
     let mut recorded = 0;
     for key in &keys {
         if key.source != KeySource::Hsm {
             continue;
         }
-        if hsm.find_key(&key.id)?.is_none() {
+        if !on_token.contains(&key.id) {
             missing.push(key.clone());
         } else if key.tokens.is_empty() {
             // A key from schema 1, which did not say which token holds it: this one does.

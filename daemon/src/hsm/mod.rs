@@ -11,6 +11,8 @@ pub mod rsa_spki;
 
 pub use ckr::Ckr;
 
+use std::collections::BTreeSet;
+
 use secrecy::SecretSlice;
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +199,10 @@ pub trait Hsm: Send + Sync {
     ) -> HsmResult<GeneratedKey>;
     /// The label of the key with this id, or `None` when the token does not hold it.
     fn find_key(&self, id: &KeyId) -> HsmResult<Option<String>>;
+    /// The id of every secret key on the token, from one search whatever their number:
+    /// start-up reconciliation compares this set with the database (a search per key made it
+    /// quadratic, since a search reads every object on SoftHSM).
+    fn key_ids(&self) -> HsmResult<BTreeSet<KeyId>>;
     fn destroy_key(&self, id: &KeyId) -> HsmResult<()>;
     /// The key check value, computed inside the HSM.
     fn fingerprint(&self, id: &KeyId) -> HsmResult<Fingerprint>;
@@ -218,6 +224,13 @@ pub trait Hsm: Send + Sync {
     fn read_anchors(&self, name: &str) -> HsmResult<Vec<Vec<u8>>>;
     fn write_anchor(&self, name: &str, value: &[u8]) -> HsmResult<()>;
     fn remove_anchors(&self, name: &str) -> HsmResult<()>;
+    /// Data objects that hold nothing (no label, application, object id or value), one
+    /// description each. A process killed inside C_CreateObject leaves one (SoftHSM stores the
+    /// object before its template). Keyward's own data objects always carry its application and
+    /// a name, and an object with nothing in it is nobody's data.
+    fn torn_objects(&self) -> HsmResult<Vec<String>>;
+    /// Destroys every object [`Hsm::torn_objects`] would list now; returns how many.
+    fn remove_torn_objects(&self) -> HsmResult<usize>;
     /// The last device fault seen, if the HSM has not recovered since.
     fn fault(&self) -> Option<String>;
     /// Drops every session and the module's view of the token, so the next call finds the

@@ -1,6 +1,8 @@
 //! Secret keys on the token: generate with every usage attribute stated, find by CKA_ID,
 //! destroy, and the check value that fingerprints a key without revealing it.
 
+use std::collections::{BTreeSet, HashMap};
+
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -83,6 +85,31 @@ pub(super) fn find_label(hsm: &Pkcs11Hsm, id: &KeyId) -> HsmResult<Option<String
         Ok(Some(
             String::from_utf8_lossy(&label.unwrap_or_default()).into_owned(),
         ))
+    })
+}
+
+/// One search for every secret key, then each one's CKA_ID. Objects without a 16-byte id are
+/// not Keyward keys and are left out. Each handle is cached on the way, so the first operation
+/// on a key after start-up needs no search of its own.
+pub(super) fn ids(hsm: &Pkcs11Hsm) -> HsmResult<BTreeSet<KeyId>> {
+    hsm.with_session("list keys", |call| {
+        let since = call.cache_epoch();
+        let mut found: HashMap<KeyId, Option<ObjectHandle>> = HashMap::new();
+        for handle in call.search(&[Attribute::Class(ObjectClass::SECRET_KEY)])? {
+            let id = attribute(call.session, handle, AttributeType::Id, |a| match a {
+                Attribute::Id(id) => <[u8; 16]>::try_from(id).ok(),
+                _ => None,
+            })?;
+            if let Some(id) = id {
+                // Two objects under one id: cache neither (an operation on it reports them).
+                found
+                    .entry(KeyId(id))
+                    .and_modify(|h| *h = None)
+                    .or_insert(Some(handle));
+            }
+        }
+        call.remember_listed(since, &found);
+        Ok(found.into_keys().collect())
     })
 }
 

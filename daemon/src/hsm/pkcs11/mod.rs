@@ -14,6 +14,7 @@ mod probe;
 mod sealing;
 mod wrapping;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -112,6 +113,10 @@ impl Hsm for Pkcs11Hsm {
         keys::find_label(self, id)
     }
 
+    fn key_ids(&self) -> HsmResult<BTreeSet<KeyId>> {
+        keys::ids(self)
+    }
+
     fn destroy_key(&self, id: &KeyId) -> HsmResult<()> {
         keys::destroy(self, id)
     }
@@ -159,6 +164,14 @@ impl Hsm for Pkcs11Hsm {
 
     fn remove_anchors(&self, name: &str) -> HsmResult<()> {
         anchors::remove(self, name)
+    }
+
+    fn torn_objects(&self) -> HsmResult<Vec<String>> {
+        anchors::torn(self)
+    }
+
+    fn remove_torn_objects(&self) -> HsmResult<usize> {
+        anchors::remove_torn(self)
     }
 
     fn fault(&self) -> Option<String> {

@@ -85,7 +85,7 @@ impl Call<'_> {
 
     /// Searches the token for the secret key `id` (never the cache), and caches what it finds.
     pub(super) fn find_secret(&self, id: &KeyId) -> HsmResult<Option<ObjectHandle>> {
-        let destroys = lock(&self.ctx.handles).destroys;
+        let destroys = self.cache_epoch();
         let found = self.search(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::Id(id.as_bytes().to_vec()),
@@ -127,6 +127,26 @@ impl Call<'_> {
     /// A key this call made: the next operation on it needs no search.
     pub(super) fn remember(&self, id: &KeyId, handle: ObjectHandle) {
         lock(&self.ctx.handles).handles.insert(*id, handle);
+    }
+
+    /// Where the cache stands before a search, for [`Call::remember_listed`].
+    pub(super) fn cache_epoch(&self) -> u64 {
+        lock(&self.ctx.handles).destroys
+    }
+
+    /// Caches what a listing found (`None`: an id two objects share, which is evicted), unless
+    /// a key was destroyed since `epoch`: the listing may hold a handle that is gone.
+    pub(super) fn remember_listed(&self, epoch: u64, found: &HashMap<KeyId, Option<ObjectHandle>>) {
+        let mut cache = lock(&self.ctx.handles);
+        if cache.destroys != epoch {
+            return;
+        }
+        for (id, handle) in found {
+            match handle {
+                Some(h) => cache.handles.insert(*id, *h),
+                None => cache.handles.remove(id),
+            };
+        }
     }
 
     /// A key this call destroyed.

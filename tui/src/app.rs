@@ -512,6 +512,10 @@ pub(crate) mod tests {
         ok(&mut app, Reply::Login(session(&["alice", "bob"])));
         app
     }
+    /// The notice on show; a test fails where there is none.
+    pub(crate) fn notice(app: &App) -> &str {
+        app.shell.notice.as_deref().expect("a notice")
+    }
     pub(crate) fn sent(effects: &[Effect]) -> Vec<Purpose> {
         effects
             .iter()
@@ -608,12 +612,7 @@ pub(crate) mod tests {
         }));
         assert!(app.shell.session.is_none());
         assert!(app.showing::<Session>());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("alice and bob"))
-        );
+        assert!(notice(&app).contains("alice and bob"));
         assert!(app.handle(Event::Tick).is_empty());
         app.handle(Event::Link(Link::Up));
         assert!(app.shell.last_drop.is_none());

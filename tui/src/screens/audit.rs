@@ -7,7 +7,7 @@ use keyward_proto::{ApiError, AuditRecordView, AuditVerifyReport, ErrorCode, Op,
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::dialogs::Info;
@@ -349,7 +349,7 @@ impl Screen for Audit {
                 Cell::from(Span::styled(r.outcome.clone(), outcome_style)),
             ])
         });
-        let table = table(
+        table(
             ["Seq", "Time", "Actors", "Action", "Target", "Outcome"],
             [
                 Constraint::Length(5),
@@ -360,10 +360,11 @@ impl Screen for Audit {
                 Constraint::Length(8),
             ],
             rows,
+            self.selected_index(),
             theme,
+            frame,
+            table_area,
         );
-        let mut state = TableState::default().with_selected(self.selected_index());
-        frame.render_stateful_widget(table, table_area, &mut state);
     }
 }
 

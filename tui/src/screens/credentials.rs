@@ -8,7 +8,7 @@ use keyward_proto::{CredentialView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
@@ -225,7 +225,7 @@ impl Screen for Credentials {
                 Cell::from(groups),
             ])
         });
-        let table = table(
+        table(
             ["Name", "Key id", "Created", "Last used", "Groups"],
             [
                 Constraint::Length(12),
@@ -235,10 +235,11 @@ impl Screen for Credentials {
                 Constraint::Min(10),
             ],
             rows,
+            Some(stored.selected),
             theme,
+            frame,
+            inner,
         );
-        let mut state = TableState::default().with_selected(Some(stored.selected));
-        frame.render_stateful_widget(table, inner, &mut state);
     }
 }
 

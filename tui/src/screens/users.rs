@@ -210,7 +210,7 @@ impl Screen for Users {
                 Cell::from(ratatui::text::Line::from(state)),
             ])
         });
-        let table = table(
+        table(
             ["Name", "Role", "Failed", "State"],
             [
                 Constraint::Length(16),
@@ -219,11 +219,11 @@ impl Screen for Users {
                 Constraint::Min(20),
             ],
             rows,
+            Some(accounts.selected),
             theme,
+            frame,
+            inner,
         );
-        let mut state =
-            ratatui::widgets::TableState::default().with_selected(Some(accounts.selected));
-        frame.render_stateful_widget(table, inner, &mut state);
     }
 }
 
@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use crate::app::Effect;
     use crate::app::dialogs::{FORM, REVEAL};
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
+    use crate::app::tests::{dual, key, notice, ok, p, sent, session, typed, up};
     use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
@@ -271,12 +271,7 @@ mod tests {
         );
         let effects = ok(&mut app, Reply::UserLock(()));
         assert_eq!(sent(&effects), [p(Op::UserList)]);
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("locked"))
-        );
+        assert!(notice(&app).contains("locked"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use keyward_proto::{JobState, JobView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 pub use log::{JOB_LOG, JobLog};
 
@@ -298,7 +298,7 @@ impl Jobs {
                 Cell::from(job.step.clone().unwrap_or_else(|| "-".into())),
             ])
         });
-        let table = table(
+        table(
             ["ID", "Kind", "Target", "State", "Progress", "Step"],
             [
                 Constraint::Length(4),
@@ -309,17 +309,18 @@ impl Jobs {
                 Constraint::Min(8),
             ],
             rows,
+            Some(self.selected),
             theme,
+            frame,
+            table_area,
         );
-        let mut state = TableState::default().with_selected(Some(self.selected));
-        frame.render_stateful_widget(table, table_area, &mut state);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent, typed};
+    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sent, typed};
     use crate::app::{App, Effect, Event};
     use crate::fixtures;
     use crate::keys::tests::{press, screen_keys_of_the_issue};
@@ -429,12 +430,7 @@ mod tests {
         );
         key(&mut app, KeyCode::Char('y'));
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("only a failed job"))
-        );
+        assert!(notice(&app).contains("only a failed job"));
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Char('y'));
         assert_eq!(

@@ -239,7 +239,7 @@ fn test_info(report: &GroupTestReport) -> Info {
 mod tests {
     use super::*;
     use crate::app::dialogs::MENU;
-    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent};
+    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sent};
     use crate::app::{App, Effect};
     use crate::fixtures;
     use crate::screens::keydb::TREE;
@@ -325,13 +325,7 @@ mod tests {
         // D removes groups only.
         key(&mut app, KeyCode::Char('D'));
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Select a group")
-        );
+        assert!(notice(&app).starts_with("Select a group"));
         key(&mut app, KeyCode::Char('k'));
         key(&mut app, KeyCode::Char('D'));
         let confirm = app.shell.confirm.clone().unwrap();
@@ -431,13 +425,7 @@ mod tests {
         key(&mut app, KeyCode::Char(' '));
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Nothing to do")
-        );
+        assert!(notice(&app).starts_with("Nothing to do"));
     }
 
     #[test]

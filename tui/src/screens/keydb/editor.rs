@@ -383,7 +383,7 @@ fn submit_set(form: &Form, shell: &mut Shell) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{ctrl, dual, key, ok, p, refused, typed};
+    use crate::app::tests::{ctrl, dual, key, notice, ok, p, refused, typed};
     use crate::app::{App, Effect, ErrorLine};
     use crate::fixtures;
     use crate::screens::keydb::tests::group;
@@ -638,13 +638,7 @@ mod tests {
         app.shell.form.as_mut().unwrap().show(TAGS);
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Nothing changed")
-        );
+        assert!(notice(&app).starts_with("Nothing changed"));
         key(&mut app, KeyCode::Char('e'));
         ok(&mut app, credentials());
         key(&mut app, KeyCode::Down); // Rotate: off

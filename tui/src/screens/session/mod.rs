@@ -20,7 +20,7 @@ use crate::keys::{
     Action, CLEAR, ENTER, ESC, Keymap, MOVE, ON_A_SCREEN, TAB, TYPING, b, ch, key, refresh,
 };
 use crate::theme::Theme;
-use crate::ui::pane;
+use crate::ui::{pane, wrapped};
 
 pub const LOGIN_FORM: Keymap = Keymap {
     name: "login form",
@@ -479,12 +479,7 @@ impl Session {
             },
             theme.dim(),
         )));
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block),
-            area,
-        );
+        wrapped(lines, block, frame, area);
     }
 }
 

@@ -198,8 +198,7 @@ impl Screen for Audit {
     }
 
     fn on_action(&mut self, action: Action, shell: &mut Shell) {
-        if self.filter.typing {
-            self.filter.typed(action);
+        if self.filter.took(action) {
             return;
         }
         let visible: Vec<u64> = self.visible().iter().map(|r| r.seq).collect();
@@ -230,11 +229,7 @@ impl Screen for Audit {
 
     /// Esc in the filter clears it.
     fn back(&mut self, _shell: &mut Shell) -> bool {
-        if self.filter.typing {
-            self.filter.clear();
-            return true;
-        }
-        false
+        self.filter.closed()
     }
 
     fn on_reply(&mut self, purpose: Purpose, reply: &Reply, shell: &mut Shell) {

@@ -196,13 +196,7 @@ impl Screen for Credentials {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         if stored.items.is_empty() {
-            let text = if shell.awaiting(Purpose::new(Op::CredentialList)) {
-                "Asking the daemon for the credentials …"
-            } else if stored.loaded {
-                "No credentials yet. i imports the CSV file the AWS console gives out; a adds one by hand."
-            } else {
-                "No list yet: press r to ask the daemon (it needs an administrator)."
-            };
+            let text = stored.empty_text(shell, Op::CredentialList, ["Asking the daemon for the credentials …", "No credentials yet. i imports the CSV file the AWS console gives out; a adds one by hand.", "No list yet: press r to ask the daemon (it needs an administrator)."]);
             note(text, theme, frame, inner);
             return;
         }

@@ -183,13 +183,15 @@ impl Screen for Users {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         if accounts.items.is_empty() {
-            let text = if shell.awaiting(Purpose::new(Op::UserList)) {
-                "Asking the daemon for the accounts …"
-            } else if accounts.loaded {
-                "No accounts."
-            } else {
-                "No list yet: press r to ask the daemon (it needs an administrator)."
-            };
+            let text = accounts.empty_text(
+                shell,
+                Op::UserList,
+                [
+                    "Asking the daemon for the accounts …",
+                    "No accounts.",
+                    "No list yet: press r to ask the daemon (it needs an administrator).",
+                ],
+            );
             note(text, theme, frame, inner);
             return;
         }

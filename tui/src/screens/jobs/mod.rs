@@ -155,8 +155,7 @@ impl Screen for Jobs {
             log.scroll(action);
             return;
         }
-        if self.filter.typing {
-            self.filter.typed(action);
+        if self.filter.took(action) {
             self.selected = 0;
             self.clamp();
             return;
@@ -182,8 +181,7 @@ impl Screen for Jobs {
         if self.log.take().is_some() {
             return true;
         }
-        if self.filter.typing {
-            self.filter.clear();
+        if self.filter.closed() {
             self.clamp();
             return true;
         }

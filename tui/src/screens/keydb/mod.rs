@@ -145,8 +145,7 @@ impl Screen for KeyDb {
     }
 
     fn on_action(&mut self, action: Action, shell: &mut Shell) {
-        if self.filter.typing {
-            self.filter.typed(action);
+        if self.filter.took(action) {
             self.selected = 0;
             self.clamp();
             return;
@@ -173,8 +172,7 @@ impl Screen for KeyDb {
 
     /// Esc in the filter clears it.
     fn back(&mut self, _shell: &mut Shell) -> bool {
-        if self.filter.typing {
-            self.filter.clear();
+        if self.filter.closed() {
             self.clamp();
             return true;
         }

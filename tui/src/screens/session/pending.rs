@@ -92,12 +92,16 @@ pub(super) fn draw(
     if pending.items.is_empty() {
         let text = if !shell.can_approve() {
             "Requests waiting for a second administrator show here while an administrator is logged in."
-        } else if shell.awaiting(Purpose::new(Op::Pending)) {
-            "Asking the daemon for pending requests …"
-        } else if pending.loaded {
-            "Nothing waits for approval."
         } else {
-            "Tab here and press r to ask the daemon."
+            pending.empty_text(
+                shell,
+                Op::Pending,
+                [
+                    "Asking the daemon for pending requests …",
+                    "Nothing waits for approval.",
+                    "Tab here and press r to ask the daemon.",
+                ],
+            )
         };
         note(text, theme, frame, inner);
         return;

@@ -496,7 +496,7 @@ pub(crate) mod tests {
     use keyward_proto::{JobKind, JobState, JobView, Password, Response, SessionInfo};
     use serde_json::json;
 
-    pub(crate) use crate::fixtures::{ctrl, key, ok, ok_as, p, refused, typed};
+    pub(crate) use crate::fixtures::{ctrl, key, ok, ok_as, p, refused, sending, typed};
 
     /// Administrators logged in (dual control with two).
     pub(crate) fn session(names: &[&str]) -> SessionInfo {

@@ -259,9 +259,9 @@ pub fn short_mask(masked: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::app::ErrorLine;
     use crate::app::dialogs::FORM;
-    use crate::app::tests::{dual, key, ok, p, refused, sent, typed};
-    use crate::app::{Effect, ErrorLine};
+    use crate::app::tests::{dual, key, ok, p, refused, sending, sent, typed};
     use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
@@ -318,14 +318,14 @@ pub(crate) mod tests {
         assert!(!confirm.effect.contains("wJalr"));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::CredentialAdd),
-                request: Request::CredentialAdd {
+            [sending(
+                p(Op::CredentialAdd),
+                Request::CredentialAdd {
                     name: "dev".into(),
                     access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
                     secret_access_key: Password::new("wJalrXUtnFEMI/K7MDENG"),
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,
@@ -358,13 +358,13 @@ pub(crate) mod tests {
         }));
         assert_eq!(
             key(&mut app, KeyCode::Enter),
-            [Effect::Send {
-                purpose: p(Op::CredentialImport),
-                request: Request::CredentialImport {
+            [sending(
+                p(Op::CredentialImport),
+                Request::CredentialImport {
                     name: "prod".into(),
                     path: "/media/usb/prod_accessKeys.csv".into(),
-                },
-            }]
+                }
+            )]
         );
         // A refusal is shown with its code; the list is not asked again.
         let effects = refused(
@@ -402,12 +402,12 @@ pub(crate) mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::CredentialRemove),
-                request: Request::CredentialRemove {
+            [sending(
+                p(Op::CredentialRemove),
+                Request::CredentialRemove {
                     name: "spare".into()
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,

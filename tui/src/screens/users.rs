@@ -234,7 +234,7 @@ mod tests {
     use super::*;
     use crate::app::Effect;
     use crate::app::dialogs::{FORM, REVEAL};
-    use crate::app::tests::{dual, key, notice, ok, p, sent, session, typed, up};
+    use crate::app::tests::{dual, key, notice, ok, p, sending, sent, session, typed, up};
     use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
@@ -264,12 +264,12 @@ mod tests {
         key(&mut app, KeyCode::Char('l'));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::UserLock),
-                request: Request::UserLock {
+            [sending(
+                p(Op::UserLock),
+                Request::UserLock {
                     name: "carol".into()
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(&mut app, Reply::UserLock(()));
         assert_eq!(sent(&effects), [p(Op::UserList)]);
@@ -333,13 +333,13 @@ mod tests {
         assert!(confirm.effect.contains("Only one administrator"));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::UserAdd),
-                request: Request::UserAdd {
+            [sending(
+                p(Op::UserAdd),
+                Request::UserAdd {
                     name: "carol".into(),
                     role: Role::Auditor
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,

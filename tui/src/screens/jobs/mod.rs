@@ -318,8 +318,8 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sent, typed};
-    use crate::app::{App, Effect, Event};
+    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sending, sent, typed};
+    use crate::app::{App, Event};
     use crate::fixtures;
     use crate::keys::tests::{press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
@@ -336,13 +336,13 @@ mod tests {
         let effects = key(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::JobLog).tag(4),
-                request: Request::JobLog {
+            [sending(
+                p(Op::JobLog).tag(4),
+                Request::JobLog {
                     id: 4,
                     from: Some(0)
-                },
-            }]
+                }
+            )]
         );
         // The first read is still on its way: only the job itself (its progress) is asked for.
         assert_eq!(sent(&app.handle(Event::Tick)), [p(Op::JobShow).tag(4)]);
@@ -361,13 +361,13 @@ mod tests {
             sent(&effects),
             [p(Op::JobLog).tag(4), p(Op::JobShow).tag(4)]
         );
-        assert!(effects.contains(&Effect::Send {
-            purpose: p(Op::JobLog).tag(4),
-            request: Request::JobLog {
+        assert!(effects.contains(&sending(
+            p(Op::JobLog).tag(4),
+            Request::JobLog {
                 id: 4,
                 from: Some(2)
-            },
-        }));
+            }
+        )));
         // An answer that overlaps what we have adds only the new lines.
         ok_as(
             &mut app,
@@ -439,10 +439,7 @@ mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::JobRetry),
-                request: Request::JobRetry { id: 7 },
-            }]
+            [sending(p(Op::JobRetry), Request::JobRetry { id: 7 })]
         );
         let mut queued = job(7, JobState::Queued);
         queued.step = Some("import_key_material".into());

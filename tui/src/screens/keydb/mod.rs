@@ -228,8 +228,8 @@ impl Screen for KeyDb {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed};
-    use crate::app::{App, Effect};
+    use crate::app::App;
+    use crate::app::tests::{dual, key, ok, p, sending, sent, session, typed};
     use crate::fixtures::{self, kms_key};
     use crate::keys::tests::press;
     use keyward_proto::{KeyState, Op};
@@ -249,10 +249,7 @@ pub(crate) mod tests {
             sent(&effects),
             [p(Op::GroupList), p(Op::KeyList), p(Op::ScheduleList)]
         );
-        assert!(effects.contains(&Effect::Send {
-            purpose: p(Op::KeyList),
-            request: Request::KeyList { group: None },
-        }));
+        assert!(effects.contains(&sending(p(Op::KeyList), Request::KeyList { group: None })));
         ok(
             app,
             Reply::GroupList(vec![

@@ -486,8 +486,8 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
-    use crate::app::{App, Effect};
+    use crate::app::App;
+    use crate::app::tests::{dual, key, ok, p, sending, sent, session, typed, up};
     use crate::keys::tests::{ctrl, press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
     use keyward_proto::Password;
@@ -506,13 +506,13 @@ mod tests {
         let effects = key(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::Login),
-                request: Request::Login {
+            [sending(
+                p(Op::Login),
+                Request::Login {
                     user: "alice".into(),
                     password: Password::new("correct horse battery"),
-                },
-            }]
+                }
+            )]
         );
         assert_eq!(screen(&app).login.password_chars(), 0);
         // A second Enter while the first is on its way sends nothing.
@@ -559,12 +559,12 @@ mod tests {
         let effects = key(&mut app, KeyCode::Char('x'));
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::Logout),
-                request: Request::Logout {
+            [sending(
+                p(Op::Logout),
+                Request::Logout {
                     user: Some("bob".into())
-                },
-            }]
+                }
+            )]
         );
         ok(&mut app, Reply::Logout(session(&["alice"])));
         assert_eq!(app.shell.users().len(), 1);

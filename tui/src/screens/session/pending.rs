@@ -133,8 +133,7 @@ pub(super) fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Effect;
-    use crate::app::tests::{dual, key, notice, ok, ok_as, p, sent, session, up};
+    use crate::app::tests::{dual, key, notice, ok, ok_as, p, sending, sent, session, up};
     use crate::fixtures;
     use crate::screens::session::{PENDING, USERS};
     use crossterm::event::KeyCode;
@@ -170,10 +169,7 @@ mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::Approve).tag(12),
-                request: Request::Approve { id: 12 },
-            }]
+            [sending(p(Op::Approve).tag(12), Request::Approve { id: 12 })]
         );
         // The approved request's answer: here a one-time password, shown once.
         let effects = ok_as(

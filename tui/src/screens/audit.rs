@@ -12,9 +12,7 @@ use ratatui::widgets::{Cell, Row};
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::dialogs::Info;
 use crate::app::{Purpose, Shell};
-use crate::keys::{
-    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
-};
+use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, note, table};
 
@@ -26,10 +24,10 @@ pub const NEWER: Purpose = Purpose::new(Op::AuditList);
 /// `audit_list` for the page before the first fetched.
 pub const OLDER: Purpose = Purpose::new(Op::AuditList).tag(1);
 
-pub const TRAIL: Keymap = Keymap {
-    name: "audit",
-    title: "Audit",
-    bindings: &[
+pub const TRAIL: Keymap = Keymap::screen(
+    "audit",
+    "Audit",
+    &[
         b(
             MOVE,
             "move",
@@ -53,15 +51,13 @@ pub const TRAIL: Keymap = Keymap {
             "Oldest fetched / newest (G follows new records)",
         ),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "audit filter",
-    title: "Audit",
-    bindings: &filter_keys("Keep the filter and go back to the trail"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "audit filter",
+    "Audit",
+    &filter_keys("Keep the filter and go back to the trail"),
+);
 
 #[derive(Debug, Default)]
 pub struct Audit {

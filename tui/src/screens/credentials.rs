@@ -13,7 +13,7 @@ use ratatui::widgets::{Cell, Row};
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, MOVE, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, short_time, table};
 
@@ -29,10 +29,10 @@ const SECRET_MAX: usize = 128;
 const IMPORT: FormKind = FormKind("credential import");
 const ADD: FormKind = FormKind("credential add");
 
-pub const CREDENTIALS: Keymap = Keymap {
-    name: "credentials",
-    title: "Credentials",
-    bindings: &[
+pub const CREDENTIALS: Keymap = Keymap::screen(
+    "credentials",
+    "Credentials",
+    &[
         b(
             MOVE,
             "move",
@@ -55,8 +55,7 @@ pub const CREDENTIALS: Keymap = Keymap {
         ),
         refresh("Ask for the credentials again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Credentials {

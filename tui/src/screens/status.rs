@@ -10,17 +10,17 @@ use ratatui::widgets::Paragraph;
 
 use super::{Screen, Tab};
 use crate::app::{Purpose, Shell};
-use crate::keys::{Action, Keymap, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{field, pane, wrapped};
 
 /// The setting `d` changes.
 const DESIGNATED: &str = "rotation.designated";
 
-pub const STATUS: Keymap = Keymap {
-    name: "status",
-    title: "Status",
-    bindings: &[
+pub const STATUS: Keymap = Keymap::screen(
+    "status",
+    "Status",
+    &[
         refresh("Ask the daemon for its status again"),
         b(
             &[&[ch('d', Action::Designate)]],
@@ -28,8 +28,7 @@ pub const STATUS: Keymap = Keymap {
             "Make this appliance the scheduled rotator, or stop it (setting rotation.designated; asks first)",
         ),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Status {

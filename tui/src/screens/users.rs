@@ -11,7 +11,7 @@ use ratatui::widgets::{Cell, Row};
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, MOVE, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, table};
 
@@ -21,10 +21,10 @@ const NAME_MAX: usize = 64;
 /// Adding a user.
 const USER_ADD: FormKind = FormKind("user add");
 
-pub const USERS: Keymap = Keymap {
-    name: "users",
-    title: "Users",
-    bindings: &[
+pub const USERS: Keymap = Keymap::screen(
+    "users",
+    "Users",
+    &[
         b(
             MOVE,
             "move",
@@ -57,8 +57,7 @@ pub const USERS: Keymap = Keymap {
         ),
         refresh("Ask for the accounts again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Users {

@@ -14,16 +14,14 @@ pub use log::{JOB_LOG, JobLog};
 
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::{Purpose, Shell};
-use crate::keys::{
-    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
-};
+use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, gauge_text, note, table};
 
-pub const LIST: Keymap = Keymap {
-    name: "jobs",
-    title: "Jobs",
-    bindings: &[
+pub const LIST: Keymap = Keymap::screen(
+    "jobs",
+    "Jobs",
+    &[
         b(MOVE, "move", "Select a job (PgUp/PgDn, g/G: first/last)"),
         b(ENTER, "log", "Open the job's log (live while it runs)"),
         b(
@@ -34,15 +32,13 @@ pub const LIST: Keymap = Keymap {
         filter("Show only jobs whose id, kind, target, state or step match"),
         refresh("Ask for the job list again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "jobs filter",
-    title: "Jobs",
-    bindings: &filter_keys("Keep the filter and go back to the list"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "jobs filter",
+    "Jobs",
+    &filter_keys("Keep the filter and go back to the list"),
+);
 
 /// Ask for the list again every this many ticks while a job on it runs.
 const LIST_POLL_TICKS: u64 = 3;

@@ -21,15 +21,13 @@ pub use tree::TreeRow;
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::{Purpose, Shell};
 use crate::input::Form;
-use crate::keys::{
-    Action, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, key, refresh, unlisted,
-};
+use crate::keys::{Action, Keymap, MOVE, b, ch, filter, filter_keys, key, refresh, unlisted};
 use crate::theme::Theme;
 
-pub const TREE: Keymap = Keymap {
-    name: "keys",
-    title: "Key database",
-    bindings: &[
+pub const TREE: Keymap = Keymap::screen(
+    "keys",
+    "Key database",
+    &[
         b(
             MOVE,
             "move",
@@ -88,15 +86,13 @@ pub const TREE: Keymap = Keymap {
         refresh("Ask for the groups and keys again"),
         unlisted(&[&[ch('h', Action::Left), ch('l', Action::Right)]]),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "keys filter",
-    title: "Key database",
-    bindings: &filter_keys("Keep the filter and go back to the tree"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "keys filter",
+    "Key database",
+    &filter_keys("Keep the filter and go back to the tree"),
+);
 
 #[derive(Debug, Default)]
 pub struct KeyDb {

@@ -212,6 +212,17 @@ impl Filter {
         typing
     }
 
+    /// A key on a filtered list of `len` rows: while typing, the filter takes it and the
+    /// selection goes back to the first row; otherwise a movement moves the selection. True
+    /// when either took it.
+    pub fn took_or_moved(&mut self, action: Action, selected: &mut usize, len: usize) -> bool {
+        if self.took(action) {
+            *selected = 0;
+            return true;
+        }
+        move_selection(selected, len, action)
+    }
+
     /// Esc or q on a list screen: while typing, clears the filter (true).
     pub fn closed(&mut self) -> bool {
         let typing = self.typing;

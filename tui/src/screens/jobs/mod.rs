@@ -12,7 +12,7 @@ use ratatui::widgets::{Cell, Row};
 
 pub use log::{JOB_LOG, JobLog};
 
-use super::{Filter, Screen, Tab, move_selection};
+use super::{Filter, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh};
 use crate::theme::Theme;
@@ -151,13 +151,8 @@ impl Screen for Jobs {
             log.scroll(action);
             return;
         }
-        if self.filter.took(action) {
-            self.selected = 0;
-            self.clamp();
-            return;
-        }
         let len = self.visible().len();
-        if move_selection(&mut self.selected, len, action) {
+        if self.filter.took_or_moved(action, &mut self.selected, len) {
             return;
         }
         match action {

@@ -18,7 +18,7 @@ use ratatui::layout::Rect;
 
 pub use tree::TreeRow;
 
-use super::{Filter, Screen, Tab, move_selection};
+use super::{Filter, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::Form;
 use crate::keys::{Action, Keymap, MOVE, b, ch, filter, filter_keys, key, refresh, unlisted};
@@ -141,13 +141,8 @@ impl Screen for KeyDb {
     }
 
     fn on_action(&mut self, action: Action, shell: &mut Shell) {
-        if self.filter.took(action) {
-            self.selected = 0;
-            self.clamp();
-            return;
-        }
         let len = self.rows().len();
-        if move_selection(&mut self.selected, len, action) {
+        if self.filter.took_or_moved(action, &mut self.selected, len) {
             return;
         }
         match action {

@@ -496,7 +496,7 @@ pub(crate) mod tests {
     use keyward_proto::{JobKind, JobState, JobView, Password, Response, SessionInfo};
     use serde_json::json;
 
-    pub(crate) use crate::fixtures::{ctrl, key, ok, ok_as, p, refused, typed};
+    pub(crate) use crate::fixtures::{ctrl, key, ok, ok_as, p, refused, sending, typed};
 
     /// Administrators logged in (dual control with two).
     pub(crate) fn session(names: &[&str]) -> SessionInfo {
@@ -511,6 +511,10 @@ pub(crate) mod tests {
         let mut app = up();
         ok(&mut app, Reply::Login(session(&["alice", "bob"])));
         app
+    }
+    /// The notice on show; a test fails where there is none.
+    pub(crate) fn notice(app: &App) -> &str {
+        app.shell.notice.as_deref().expect("a notice")
     }
     pub(crate) fn sent(effects: &[Effect]) -> Vec<Purpose> {
         effects
@@ -608,12 +612,7 @@ pub(crate) mod tests {
         }));
         assert!(app.shell.session.is_none());
         assert!(app.showing::<Session>());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("alice and bob"))
-        );
+        assert!(notice(&app).contains("alice and bob"));
         assert!(app.handle(Event::Tick).is_empty());
         app.handle(Event::Link(Link::Up));
         assert!(app.shell.last_drop.is_none());

@@ -15,8 +15,8 @@ use keyward_proto::{
     ApiError, AuditRecordView, AuditStatus, AuditVerifyReport, Connection, CredentialView,
     ErrorCode, GroupTestCheck, GroupTestReport, GroupView, HsmStatus, JobKind, JobLogView,
     JobState, JobView, KeyState, KeyView, OneTimePassword, Op, Password, PendingApproval, Reply,
-    Role, ScheduleView, SchedulerStatus, SessionInfo, SessionUser, StatusReport, StoreStatus,
-    UserInfo,
+    Request, Role, ScheduleView, SchedulerStatus, SessionInfo, SessionUser, StatusReport,
+    StoreStatus, UserInfo,
 };
 
 use super::app::{App, Effect, Event, Purpose};
@@ -41,6 +41,11 @@ pub fn typed(app: &mut App, text: &str) {
 
 pub fn p(op: Op) -> Purpose {
     Purpose::new(op)
+}
+
+/// What the console does to send `request` for `purpose`.
+pub fn sending(purpose: Purpose, request: Request) -> Effect {
+    Effect::Send { purpose, request }
 }
 
 /// The daemon answers the request for `purpose` with `reply`.

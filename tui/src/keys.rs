@@ -200,6 +200,9 @@ fn either_of(names: &[&str]) -> String {
     }
 }
 
+/// A keymap's bindings.
+pub type Bindings = &'static [Binding];
+
 /// Where the keyboard is: the bindings that work there, most useful first (the footer shows
 /// those with a word, as many as fit; `?` lists those with a sentence).
 #[derive(Debug)]
@@ -210,8 +213,8 @@ pub struct Keymap {
     pub title: &'static str,
     /// The bindings of this place, then those it shares with others like it ([`ON_A_SCREEN`],
     /// [`TYPING`]).
-    pub bindings: &'static [Binding],
-    pub shared: &'static [Binding],
+    pub bindings: Bindings,
+    pub shared: Bindings,
 }
 
 impl PartialEq for Keymap {
@@ -228,6 +231,35 @@ const CTRL_C: Bind = Bind::Ctrl('c', Action::Quit);
 const F1: Bind = Bind::Key(KeyCode::F(1), Action::Help);
 
 impl Keymap {
+    /// A screen pane's keymap: its own bindings, then the keys every screen takes.
+    pub const fn screen(name: &'static str, title: &'static str, bindings: Bindings) -> Self {
+        Self::sharing(name, title, bindings, ON_A_SCREEN)
+    }
+
+    /// A keymap where letters are text (a filter, a form): its own bindings, then [`TYPING`].
+    pub const fn typing(name: &'static str, title: &'static str, bindings: Bindings) -> Self {
+        Self::sharing(name, title, bindings, TYPING)
+    }
+
+    /// A dialog's keymap: no help title, and only its own keys (it closes on them).
+    pub const fn dialog(name: &'static str, bindings: Bindings) -> Self {
+        Self::sharing(name, "", bindings, &[])
+    }
+
+    const fn sharing(
+        name: &'static str,
+        title: &'static str,
+        bindings: Bindings,
+        shared: Bindings,
+    ) -> Self {
+        Self {
+            name,
+            title,
+            bindings,
+            shared,
+        }
+    }
+
     /// What `key` does here; `None` when it does nothing. A keymap's own keys come first, then
     /// Ctrl-C and F1, then the keymap's catch-alls (text, the tab digits).
     pub fn action(&self, key: KeyEvent) -> Option<Action> {
@@ -551,12 +583,7 @@ pub(crate) mod tests {
             TABS.help_text(&["Session", "Status", "Jobs"]).as_deref(),
             Some("Go to Session, Status or Jobs")
         );
-        let map = Keymap {
-            name: "test",
-            title: "",
-            bindings: &[TABS],
-            shared: &[],
-        };
+        let map = Keymap::dialog("test", &[TABS]);
         for (c, n) in [('1', 1), ('7', 7), ('9', 9)] {
             assert_eq!(map.action(press(KeyCode::Char(c))), Some(Action::Goto(n)));
         }
@@ -565,12 +592,7 @@ pub(crate) mod tests {
 
     #[test]
     fn letters_are_text_in_fields_and_f1_is_help() {
-        const MAP: Keymap = Keymap {
-            name: "text",
-            title: "",
-            bindings: &filter_keys("keep"),
-            shared: TYPING,
-        };
+        const MAP: Keymap = Keymap::typing("text", "", &filter_keys("keep"));
         let map = MAP;
         for c in ['q', 'j', 'k', 'x', '/', '?', '1', 'r', 'G'] {
             assert_eq!(map.action(press(KeyCode::Char(c))), Some(Action::Input(c)));

@@ -26,7 +26,7 @@ use ratatui::backend::TestBackend;
 mod fixtures;
 use fixtures::{
     account, credential, group, group_test, job, job_log, key, kms_key, ok, ok_as, p, refused,
-    schedule, session, typed,
+    schedule, sending, session, typed,
 };
 
 fn draw(app: &App, theme: Theme, width: u16, height: u16) -> Terminal<TestBackend> {
@@ -187,13 +187,13 @@ fn status_d_asks_before_undesignating_then_sends_settings_set() {
     let effects = key(&mut app, KeyCode::Char('y'));
     assert_eq!(
         effects,
-        [Effect::Send {
-            purpose: p(Op::SettingsSet),
-            request: keyward_proto::Request::SettingsSet {
+        [sending(
+            p(Op::SettingsSet),
+            keyward_proto::Request::SettingsSet {
                 name: "rotation.designated".into(),
                 value: "false".into(),
-            },
-        }]
+            }
+        )]
     );
     let effects = ok(
         &mut app,

@@ -6,7 +6,7 @@ use keyward_proto::{Password, Request};
 
 use super::Purpose;
 use crate::keys::{
-    Action, Bind, Binding, CLEAR, ENTER, ESC, ESC_BACK, Keymap, MOVE, TYPING, b, ch, key, unlisted,
+    Action, Bind, Binding, CLEAR, ENTER, ESC, ESC_BACK, Keymap, MOVE, b, ch, key, unlisted,
 };
 use crate::screens::{ScreenId, move_selection};
 
@@ -94,10 +94,9 @@ pub struct Reveal {
     pub outro: String,
 }
 
-pub const CONFIRM: Keymap = Keymap {
-    name: "confirm",
-    title: "",
-    bindings: &[
+pub const CONFIRM: Keymap = Keymap::dialog(
+    "confirm",
+    &[
         b(
             &[
                 &[ch('y', Action::Confirm)],
@@ -120,13 +119,11 @@ pub const CONFIRM: Keymap = Keymap {
             ch('q', Action::Cancel),
         ]]),
     ],
-    shared: &[],
-};
+);
 
-pub const HELP: Keymap = Keymap {
-    name: "help",
-    title: "",
-    bindings: &[
+pub const HELP: Keymap = Keymap::dialog(
+    "help",
+    &[
         b(
             &[&[ch('?', Action::Back)], &[ch('q', Action::Back)], ESC_BACK],
             "close",
@@ -134,13 +131,11 @@ pub const HELP: Keymap = Keymap {
         ),
         unlisted(&[&[key(KeyCode::F(1), Action::Back)]]),
     ],
-    shared: &[],
-};
+);
 
-pub const MENU: Keymap = Keymap {
-    name: "menu",
-    title: "",
-    bindings: &[
+pub const MENU: Keymap = Keymap::dialog(
+    "menu",
+    &[
         b(MOVE, "move", "Select an action"),
         b(ENTER, "do", "Do it (sensitive actions ask first)"),
         Binding {
@@ -151,16 +146,14 @@ pub const MENU: Keymap = Keymap {
         b(ESC, "close", "Close the menu"),
         unlisted(&[&[ch('q', Action::Back)]]),
     ],
-    shared: &[],
-};
+);
 
 /// Enter or Esc (q too) closes.
 const CLOSE: &[&[Bind]] = &[&[key(KeyCode::Enter, Action::Back)], ESC_BACK];
 
-pub const INFO: Keymap = Keymap {
-    name: "info",
-    title: "",
-    bindings: &[
+pub const INFO: Keymap = Keymap::dialog(
+    "info",
+    &[
         b(CLOSE, "close", "Close this dialog"),
         b(MOVE, "scroll", "Scroll when it does not fit"),
         unlisted(&[&[
@@ -169,13 +162,12 @@ pub const INFO: Keymap = Keymap {
             ch('g', Action::Top),
         ]]),
     ],
-    shared: &[],
-};
+);
 
-pub const FORM: Keymap = Keymap {
-    name: "form",
-    title: "Form",
-    bindings: &[
+pub const FORM: Keymap = Keymap::typing(
+    "form",
+    "Form",
+    &[
         b(
             ENTER,
             "next/send",
@@ -210,13 +202,11 @@ pub const FORM: Keymap = Keymap {
         ),
         b(CLEAR, "clear", "Clear the field"),
     ],
-    shared: TYPING,
-};
+);
 
-pub const REVEAL: Keymap = Keymap {
-    name: "reveal",
-    title: "",
-    bindings: &[
+pub const REVEAL: Keymap = Keymap::dialog(
+    "reveal",
+    &[
         b(
             CLOSE,
             "close",
@@ -224,8 +214,7 @@ pub const REVEAL: Keymap = Keymap {
         ),
         unlisted(&[&[ch('q', Action::Back)]]),
     ],
-    shared: &[],
-};
+);
 
 /// The dialogs' keymaps; a form's is the only one with a way to the help (the others close
 /// on their own keys).

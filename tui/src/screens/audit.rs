@@ -7,14 +7,12 @@ use keyward_proto::{ApiError, AuditRecordView, AuditVerifyReport, ErrorCode, Op,
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use super::{Filter, Screen, Tab, move_selection};
 use crate::app::dialogs::Info;
 use crate::app::{Purpose, Shell};
-use crate::keys::{
-    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
-};
+use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, note, table};
 
@@ -26,10 +24,10 @@ pub const NEWER: Purpose = Purpose::new(Op::AuditList);
 /// `audit_list` for the page before the first fetched.
 pub const OLDER: Purpose = Purpose::new(Op::AuditList).tag(1);
 
-pub const TRAIL: Keymap = Keymap {
-    name: "audit",
-    title: "Audit",
-    bindings: &[
+pub const TRAIL: Keymap = Keymap::screen(
+    "audit",
+    "Audit",
+    &[
         b(
             MOVE,
             "move",
@@ -53,15 +51,13 @@ pub const TRAIL: Keymap = Keymap {
             "Oldest fetched / newest (G follows new records)",
         ),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "audit filter",
-    title: "Audit",
-    bindings: &filter_keys("Keep the filter and go back to the trail"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "audit filter",
+    "Audit",
+    &filter_keys("Keep the filter and go back to the trail"),
+);
 
 #[derive(Debug, Default)]
 pub struct Audit {
@@ -198,8 +194,7 @@ impl Screen for Audit {
     }
 
     fn on_action(&mut self, action: Action, shell: &mut Shell) {
-        if self.filter.typing {
-            self.filter.typed(action);
+        if self.filter.took(action) {
             return;
         }
         let visible: Vec<u64> = self.visible().iter().map(|r| r.seq).collect();
@@ -230,11 +225,7 @@ impl Screen for Audit {
 
     /// Esc in the filter clears it.
     fn back(&mut self, _shell: &mut Shell) -> bool {
-        if self.filter.typing {
-            self.filter.clear();
-            return true;
-        }
-        false
+        self.filter.closed()
     }
 
     fn on_reply(&mut self, purpose: Purpose, reply: &Reply, shell: &mut Shell) {
@@ -349,7 +340,7 @@ impl Screen for Audit {
                 Cell::from(Span::styled(r.outcome.clone(), outcome_style)),
             ])
         });
-        let table = table(
+        table(
             ["Seq", "Time", "Actors", "Action", "Target", "Outcome"],
             [
                 Constraint::Length(5),
@@ -360,10 +351,11 @@ impl Screen for Audit {
                 Constraint::Length(8),
             ],
             rows,
+            self.selected_index(),
             theme,
+            frame,
+            table_area,
         );
-        let mut state = TableState::default().with_selected(self.selected_index());
-        frame.render_stateful_widget(table, table_area, &mut state);
     }
 }
 

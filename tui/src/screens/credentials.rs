@@ -8,12 +8,12 @@ use keyward_proto::{CredentialView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, MOVE, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, short_time, table};
 
@@ -29,10 +29,10 @@ const SECRET_MAX: usize = 128;
 const IMPORT: FormKind = FormKind("credential import");
 const ADD: FormKind = FormKind("credential add");
 
-pub const CREDENTIALS: Keymap = Keymap {
-    name: "credentials",
-    title: "Credentials",
-    bindings: &[
+pub const CREDENTIALS: Keymap = Keymap::screen(
+    "credentials",
+    "Credentials",
+    &[
         b(
             MOVE,
             "move",
@@ -55,8 +55,7 @@ pub const CREDENTIALS: Keymap = Keymap {
         ),
         refresh("Ask for the credentials again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Credentials {
@@ -196,13 +195,7 @@ impl Screen for Credentials {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         if stored.items.is_empty() {
-            let text = if shell.awaiting(Purpose::new(Op::CredentialList)) {
-                "Asking the daemon for the credentials …"
-            } else if stored.loaded {
-                "No credentials yet. i imports the CSV file the AWS console gives out; a adds one by hand."
-            } else {
-                "No list yet: press r to ask the daemon (it needs an administrator)."
-            };
+            let text = stored.empty_text(shell, Op::CredentialList, ["Asking the daemon for the credentials …", "No credentials yet. i imports the CSV file the AWS console gives out; a adds one by hand.", "No list yet: press r to ask the daemon (it needs an administrator)."]);
             note(text, theme, frame, inner);
             return;
         }
@@ -225,7 +218,7 @@ impl Screen for Credentials {
                 Cell::from(groups),
             ])
         });
-        let table = table(
+        table(
             ["Name", "Key id", "Created", "Last used", "Groups"],
             [
                 Constraint::Length(12),
@@ -235,10 +228,11 @@ impl Screen for Credentials {
                 Constraint::Min(10),
             ],
             rows,
+            Some(stored.selected),
             theme,
+            frame,
+            inner,
         );
-        let mut state = TableState::default().with_selected(Some(stored.selected));
-        frame.render_stateful_widget(table, inner, &mut state);
     }
 }
 
@@ -264,9 +258,9 @@ pub fn short_mask(masked: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::app::ErrorLine;
     use crate::app::dialogs::FORM;
-    use crate::app::tests::{dual, key, ok, p, refused, sent, typed};
-    use crate::app::{Effect, ErrorLine};
+    use crate::app::tests::{dual, key, ok, p, refused, sending, sent, typed};
     use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
@@ -323,14 +317,14 @@ pub(crate) mod tests {
         assert!(!confirm.effect.contains("wJalr"));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::CredentialAdd),
-                request: Request::CredentialAdd {
+            [sending(
+                p(Op::CredentialAdd),
+                Request::CredentialAdd {
                     name: "dev".into(),
                     access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
                     secret_access_key: Password::new("wJalrXUtnFEMI/K7MDENG"),
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,
@@ -363,13 +357,13 @@ pub(crate) mod tests {
         }));
         assert_eq!(
             key(&mut app, KeyCode::Enter),
-            [Effect::Send {
-                purpose: p(Op::CredentialImport),
-                request: Request::CredentialImport {
+            [sending(
+                p(Op::CredentialImport),
+                Request::CredentialImport {
                     name: "prod".into(),
                     path: "/media/usb/prod_accessKeys.csv".into(),
-                },
-            }]
+                }
+            )]
         );
         // A refusal is shown with its code; the list is not asked again.
         let effects = refused(
@@ -407,12 +401,12 @@ pub(crate) mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::CredentialRemove),
-                request: Request::CredentialRemove {
+            [sending(
+                p(Op::CredentialRemove),
+                Request::CredentialRemove {
                     name: "spare".into()
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,

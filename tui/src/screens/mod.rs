@@ -6,7 +6,7 @@
 
 use std::any::{Any, TypeId};
 
-use keyward_proto::{ApiError, Reply};
+use keyward_proto::{ApiError, Op, Reply};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -138,6 +138,25 @@ impl<T> Default for List<T> {
     }
 }
 
+impl<T> List<T> {
+    /// What the pane says while the list is empty: `asking` while `op` is on its way, `none`
+    /// once the daemon sent an empty list, `not_yet` before anyone asked.
+    pub fn empty_text<'a>(
+        &self,
+        shell: &Shell,
+        op: Op,
+        [asking, none, not_yet]: [&'a str; 3],
+    ) -> &'a str {
+        if shell.awaiting(Purpose::new(op)) {
+            asking
+        } else if self.loaded {
+            none
+        } else {
+            not_yet
+        }
+    }
+}
+
 impl<T: Clone> List<T> {
     /// The daemon's list, the selection kept on the same row as far as it still exists.
     pub fn arrived(&mut self, items: &[T]) {
@@ -182,6 +201,35 @@ impl Filter {
     pub fn clear(&mut self) {
         self.text.clear();
         self.typing = false;
+    }
+
+    /// A list screen's key: while typing, the filter takes it (true); else the list does.
+    pub fn took(&mut self, action: Action) -> bool {
+        let typing = self.typing;
+        if typing {
+            self.typed(action);
+        }
+        typing
+    }
+
+    /// A key on a filtered list of `len` rows: while typing, the filter takes it and the
+    /// selection goes back to the first row; otherwise a movement moves the selection. True
+    /// when either took it.
+    pub fn took_or_moved(&mut self, action: Action, selected: &mut usize, len: usize) -> bool {
+        if self.took(action) {
+            *selected = 0;
+            return true;
+        }
+        move_selection(selected, len, action)
+    }
+
+    /// Esc or q on a list screen: while typing, clears the filter (true).
+    pub fn closed(&mut self) -> bool {
+        let typing = self.typing;
+        if typing {
+            self.clear();
+        }
+        typing
     }
 
     /// Whether `text` contains the filter, in any case (everything does when it is empty).

@@ -6,21 +6,21 @@ use keyward_proto::{Op, Reply, Request, StatusReport};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::{Screen, Tab};
 use crate::app::{Purpose, Shell};
-use crate::keys::{Action, Keymap, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, b, ch, refresh};
 use crate::theme::Theme;
-use crate::ui::{field, pane};
+use crate::ui::{field, pane, wrapped};
 
 /// The setting `d` changes.
 const DESIGNATED: &str = "rotation.designated";
 
-pub const STATUS: Keymap = Keymap {
-    name: "status",
-    title: "Status",
-    bindings: &[
+pub const STATUS: Keymap = Keymap::screen(
+    "status",
+    "Status",
+    &[
         refresh("Ask the daemon for its status again"),
         b(
             &[&[ch('d', Action::Designate)]],
@@ -28,8 +28,7 @@ pub const STATUS: Keymap = Keymap {
             "Make this appliance the scheduled rotator, or stop it (setting rotation.designated; asks first)",
         ),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Status {
@@ -139,22 +138,22 @@ fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
         }
     };
     let plain = |text: String| Span::styled(text, theme.text());
+    let text = |label, value| field(label, plain(value), theme);
 
     let h = &s.hsm;
     let hsm = vec![
         field("State", ok_or(&h.state), theme),
-        field("Token", plain(h.token_label.clone()), theme),
-        field("Serial", plain(h.serial.clone()), theme),
-        field("Model", plain(h.model.clone()), theme),
-        field("Maker", plain(h.manufacturer.clone()), theme),
-        field(
+        text("Token", h.token_label.clone()),
+        text("Serial", h.serial.clone()),
+        text("Model", h.model.clone()),
+        text("Maker", h.manufacturer.clone()),
+        text(
             "Wrap",
-            plain(if h.wrap_algorithms.is_empty() {
+            if h.wrap_algorithms.is_empty() {
                 "none (cannot import into AWS)".into()
             } else {
                 h.wrap_algorithms.join(", ")
-            }),
-            theme,
+            },
         ),
         field(
             "Missing",
@@ -178,74 +177,57 @@ fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
     let sc = &s.scheduler;
     let scheduler = vec![
         field("State", ok_or(&sc.state), theme),
-        field(
+        text(
             "Designated",
-            plain(if sc.designated {
+            if sc.designated {
                 "yes (rotates on schedule)".into()
             } else {
                 "no (another appliance)".into()
-            }),
-            theme,
+            },
         ),
-        field(
-            "Groups",
-            plain(format!("{} scheduled", sc.scheduled_groups)),
-            theme,
-        ),
-        field(
+        text("Groups", format!("{} scheduled", sc.scheduled_groups)),
+        text(
             "Next due",
-            plain(sc.next_due.clone().unwrap_or_else(|| "-".into())),
-            theme,
+            sc.next_due.clone().unwrap_or_else(|| "-".into()),
         ),
-        field(
+        text(
             "Rotations",
-            plain(format!(
+            format!(
                 "{} of {} slot(s) busy",
                 sc.running_rotations, sc.concurrency
-            )),
-            theme,
+            ),
         ),
     ];
     render_panel(frame, sched_area, "Scheduler", scheduler, theme);
 
     let st = &s.store;
     let store = vec![
-        field("Path", plain(st.path.clone()), theme),
-        field(
+        text("Path", st.path.clone()),
+        text(
             "Contents",
-            plain(format!("{} user(s), {} key(s)", st.users, st.keys)),
-            theme,
+            format!("{} user(s), {} key(s)", st.users, st.keys),
         ),
-        field(
+        text(
             "Size",
-            plain(format!(
-                "{} bytes, schema {}",
-                st.size_bytes, st.schema_version
-            )),
-            theme,
+            format!("{} bytes, schema {}", st.size_bytes, st.schema_version),
         ),
     ];
     render_panel(frame, store_area, "Store", store, theme);
 
     let a = &s.audit;
     let audit = vec![
-        field("Records", plain(a.records.to_string()), theme),
-        field("Head", plain(format!("#{}", a.head_seq)), theme),
-        field("Hash", plain(short_hash(&a.head_hash)), theme),
+        text("Records", a.records.to_string()),
+        text("Head", format!("#{}", a.head_seq)),
+        text("Hash", short_hash(&a.head_hash)),
     ];
     render_panel(frame, audit_area, "Audit head", audit, theme);
 
-    let mut appliance = vec![field(
-        "Version",
-        plain(format!("keywardd {}", s.version)),
-        theme,
-    )];
+    let mut appliance = vec![text("Version", format!("keywardd {}", s.version))];
     // Hardening: a count of what is in place, and every measure that is not, by name.
     let fine = s.hardening.values().filter(|v| v.starts_with("ok")).count();
-    appliance.push(field(
+    appliance.push(text(
         "Hardening",
-        plain(format!("{fine} of {} measure(s) ok", s.hardening.len())),
-        theme,
+        format!("{fine} of {} measure(s) ok", s.hardening.len()),
     ));
     for (name, state) in s.hardening.iter().filter(|(_, v)| !v.starts_with("ok")) {
         appliance.push(Line::from(vec![
@@ -257,12 +239,7 @@ fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn render_panel(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, theme: Theme) {
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(pane(title.into(), false, theme)),
-        area,
-    );
+    wrapped(lines, pane(title.into(), false, theme), frame, area);
 }
 
 /// `9f86d081…b0f00a08`: enough to compare with `audit verify`, short enough for a pane.

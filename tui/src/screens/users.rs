@@ -11,7 +11,7 @@ use ratatui::widgets::{Cell, Row};
 use super::{List, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::{Form, FormField, FormKind};
-use crate::keys::{Action, Keymap, MOVE, ON_A_SCREEN, b, ch, refresh};
+use crate::keys::{Action, Keymap, MOVE, b, ch, refresh};
 use crate::theme::Theme;
 use crate::ui::{note, pane, table};
 
@@ -21,10 +21,10 @@ const NAME_MAX: usize = 64;
 /// Adding a user.
 const USER_ADD: FormKind = FormKind("user add");
 
-pub const USERS: Keymap = Keymap {
-    name: "users",
-    title: "Users",
-    bindings: &[
+pub const USERS: Keymap = Keymap::screen(
+    "users",
+    "Users",
+    &[
         b(
             MOVE,
             "move",
@@ -57,8 +57,7 @@ pub const USERS: Keymap = Keymap {
         ),
         refresh("Ask for the accounts again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Default)]
 pub struct Users {
@@ -183,13 +182,15 @@ impl Screen for Users {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         if accounts.items.is_empty() {
-            let text = if shell.awaiting(Purpose::new(Op::UserList)) {
-                "Asking the daemon for the accounts …"
-            } else if accounts.loaded {
-                "No accounts."
-            } else {
-                "No list yet: press r to ask the daemon (it needs an administrator)."
-            };
+            let text = accounts.empty_text(
+                shell,
+                Op::UserList,
+                [
+                    "Asking the daemon for the accounts …",
+                    "No accounts.",
+                    "No list yet: press r to ask the daemon (it needs an administrator).",
+                ],
+            );
             note(text, theme, frame, inner);
             return;
         }
@@ -210,7 +211,7 @@ impl Screen for Users {
                 Cell::from(ratatui::text::Line::from(state)),
             ])
         });
-        let table = table(
+        table(
             ["Name", "Role", "Failed", "State"],
             [
                 Constraint::Length(16),
@@ -219,11 +220,11 @@ impl Screen for Users {
                 Constraint::Min(20),
             ],
             rows,
+            Some(accounts.selected),
             theme,
+            frame,
+            inner,
         );
-        let mut state =
-            ratatui::widgets::TableState::default().with_selected(Some(accounts.selected));
-        frame.render_stateful_widget(table, inner, &mut state);
     }
 }
 
@@ -232,7 +233,7 @@ mod tests {
     use super::*;
     use crate::app::Effect;
     use crate::app::dialogs::{FORM, REVEAL};
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
+    use crate::app::tests::{dual, key, notice, ok, p, sending, sent, session, typed, up};
     use crate::fixtures;
     use crate::keys::tests::press;
     use crossterm::event::KeyCode;
@@ -262,21 +263,16 @@ mod tests {
         key(&mut app, KeyCode::Char('l'));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::UserLock),
-                request: Request::UserLock {
+            [sending(
+                p(Op::UserLock),
+                Request::UserLock {
                     name: "carol".into()
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(&mut app, Reply::UserLock(()));
         assert_eq!(sent(&effects), [p(Op::UserList)]);
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("locked"))
-        );
+        assert!(notice(&app).contains("locked"));
     }
 
     #[test]
@@ -336,13 +332,13 @@ mod tests {
         assert!(confirm.effect.contains("Only one administrator"));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::UserAdd),
-                request: Request::UserAdd {
+            [sending(
+                p(Op::UserAdd),
+                Request::UserAdd {
                     name: "carol".into(),
                     role: Role::Auditor
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,

@@ -6,7 +6,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Clear, Padding, Paragraph, Wrap};
 
-use super::{centered, dialog, lines_needed};
+use super::{centered, dialog, lines_needed, wrapped};
 use crate::app::{Confirm, Info, Menu, Reveal};
 use crate::input::{FieldKind, Form, FormField};
 use crate::keys::Keymap;
@@ -41,12 +41,7 @@ pub(super) fn render_help(
     let popup = centered(area, 76, height);
     frame.render_widget(Clear, popup);
     let title = format!("Help · {}", context.title);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(dialog(&title, theme)),
-        popup,
-    );
+    wrapped(lines, dialog(&title, theme), frame, popup);
 }
 
 pub(super) fn render_menu(menu: &Menu, theme: Theme, frame: &mut Frame, area: Rect) {

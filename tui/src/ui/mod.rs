@@ -7,8 +7,8 @@ mod dialogs;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, HighlightSpacing, Padding, Paragraph, Row, Table, Wrap};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, HighlightSpacing, Padding, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::app::dialogs::FORM;
 use crate::app::{App, Shell};
@@ -266,17 +266,38 @@ fn render_footer(context: &Keymap, tabs: usize, theme: Theme, frame: &mut Frame,
     frame.render_widget(Line::from(spans), area);
 }
 
+/// Draws a list's table in `area`: `rows` under `header`, the `selected` row marked.
 pub(crate) fn table<'a, const N: usize>(
     header: [&'a str; N],
     widths: [Constraint; N],
     rows: impl IntoIterator<Item = Row<'a>>,
+    selected: Option<usize>,
     theme: Theme,
-) -> Table<'a> {
-    Table::new(rows, widths)
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.label()))
         .row_highlight_style(theme.selected())
         .highlight_symbol("▶ ")
-        .highlight_spacing(HighlightSpacing::Always)
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Draws `lines` in `block`, wrapped to its width.
+pub(crate) fn wrapped<'a>(
+    lines: impl Into<Text<'a>>,
+    block: Block<'a>,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
 }
 
 pub(crate) fn dialog(title: &str, theme: Theme) -> Block<'static> {

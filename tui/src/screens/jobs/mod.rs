@@ -8,22 +8,20 @@ use keyward_proto::{JobState, JobView, Op, Reply, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 pub use log::{JOB_LOG, JobLog};
 
-use super::{Filter, Screen, Tab, move_selection};
+use super::{Filter, Screen, Tab};
 use crate::app::{Purpose, Shell};
-use crate::keys::{
-    Action, ENTER, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, refresh,
-};
+use crate::keys::{Action, ENTER, Keymap, MOVE, b, ch, filter, filter_keys, refresh};
 use crate::theme::Theme;
 use crate::ui::{filtered_pane, gauge_text, note, table};
 
-pub const LIST: Keymap = Keymap {
-    name: "jobs",
-    title: "Jobs",
-    bindings: &[
+pub const LIST: Keymap = Keymap::screen(
+    "jobs",
+    "Jobs",
+    &[
         b(MOVE, "move", "Select a job (PgUp/PgDn, g/G: first/last)"),
         b(ENTER, "log", "Open the job's log (live while it runs)"),
         b(
@@ -34,15 +32,13 @@ pub const LIST: Keymap = Keymap {
         filter("Show only jobs whose id, kind, target, state or step match"),
         refresh("Ask for the job list again"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "jobs filter",
-    title: "Jobs",
-    bindings: &filter_keys("Keep the filter and go back to the list"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "jobs filter",
+    "Jobs",
+    &filter_keys("Keep the filter and go back to the list"),
+);
 
 /// Ask for the list again every this many ticks while a job on it runs.
 const LIST_POLL_TICKS: u64 = 3;
@@ -155,14 +151,8 @@ impl Screen for Jobs {
             log.scroll(action);
             return;
         }
-        if self.filter.typing {
-            self.filter.typed(action);
-            self.selected = 0;
-            self.clamp();
-            return;
-        }
         let len = self.visible().len();
-        if move_selection(&mut self.selected, len, action) {
+        if self.filter.took_or_moved(action, &mut self.selected, len) {
             return;
         }
         match action {
@@ -182,8 +172,7 @@ impl Screen for Jobs {
         if self.log.take().is_some() {
             return true;
         }
-        if self.filter.typing {
-            self.filter.clear();
+        if self.filter.closed() {
             self.clamp();
             return true;
         }
@@ -298,7 +287,7 @@ impl Jobs {
                 Cell::from(job.step.clone().unwrap_or_else(|| "-".into())),
             ])
         });
-        let table = table(
+        table(
             ["ID", "Kind", "Target", "State", "Progress", "Step"],
             [
                 Constraint::Length(4),
@@ -309,18 +298,19 @@ impl Jobs {
                 Constraint::Min(8),
             ],
             rows,
+            Some(self.selected),
             theme,
+            frame,
+            table_area,
         );
-        let mut state = TableState::default().with_selected(Some(self.selected));
-        frame.render_stateful_widget(table, table_area, &mut state);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent, typed};
-    use crate::app::{App, Effect, Event};
+    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sending, sent, typed};
+    use crate::app::{App, Event};
     use crate::fixtures;
     use crate::keys::tests::{press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
@@ -337,13 +327,13 @@ mod tests {
         let effects = key(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::JobLog).tag(4),
-                request: Request::JobLog {
+            [sending(
+                p(Op::JobLog).tag(4),
+                Request::JobLog {
                     id: 4,
                     from: Some(0)
-                },
-            }]
+                }
+            )]
         );
         // The first read is still on its way: only the job itself (its progress) is asked for.
         assert_eq!(sent(&app.handle(Event::Tick)), [p(Op::JobShow).tag(4)]);
@@ -362,13 +352,13 @@ mod tests {
             sent(&effects),
             [p(Op::JobLog).tag(4), p(Op::JobShow).tag(4)]
         );
-        assert!(effects.contains(&Effect::Send {
-            purpose: p(Op::JobLog).tag(4),
-            request: Request::JobLog {
+        assert!(effects.contains(&sending(
+            p(Op::JobLog).tag(4),
+            Request::JobLog {
                 id: 4,
                 from: Some(2)
-            },
-        }));
+            }
+        )));
         // An answer that overlaps what we have adds only the new lines.
         ok_as(
             &mut app,
@@ -429,12 +419,7 @@ mod tests {
         );
         key(&mut app, KeyCode::Char('y'));
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("only a failed job"))
-        );
+        assert!(notice(&app).contains("only a failed job"));
         key(&mut app, KeyCode::Down);
         key(&mut app, KeyCode::Char('y'));
         assert_eq!(
@@ -445,10 +430,7 @@ mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::JobRetry),
-                request: Request::JobRetry { id: 7 },
-            }]
+            [sending(p(Op::JobRetry), Request::JobRetry { id: 7 })]
         );
         let mut queued = job(7, JobState::Queued);
         queued.step = Some("import_key_material".into());

@@ -238,9 +238,9 @@ fn test_info(report: &GroupTestReport) -> Info {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
     use crate::app::dialogs::MENU;
-    use crate::app::tests::{dual, job, key, ok, ok_as, p, sent};
-    use crate::app::{App, Effect};
+    use crate::app::tests::{dual, job, key, notice, ok, ok_as, p, sending, sent};
     use crate::fixtures;
     use crate::screens::keydb::TREE;
     use crate::screens::keydb::tests::keydb;
@@ -276,12 +276,12 @@ mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::GroupRotate),
-                request: Request::GroupRotate {
+            [sending(
+                p(Op::GroupRotate),
+                Request::GroupRotate {
                     name: "payments".into()
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(&mut app, Reply::GroupRotate(JobStarted { job: 12 }));
         assert_eq!(sent(&effects), [p(Op::JobList)]);
@@ -325,13 +325,7 @@ mod tests {
         // D removes groups only.
         key(&mut app, KeyCode::Char('D'));
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Select a group")
-        );
+        assert!(notice(&app).starts_with("Select a group"));
         key(&mut app, KeyCode::Char('k'));
         key(&mut app, KeyCode::Char('D'));
         let confirm = app.shell.confirm.clone().unwrap();
@@ -360,12 +354,12 @@ mod tests {
         keydb(&mut app);
         assert_eq!(
             key(&mut app, KeyCode::Char('t')),
-            [Effect::Send {
-                purpose: p(Op::GroupTest),
-                request: Request::GroupTest {
+            [sending(
+                p(Op::GroupTest),
+                Request::GroupTest {
                     name: "payments".into()
-                },
-            }]
+                }
+            )]
         );
         ok(
             &mut app,
@@ -409,15 +403,15 @@ mod tests {
         assert!(!confirm.effect.contains("policy"));
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::KeySync),
-                request: Request::KeySync {
+            [sending(
+                p(Op::KeySync),
+                Request::KeySync {
                     key: "aa01".into(),
                     delete_material: true,
                     update_policy: false,
                     import_material: true,
-                },
-            }]
+                }
+            )]
         );
         ok(&mut app, Reply::KeySync(JobStarted { job: 13 }));
         assert_eq!(app.shell.confirm.as_ref().unwrap().then, show_job(13));
@@ -431,13 +425,7 @@ mod tests {
         key(&mut app, KeyCode::Char(' '));
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Nothing to do")
-        );
+        assert!(notice(&app).starts_with("Nothing to do"));
     }
 
     #[test]

@@ -5,12 +5,12 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{HighlightSpacing, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{HighlightSpacing, List, ListItem, ListState};
 
 use super::{KeyDb, TreeRow};
 use crate::app::{Purpose, Shell};
 use crate::theme::Theme;
-use crate::ui::{field, filtered_pane, note, pane, short_time};
+use crate::ui::{field, filtered_pane, note, pane, short_time, wrapped};
 use keyward_proto::Op;
 
 pub(super) fn render(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -80,12 +80,7 @@ fn render_schedule(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, a
             theme.dim(),
         ))],
     };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        area,
-    );
+    wrapped(lines, block, frame, area);
 }
 
 fn render_tree(db: &KeyDb, shell: &Shell, theme: Theme, frame: &mut Frame, area: Rect) {

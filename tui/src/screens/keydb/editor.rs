@@ -383,8 +383,8 @@ fn submit_set(form: &Form, shell: &mut Shell) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{ctrl, dual, key, ok, p, refused, typed};
-    use crate::app::{App, Effect, ErrorLine};
+    use crate::app::tests::{ctrl, dual, key, notice, ok, p, refused, sending, typed};
+    use crate::app::{App, ErrorLine};
     use crate::fixtures;
     use crate::screens::keydb::tests::group;
     use crossterm::event::KeyCode;
@@ -542,10 +542,7 @@ mod tests {
     fn a_new_group_is_checked_confirmed_then_created() {
         let mut app = on_keys();
         let effects = key(&mut app, KeyCode::Char('n'));
-        assert!(effects.contains(&Effect::Send {
-            purpose: p(Op::CredentialList),
-            request: Request::CredentialList,
-        }));
+        assert!(effects.contains(&sending(p(Op::CredentialList), Request::CredentialList)));
         ok(&mut app, credentials());
         let form = app.shell.form.as_ref().unwrap();
         assert_eq!(form.value(CREDENTIAL), "prod");
@@ -604,13 +601,13 @@ mod tests {
         .collect();
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::GroupCreate),
-                request: Request::GroupCreate {
+            [sending(
+                p(Op::GroupCreate),
+                Request::GroupCreate {
                     name: "billing".into(),
                     fields
-                },
-            }]
+                }
+            )]
         );
         let effects = ok(
             &mut app,
@@ -638,13 +635,7 @@ mod tests {
         app.shell.form.as_mut().unwrap().show(TAGS);
         key(&mut app, KeyCode::Enter);
         assert!(app.shell.confirm.is_none());
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .unwrap()
-                .starts_with("Nothing changed")
-        );
+        assert!(notice(&app).starts_with("Nothing changed"));
         key(&mut app, KeyCode::Char('e'));
         ok(&mut app, credentials());
         key(&mut app, KeyCode::Down); // Rotate: off
@@ -671,13 +662,13 @@ mod tests {
         .collect();
         assert_eq!(
             key(&mut app, KeyCode::Enter),
-            [Effect::Send {
-                purpose: p(Op::GroupSet),
-                request: Request::GroupSet {
+            [sending(
+                p(Op::GroupSet),
+                Request::GroupSet {
                     name: "payments".into(),
                     fields
-                },
-            }]
+                }
+            )]
         );
         refused(
             &mut app,

@@ -18,18 +18,16 @@ use ratatui::layout::Rect;
 
 pub use tree::TreeRow;
 
-use super::{Filter, Screen, Tab, move_selection};
+use super::{Filter, Screen, Tab};
 use crate::app::{Purpose, Shell};
 use crate::input::Form;
-use crate::keys::{
-    Action, Keymap, MOVE, ON_A_SCREEN, TYPING, b, ch, filter, filter_keys, key, refresh, unlisted,
-};
+use crate::keys::{Action, Keymap, MOVE, b, ch, filter, filter_keys, key, refresh, unlisted};
 use crate::theme::Theme;
 
-pub const TREE: Keymap = Keymap {
-    name: "keys",
-    title: "Key database",
-    bindings: &[
+pub const TREE: Keymap = Keymap::screen(
+    "keys",
+    "Key database",
+    &[
         b(
             MOVE,
             "move",
@@ -88,15 +86,13 @@ pub const TREE: Keymap = Keymap {
         refresh("Ask for the groups and keys again"),
         unlisted(&[&[ch('h', Action::Left), ch('l', Action::Right)]]),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const FILTER: Keymap = Keymap {
-    name: "keys filter",
-    title: "Key database",
-    bindings: &filter_keys("Keep the filter and go back to the tree"),
-    shared: TYPING,
-};
+pub const FILTER: Keymap = Keymap::typing(
+    "keys filter",
+    "Key database",
+    &filter_keys("Keep the filter and go back to the tree"),
+);
 
 #[derive(Debug, Default)]
 pub struct KeyDb {
@@ -145,14 +141,8 @@ impl Screen for KeyDb {
     }
 
     fn on_action(&mut self, action: Action, shell: &mut Shell) {
-        if self.filter.typing {
-            self.filter.typed(action);
-            self.selected = 0;
-            self.clamp();
-            return;
-        }
         let len = self.rows().len();
-        if move_selection(&mut self.selected, len, action) {
+        if self.filter.took_or_moved(action, &mut self.selected, len) {
             return;
         }
         match action {
@@ -173,8 +163,7 @@ impl Screen for KeyDb {
 
     /// Esc in the filter clears it.
     fn back(&mut self, _shell: &mut Shell) -> bool {
-        if self.filter.typing {
-            self.filter.clear();
+        if self.filter.closed() {
             self.clamp();
             return true;
         }
@@ -230,8 +219,8 @@ impl Screen for KeyDb {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed};
-    use crate::app::{App, Effect};
+    use crate::app::App;
+    use crate::app::tests::{dual, key, ok, p, sending, sent, session, typed};
     use crate::fixtures::{self, kms_key};
     use crate::keys::tests::press;
     use keyward_proto::{KeyState, Op};
@@ -251,10 +240,7 @@ pub(crate) mod tests {
             sent(&effects),
             [p(Op::GroupList), p(Op::KeyList), p(Op::ScheduleList)]
         );
-        assert!(effects.contains(&Effect::Send {
-            purpose: p(Op::KeyList),
-            request: Request::KeyList { group: None },
-        }));
+        assert!(effects.contains(&sending(p(Op::KeyList), Request::KeyList { group: None })));
         ok(
             app,
             Reply::GroupList(vec![

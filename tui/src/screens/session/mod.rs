@@ -16,16 +16,14 @@ pub use pending::Pending;
 use super::{Screen, Tab, move_selection, status::Status};
 use crate::app::{PASSWORD_MAX, Purpose, Shell, USER_MAX};
 use crate::input::{Form, TextField};
-use crate::keys::{
-    Action, CLEAR, ENTER, ESC, Keymap, MOVE, ON_A_SCREEN, TAB, TYPING, b, ch, key, refresh,
-};
+use crate::keys::{Action, CLEAR, ENTER, ESC, Keymap, MOVE, TAB, b, ch, key, refresh};
 use crate::theme::Theme;
-use crate::ui::pane;
+use crate::ui::{pane, wrapped};
 
-pub const LOGIN_FORM: Keymap = Keymap {
-    name: "login form",
-    title: "Session: log in",
-    bindings: &[
+pub const LOGIN_FORM: Keymap = Keymap::typing(
+    "login form",
+    "Session: log in",
+    &[
         b(ENTER, "log in", "Log in with this user and password"),
         b(
             &[
@@ -45,13 +43,12 @@ pub const LOGIN_FORM: Keymap = Keymap {
             "Leave the form: to Status when someone is logged in, else quit",
         ),
     ],
-    shared: TYPING,
-};
+);
 
-pub const USERS: Keymap = Keymap {
-    name: "session users",
-    title: "Session: logged in",
-    bindings: &[
+pub const USERS: Keymap = Keymap::screen(
+    "session users",
+    "Session: logged in",
+    &[
         b(MOVE, "move", "Select a logged-in user"),
         b(
             &[&[ch('x', Action::Logout)]],
@@ -69,13 +66,12 @@ pub const USERS: Keymap = Keymap {
             "To Pending approvals, then back to the login form",
         ),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
-pub const PENDING: Keymap = Keymap {
-    name: "session pending",
-    title: "Session: pending approvals",
-    bindings: &[
+pub const PENDING: Keymap = Keymap::screen(
+    "session pending",
+    "Session: pending approvals",
+    &[
         b(MOVE, "move", "Select a pending request"),
         b(
             ENTER,
@@ -85,8 +81,7 @@ pub const PENDING: Keymap = Keymap {
         refresh("Ask for the pending requests again"),
         b(TAB, "pane", "Back to the login form"),
     ],
-    shared: ON_A_SCREEN,
-};
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginField {
@@ -479,20 +474,15 @@ impl Session {
             },
             theme.dim(),
         )));
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block),
-            area,
-        );
+        wrapped(lines, block, frame, area);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::tests::{dual, key, ok, p, sent, session, typed, up};
-    use crate::app::{App, Effect};
+    use crate::app::App;
+    use crate::app::tests::{dual, key, ok, p, sending, sent, session, typed, up};
     use crate::keys::tests::{ctrl, press, screen_keys_of_the_issue};
     use crossterm::event::KeyCode;
     use keyward_proto::Password;
@@ -511,13 +501,13 @@ mod tests {
         let effects = key(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::Login),
-                request: Request::Login {
+            [sending(
+                p(Op::Login),
+                Request::Login {
                     user: "alice".into(),
                     password: Password::new("correct horse battery"),
-                },
-            }]
+                }
+            )]
         );
         assert_eq!(screen(&app).login.password_chars(), 0);
         // A second Enter while the first is on its way sends nothing.
@@ -564,12 +554,12 @@ mod tests {
         let effects = key(&mut app, KeyCode::Char('x'));
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::Logout),
-                request: Request::Logout {
+            [sending(
+                p(Op::Logout),
+                Request::Logout {
                     user: Some("bob".into())
-                },
-            }]
+                }
+            )]
         );
         ok(&mut app, Reply::Logout(session(&["alice"])));
         assert_eq!(app.shell.users().len(), 1);

@@ -102,8 +102,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Effect;
-    use crate::app::tests::{dual, key, ok, p, refused, sent, session, shown_secret, typed, up};
+    use crate::app::tests::{
+        dual, key, ok, p, refused, sending, sent, session, shown_secret, typed, up,
+    };
     use crate::fixtures;
     use crate::screens::session::{Pane, USERS};
     use crossterm::event::KeyCode;
@@ -183,14 +184,14 @@ mod tests {
         let effects = key(&mut app, KeyCode::Char('y'));
         assert_eq!(
             effects,
-            [Effect::Send {
-                purpose: p(Op::Passwd),
-                request: Request::Passwd {
+            [sending(
+                p(Op::Passwd),
+                Request::Passwd {
                     user: Some("carol".into()),
                     old: Password::new("one-time-1"),
                     new: Password::new("a new long password"),
-                },
-            }]
+                }
+            )]
         );
         // Refused (too short): the error is shown and the form is back, empty.
         refused(

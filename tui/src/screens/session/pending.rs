@@ -5,7 +5,7 @@
 use keyward_proto::{Approved, JobStarted, Op, PendingApproval, Request};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Cell, Row, TableState};
+use ratatui::widgets::{Cell, Row};
 
 use crate::app::dialogs::{Confirm, Confirmable};
 use crate::app::{Purpose, Shell};
@@ -92,12 +92,16 @@ pub(super) fn draw(
     if pending.items.is_empty() {
         let text = if !shell.can_approve() {
             "Requests waiting for a second administrator show here while an administrator is logged in."
-        } else if shell.awaiting(Purpose::new(Op::Pending)) {
-            "Asking the daemon for pending requests …"
-        } else if pending.loaded {
-            "Nothing waits for approval."
         } else {
-            "Tab here and press r to ask the daemon."
+            pending.empty_text(
+                shell,
+                Op::Pending,
+                [
+                    "Asking the daemon for pending requests …",
+                    "Nothing waits for approval.",
+                    "Tab here and press r to ask the daemon.",
+                ],
+            )
         };
         note(text, theme, frame, inner);
         return;
@@ -110,7 +114,7 @@ pub(super) fn draw(
             Cell::from(time_of_day(&p.expires).to_string()),
         ])
     });
-    let table = table(
+    table(
         ["ID", "From", "Operation", "Expires"],
         [
             Constraint::Length(5),
@@ -119,17 +123,17 @@ pub(super) fn draw(
             Constraint::Length(8),
         ],
         rows,
+        focused.then_some(pending.selected),
         theme,
+        frame,
+        inner,
     );
-    let mut state = TableState::default().with_selected(focused.then_some(pending.selected));
-    frame.render_stateful_widget(table, inner, &mut state);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Effect;
-    use crate::app::tests::{dual, key, ok, ok_as, p, sent, session, up};
+    use crate::app::tests::{dual, key, notice, ok, ok_as, p, sending, sent, session, up};
     use crate::fixtures;
     use crate::screens::session::{PENDING, USERS};
     use crossterm::event::KeyCode;
@@ -165,10 +169,7 @@ mod tests {
         );
         assert_eq!(
             key(&mut app, KeyCode::Char('y')),
-            [Effect::Send {
-                purpose: p(Op::Approve).tag(12),
-                request: Request::Approve { id: 12 },
-            }]
+            [sending(p(Op::Approve).tag(12), Request::Approve { id: 12 })]
         );
         // The approved request's answer: here a one-time password, shown once.
         let effects = ok_as(
@@ -199,12 +200,7 @@ mod tests {
             p(Op::Approve).tag(5),
             Reply::Approve(Approved::JobStarted(JobStarted { job: 31 })),
         );
-        assert!(
-            app.shell
-                .notice
-                .as_deref()
-                .is_some_and(|n| n.contains("job 31"))
-        );
+        assert!(notice(&app).contains("job 31"));
         let mut auditor = up();
         let mut erin = fixtures::session(&["erin"], &[]);
         erin.users[0].role = keyward_proto::Role::Auditor;

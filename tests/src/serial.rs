@@ -83,6 +83,12 @@ impl SerialLine {
         }
     }
 
+    /// Stops reading the line, as a terminal that hung does: what the daemon writes from now
+    /// on stays in the pty until its buffer is full, and then the daemon's writes wait.
+    pub fn stop_reading(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn send(&self, bytes: &[u8]) {
         (&self.master)
             .write_all(bytes)
@@ -147,6 +153,16 @@ impl SerialLine {
 }
 
 impl Fixture {
+    /// Initialises the appliance, starts it serving serial line `name`, and waits for the
+    /// line's first prompt.
+    pub fn init_and_start_with_serial_line(&self, name: &str) -> (SerialLine, crate::Daemon) {
+        self.init_ok();
+        let line = self.serial_line(name);
+        let daemon = self.start();
+        line.expect("keyward> ", Duration::from_secs(30));
+        (line, daemon)
+    }
+
     /// A serial line served by the daemon as `[[serial]]` port `name`.
     pub fn serial_line(&self, name: &str) -> SerialLine {
         let line = SerialLine::new(&self.dir.path().join(format!("tty-{name}")));

@@ -89,6 +89,27 @@ impl SerialLine {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// After [`SerialLine::stop_reading`]: everything the line holds now, and whatever more
+    /// arrives until it has been quiet for `quiet`.
+    pub fn read_held(&self, quiet: Duration) -> Vec<u8> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let wait = PollTimeout::from(u16::try_from(quiet.as_millis()).expect("a short wait"));
+        let mut held = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, wait) {
+                Ok(0) | Err(_) => return held,
+                Ok(_) => match (&self.master).read(&mut buf) {
+                    Ok(0) | Err(_) => return held,
+                    Ok(n) => held.extend_from_slice(&buf[..n]),
+                },
+            }
+        }
+    }
+
     pub fn send(&self, bytes: &[u8]) {
         (&self.master)
             .write_all(bytes)

@@ -144,6 +144,17 @@ fn a_client_that_stops_reading_is_let_go_after_the_write_timeout() {
     );
     assert!(found.0.contains("stalled"), "serial: {}", found.0);
     assert!(found.1.contains("stalled"), "console: {}", found.1);
+    // The next person at the serial line gets a fresh port: what the line held is discarded
+    // (a pty's own line discipline keeps up to 4 KiB of it beyond the daemon's reach; a UART
+    // keeps at most its FIFO), and the commands typed ahead do not run.
+    std::thread::sleep(Duration::from_secs(3));
+    let held = String::from_utf8_lossy(&line.read_held(Duration::from_millis(500))).into_owned();
+    assert!(
+        held.len() < 8 * 1024 && held.ends_with("'help' lists the commands.\r\nkeyward> "),
+        "what the line held after the stall: {} bytes, ending {:?}",
+        held.len(),
+        &held[held.len().saturating_sub(200)..]
+    );
     // The console connection was closed: reading it ends (after what was in flight).
     console
         .set_read_timeout(Some(Duration::from_secs(30)))

@@ -2,7 +2,7 @@
 //! its own session; a flood on one port never stalls another. When the line drops, everyone
 //! logged in on it is logged out, and the port is reopened until it comes back. A line that
 //! stops taking output (nothing accepted for `front::WRITE_TIMEOUT`) counts as dropped, and
-//! what it did not take is discarded. Every write and every request gives way to shutdown.
+//! what it holds either way (unread output, input typed ahead) is discarded. Every write and every request gives way to shutdown.
 
 pub mod command;
 pub mod line;
@@ -81,10 +81,11 @@ pub async fn serve(
                     Ended::Shutdown => return,
                     Ended::Dropped => warn!(port = %name, "serial line dropped; reopening"),
                     Ended::Stalled => {
-                        // Whoever reads the line next must not get this session's answers.
-                        let _ = port.clear(ClearBuffer::Output);
+                        // As when a line drops: whoever uses it next gets neither this session's
+                        // answers nor has the input typed ahead for it run.
+                        let _ = port.clear(ClearBuffer::All);
                         warn!(port = %name, timeout = %crate::domain::duration::format(WRITE_TIMEOUT),
-                            "serial line takes no output (nobody reads it); its users are logged out, the output discarded, and the port reopened");
+                            "serial line takes no output (nobody reads it); its users are logged out, what it holds either way discarded, and the port reopened");
                     }
                 }
             }

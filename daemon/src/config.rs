@@ -68,14 +68,39 @@ fn default_sessions() -> usize {
     4
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// The local console socket; default `DATA_DIR/console.sock`.
     pub socket: Option<PathBuf>,
     /// Unix users allowed to connect besides the daemon's own user.
-    #[serde(default)]
     pub allowed_uids: Vec<u32>,
+    /// A connection with nobody logged in that sends nothing this long is closed.
+    #[serde(deserialize_with = "positive_duration")]
+    pub idle_timeout: Duration,
+    /// A request line, once begun, must be complete within this.
+    #[serde(deserialize_with = "positive_duration")]
+    pub line_timeout: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            allowed_uids: Vec::new(),
+            idle_timeout: Duration::from_secs(5 * 60),
+            line_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A duration (`10s`, `5m`) longer than zero.
+fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let duration = crate::domain::duration::serde_text::deserialize(d)?;
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than 0s"));
+    }
+    Ok(duration)
 }
 
 /// Login and dual-control policy.
@@ -502,6 +527,30 @@ mod tests {
         assert!(err.contains("hsm.pin_file"), "{err}");
         assert!(err.contains("line 6"), "{err}");
         assert!(err.contains("/nonexistent/user.pin"), "{err}");
+    }
+
+    #[test]
+    fn console_timeouts_have_defaults_and_refuse_zero() {
+        let config = Config::parse(GOOD, Path::new("k.toml")).unwrap();
+        assert_eq!(config.console.idle_timeout, Duration::from_secs(300));
+        assert_eq!(config.console.line_timeout, Duration::from_secs(10));
+        let config = Config::parse(
+            &format!("{GOOD}\n[console]\nidle_timeout = \"2m\"\nline_timeout = \"3s\"\n"),
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.console.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.console.line_timeout, Duration::from_secs(3));
+        let zero = Config::parse(
+            &format!("{GOOD}\n[console]\nline_timeout = \"0s\"\n"),
+            Path::new("k.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            zero.contains("line_timeout") && zero.contains("longer than 0s"),
+            "{zero}"
+        );
     }
 
     #[test]

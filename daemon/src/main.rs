@@ -200,6 +200,7 @@ fn run(config_path: &Path, mut hardening: keyward_daemon::hardening::Report) -> 
         let frontends = server::Frontends {
             console: listener,
             allowed_uids: allowed,
+            console_config: config.console.clone(),
             serial,
         };
         let result = server::run(

@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::api::Api;
 use crate::appliance::Appliance;
-use crate::config::{AuthConfig, AwsConfig, SerialConfig};
+use crate::config::{AuthConfig, AwsConfig, ConsoleConfig, SerialConfig};
 use crate::error::Result;
 use crate::front::{console, serial};
 use crate::jobs::Jobs;
@@ -23,6 +23,8 @@ pub struct Frontends {
     pub console: UnixListener,
     /// Uids allowed on the console socket.
     pub allowed_uids: Vec<u32>,
+    /// The console's timeouts (`console.idle_timeout`, `console.line_timeout`).
+    pub console_config: ConsoleConfig,
     /// Each port, with its device opened already (before a privilege drop) when that worked.
     pub serial: Vec<(SerialConfig, Option<tokio_serial::SerialStream>)>,
 }
@@ -57,12 +59,18 @@ pub async fn run(
         jobs.resume_all()?;
         jobs.start_scheduler()
     })?;
-    let api = Api::new(jobs.clone(), policy);
     let mut tasks = tokio::task::JoinSet::new();
+    let limits = console::Limits {
+        idle: frontends.console_config.idle_timeout,
+        line: frontends.console_config.line_timeout,
+        session_idle: policy.idle_timeout,
+    };
+    let api = Api::new(jobs.clone(), policy);
     tasks.spawn(console::serve(
         frontends.console,
         api.clone(),
         frontends.allowed_uids,
+        limits,
         stop_rx.clone(),
     ));
     for (port, opened) in frontends.serial {

@@ -149,7 +149,13 @@ impl Daemon {
 
     /// Waits for the daemon to exit on its own (a fault point stopped it).
     pub fn wait_exit(mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
+        let child = self.child.take().expect("running");
+        self.reap(child, timeout, "")
+    }
+
+    /// Waits for `child` to exit. One still running after `timeout` is killed, and the test
+    /// fails with the daemon's log.
+    fn reap(&self, mut child: Child, timeout: Duration, after: &str) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -159,8 +165,8 @@ impl Daemon {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "keywardd did not stop within {timeout:?}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                    "keywardd did not stop within {timeout:?}{after}: {}",
+                    self.log_text()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -181,21 +187,17 @@ impl Daemon {
     }
 
     /// SIGTERM, then wait for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
+    pub fn stop(self) -> ExitStatus {
+        self.stop_within(Duration::from_secs(30))
+    }
+
+    /// SIGTERM, then wait at most `grace` for the exit status (as systemd's TimeoutStopSec
+    /// does before it sends SIGKILL).
+    pub fn stop_within(mut self, grace: Duration) -> ExitStatus {
+        let child = self.child.take().expect("running");
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "keywardd did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.reap(child, grace, " of SIGTERM")
     }
 }
 

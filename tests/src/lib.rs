@@ -13,6 +13,7 @@ pub mod console;
 pub mod daemon;
 pub mod fixture;
 pub mod kms;
+pub mod memory;
 pub mod proxy;
 pub mod serial;
 pub mod tmux;
@@ -25,4 +26,5 @@ pub use console::{
 pub use daemon::Daemon;
 pub use fixture::{ADMINS, Fixture, bin, files_under, hsm_sim, write_private};
 pub use kms::{ACCESS_KEY_ID, Kms, SECRET_ACCESS_KEY, group_fields, kms_endpoint};
+pub use memory::secrets_in_memory;
 pub use serial::{SerialLine, approval_id, one_time_password};

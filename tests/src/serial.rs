@@ -83,6 +83,33 @@ impl SerialLine {
         }
     }
 
+    /// Stops reading the line, as a terminal that hung does: what the daemon writes from now
+    /// on stays in the pty until its buffer is full, and then the daemon's writes wait.
+    pub fn stop_reading(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After [`SerialLine::stop_reading`]: everything the line holds now, and whatever more
+    /// arrives until it has been quiet for `quiet`.
+    pub fn read_held(&self, quiet: Duration) -> Vec<u8> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let wait = PollTimeout::from(u16::try_from(quiet.as_millis()).expect("a short wait"));
+        let mut held = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, wait) {
+                Ok(0) | Err(_) => return held,
+                Ok(_) => match (&self.master).read(&mut buf) {
+                    Ok(0) | Err(_) => return held,
+                    Ok(n) => held.extend_from_slice(&buf[..n]),
+                },
+            }
+        }
+    }
+
     pub fn send(&self, bytes: &[u8]) {
         (&self.master)
             .write_all(bytes)
@@ -147,6 +174,16 @@ impl SerialLine {
 }
 
 impl Fixture {
+    /// Initialises the appliance, starts it serving serial line `name`, and waits for the
+    /// line's first prompt.
+    pub fn init_and_start_with_serial_line(&self, name: &str) -> (SerialLine, crate::Daemon) {
+        self.init_ok();
+        let line = self.serial_line(name);
+        let daemon = self.start();
+        line.expect("keyward> ", Duration::from_secs(30));
+        (line, daemon)
+    }
+
     /// A serial line served by the daemon as `[[serial]]` port `name`.
     pub fn serial_line(&self, name: &str) -> SerialLine {
         let line = SerialLine::new(&self.dir.path().join(format!("tty-{name}")));

@@ -8,7 +8,7 @@
 //! HSM PIN appears anywhere the appliance writes: the database files, the daemon log, command
 //! output, or the audit trail.
 
-use keyward_tests::{ADMINS, Fixture, files_under};
+use keyward_tests::{ADMINS, Console, Fixture, files_under, secrets_in_memory};
 
 #[test]
 fn passwords_and_pins_appear_nowhere() {
@@ -75,4 +75,56 @@ fn passwords_and_pins_appear_nowhere() {
             );
         }
     }
+}
+
+/// Issue 14: a password sent to the daemon, right or wrong, on the serial port or the console,
+/// is wiped once it was checked; an attacker who reads the daemon's memory (root, ptrace, a
+/// core or swap) a second later finds none of them.
+#[test]
+fn passwords_do_not_stay_in_the_daemons_memory() {
+    let fx = Fixture::new();
+    let (line, daemon) = fx.init_and_start_with_serial_line("memory");
+    let wrong_serial = "wrong-serial-password-71";
+    let unknown = "unknown-user-password-93";
+    let wrong_console = "wrong-console-password-57";
+    // The serial port: a login, a wrong password, another login, a name that is no account.
+    line.login(ADMINS[0].0, ADMINS[0].1);
+    assert!(line.login(ADMINS[1].0, wrong_serial).contains("ERR auth"));
+    line.login(ADMINS[1].0, ADMINS[1].1);
+    line.login("nobody-by-this-name", unknown);
+    // A one-time password the port shows once, and carol's first login with it.
+    let otp = keyward_tests::one_time_password(&line.command("user add carol auditor"));
+    // The console: a wrong password, then a login, and carol's one-time password.
+    let mut console = Console::connect(&daemon.socket);
+    assert!(!console.login(ADMINS[1].0, wrong_console).ok);
+    assert!(console.login(ADMINS[0].0, ADMINS[0].1).ok);
+    assert!(Console::connect(&daemon.socket).login("carol", &otp).ok);
+    // The attack found wrong passwords about a second after they were sent.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let data_dir = fx.data_dir.display().to_string();
+    let found = secrets_in_memory(
+        daemon.pid(),
+        &[
+            ("the data directory (a control: it is in memory)", &data_dir),
+            ("alice's password", ADMINS[0].1),
+            ("bob's password", ADMINS[1].1),
+            ("a wrong password sent on the serial port", wrong_serial),
+            ("a password sent for a name that is no account", unknown),
+            ("a wrong password sent on the console", wrong_console),
+            ("carol's one-time password", &otp),
+        ],
+    );
+    assert!(
+        found
+            .first()
+            .is_some_and(|f| f.starts_with("the data directory")),
+        "the search reads the daemon's memory: the data directory's path is in it ({found:?})"
+    );
+    assert_eq!(
+        &found[1..],
+        &[] as &[String],
+        "passwords remain in the daemon's memory"
+    );
+    drop(console);
+    assert!(daemon.stop().success());
 }

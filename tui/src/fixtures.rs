@@ -102,6 +102,7 @@ pub fn status(head: u64) -> StatusReport {
                 "RSAES_OAEP_SHA_256".into(),
             ],
             missing_keys: Vec::new(),
+            torn_objects: Vec::new(),
         },
         store: StoreStatus {
             path: "/var/lib/keyward/db".into(),

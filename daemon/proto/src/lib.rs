@@ -22,7 +22,9 @@ pub mod state;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use frame::{FrameError, MAX_LINE, read_line, write_json};
+pub use frame::{
+    FrameError, MAX_LINE, WipingBuf, WipingReader, encode_json, read_line, wipe_json, write_json,
+};
 pub use reply::{Approved, FirmwareInstalled, JobStarted, Op, Removed, Reply, Response};
 pub use request::{Request, Role};
 pub use secret::Password;

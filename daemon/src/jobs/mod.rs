@@ -710,6 +710,13 @@ impl Jobs {
                 }
                 _ => {}
             }
+            // A stop does not wait for a waiter: the runtime cannot end while this runs.
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(Error::Invalid(format!(
+                    "the daemon is stopping; job {id} is still {} and resumes at its step when it starts again",
+                    job.state.as_str()
+                )));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Invalid(format!(

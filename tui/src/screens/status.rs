@@ -141,7 +141,7 @@ fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
     let text = |label, value| field(label, plain(value), theme);
 
     let h = &s.hsm;
-    let hsm = vec![
+    let mut hsm = vec![
         field("State", ok_or(&h.state), theme),
         text("Token", h.token_label.clone()),
         text("Serial", h.serial.clone()),
@@ -172,6 +172,14 @@ fn draw_report(s: &StatusReport, theme: Theme, frame: &mut Frame, area: Rect) {
             theme,
         ),
     ];
+    if !h.torn_objects.is_empty() {
+        // Objects a kill tore on the token, found and removed at start-up (shown only then).
+        hsm.push(field(
+            "Torn",
+            Span::styled(h.torn_objects.join("; "), theme.bad()),
+            theme,
+        ));
+    }
     render_panel(frame, hsm_area, "HSM", hsm, theme);
 
     let sc = &s.scheduler;

@@ -1,7 +1,12 @@
 //! The serial line editor: bytes in, lines out, as screen, minicom and picocom send them.
 //! CR or LF ends a line (CR LF counts once), backspace and DEL erase, Ctrl-U clears, Ctrl-C
 //! cancels. Lines over [`MAX_LINE`] bytes and lines that are not UTF-8 are reported and
-//! discarded. Echo is off while a password is typed.
+//! discarded. Echo is off while a password is typed. A password leaves no copy behind: the
+//! buffer is allocated once at its full size and wiped after every line, and a line is handed
+//! out in a buffer that is wiped when dropped.
+
+use keyward_proto::WipingBuf;
+use zeroize::Zeroizing;
 
 /// The longest line accepted, in bytes.
 pub const MAX_LINE: usize = 4096;
@@ -10,48 +15,65 @@ pub const MAX_LINE: usize = 4096;
 #[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub enum Input {
-    Line(String),
+    Line(Zeroizing<String>),
     TooLong,
     NotUtf8,
     Cancelled,
 }
 
 /// No `Debug`: the buffer may hold a password being typed.
-#[derive(Default)]
 pub struct LineEditor {
-    buf: Vec<u8>,
+    /// Never grows: it holds [`MAX_LINE`] bytes from the start, so no copy is left behind.
+    buf: WipingBuf,
     overflow: bool,
     after_cr: bool,
     /// Echo typed characters back (off for passwords).
     pub echo: bool,
 }
 
+impl Default for LineEditor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LineEditor {
     pub fn new() -> Self {
         Self {
+            buf: WipingBuf::with_capacity(MAX_LINE),
+            overflow: false,
+            after_cr: false,
             echo: true,
-            ..Self::default()
         }
     }
 
     fn finish(&mut self) -> Input {
-        let raw = std::mem::take(&mut self.buf);
-        if std::mem::take(&mut self.overflow) {
-            return Input::TooLong;
-        }
-        String::from_utf8(raw)
-            .map(Input::Line)
-            .unwrap_or(Input::NotUtf8)
+        let input = if std::mem::take(&mut self.overflow) {
+            Input::TooLong
+        } else {
+            // Copied into a buffer of its own size (it never grows), then wiped here.
+            std::str::from_utf8(&self.buf)
+                .map(|line| Input::Line(Zeroizing::new(line.to_owned())))
+                .unwrap_or(Input::NotUtf8)
+        };
+        self.buf.clear();
+        input
+    }
+
+    /// Forgets the line being typed (Ctrl-U, Ctrl-C), wiping it.
+    fn discard(&mut self) {
+        self.buf.clear();
+        self.overflow = false;
     }
 
     /// Feeds one byte. What should be echoed is appended to `echo`.
-    pub fn feed(&mut self, byte: u8, echo: &mut Vec<u8>) -> Option<Input> {
+    pub fn feed(&mut self, byte: u8, echo: &mut WipingBuf) -> Option<Input> {
         let after_cr = std::mem::take(&mut self.after_cr);
         match byte {
             b'\n' if after_cr => None,
             b'\r' | b'\n' => {
                 self.after_cr = byte == b'\r';
-                echo.extend_from_slice(b"\r\n");
+                echo.extend(b"\r\n");
                 Some(self.finish())
             }
             0x08 | 0x7f => {
@@ -63,23 +85,21 @@ impl LineEditor {
                         }
                     }
                     if self.echo {
-                        echo.extend_from_slice(b"\x08 \x08");
+                        echo.extend(b"\x08 \x08");
                     }
                 }
                 None
             }
             0x15 => {
-                self.buf.clear();
-                self.overflow = false;
+                self.discard();
                 if self.echo {
-                    echo.extend_from_slice(b"\r\n");
+                    echo.extend(b"\r\n");
                 }
                 None
             }
             0x03 => {
-                self.buf.clear();
-                self.overflow = false;
-                echo.extend_from_slice(b"^C\r\n");
+                self.discard();
+                echo.extend(b"^C\r\n");
                 Some(Input::Cancelled)
             }
             b'\t' | 0x20.. => {
@@ -106,12 +126,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn feed_all(editor: &mut LineEditor, bytes: &[u8]) -> (Vec<Input>, Vec<u8>) {
-        let mut echo = Vec::new();
+        let mut echo = WipingBuf::new();
         let inputs = bytes
             .iter()
             .filter_map(|b| editor.feed(*b, &mut echo))
             .collect();
-        (inputs, echo)
+        (inputs, echo.to_vec())
+    }
+
+    fn line(text: &str) -> Input {
+        Input::Line(Zeroizing::new(text.to_owned()))
     }
 
     #[test]
@@ -135,7 +159,7 @@ mod tests {
     fn backspace_edits_whole_characters() {
         let mut e = LineEditor::new();
         let (inputs, echo) = feed_all(&mut e, "statz\x7fus é\x7f\r".as_bytes());
-        assert_eq!(inputs, [Input::Line("status ".into())]);
+        assert_eq!(inputs, [line("status ")]);
         assert!(echo.windows(3).any(|w| w == b"\x08 \x08"));
     }
 
@@ -144,8 +168,9 @@ mod tests {
         let mut e = LineEditor::new();
         e.echo = false;
         let (inputs, echo) = feed_all(&mut e, b"s3cret\r");
-        assert_eq!(inputs, [Input::Line("s3cret".into())]);
+        assert_eq!(inputs, [line("s3cret")]);
         assert_eq!(echo, b"\r\n", "only the line end is echoed");
+        assert!(e.buf.is_empty(), "the editor keeps nothing of the line");
     }
 
     #[test]
@@ -154,17 +179,14 @@ mod tests {
         let mut bytes = vec![b'x'; MAX_LINE + 1];
         bytes.extend_from_slice(b"\r\xff\xfe\rok\r");
         let (inputs, _) = feed_all(&mut e, &bytes);
-        assert_eq!(
-            inputs,
-            [Input::TooLong, Input::NotUtf8, Input::Line("ok".into())]
-        );
+        assert_eq!(inputs, [Input::TooLong, Input::NotUtf8, line("ok")]);
     }
 
     proptest! {
         #[test]
         fn any_bytes_never_panic_and_never_exceed_the_limit(bytes in proptest::collection::vec(any::<u8>(), 0..12_000)) {
             let mut e = LineEditor::new();
-            let mut echo = Vec::new();
+            let mut echo = WipingBuf::new();
             for b in bytes {
                 if let Some(Input::Line(l)) = e.feed(b, &mut echo) {
                     prop_assert!(l.len() <= MAX_LINE);

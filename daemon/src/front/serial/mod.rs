@@ -1,6 +1,8 @@
 //! The serial administration port (tokio-serial, 8N1). Each configured port is its own task and
 //! its own session; a flood on one port never stalls another. When the line drops, everyone
-//! logged in on it is logged out, and the port is reopened until it comes back.
+//! logged in on it is logged out, and the port is reopened until it comes back. A line that
+//! stops taking output (nothing accepted for `front::WRITE_TIMEOUT`) counts as dropped, and
+//! what it holds either way (unread output, input typed ahead) is discarded. Every write and every request gives way to shutdown.
 
 pub mod command;
 pub mod line;
@@ -8,17 +10,23 @@ mod render;
 
 use std::time::Duration;
 
-use keyward_proto::{ApiError, ErrorCode, Op, Password, Reply, Request, Response};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use keyward_proto::{
+    ApiError, ErrorCode, Op, Password, Reply, Request, Response, WipingBuf, wipe_json,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::watch;
-use tokio_serial::{DataBits, FlowControl, Parity, SerialPortBuilderExt, StopBits};
+use tokio_serial::{
+    ClearBuffer, DataBits, FlowControl, Parity, SerialPort, SerialPortBuilderExt, StopBits,
+};
 use tracing::{info, warn};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::api::Api;
 use crate::api::authz::requirement;
 use crate::api::session::Session;
 use crate::config::SerialConfig;
 use crate::domain::audit::Channel;
+use crate::front::{Unsent, WRITE_TIMEOUT, send, stopping};
 use command::{COMMANDS, Command, Format, parse, spec};
 use line::{Input, LineEditor, MAX_LINE};
 
@@ -52,20 +60,34 @@ pub async fn serve(
             None => open(&config),
         };
         match opened {
-            Ok(port) => {
+            Ok(mut port) => {
                 info!(port = %name, device = %config.device.display(), baud = config.baud, "serial port open");
                 last_error.clear();
                 let mut session = Session::new(Channel::Serial, format!("serial {name}"));
-                let stopped = Port::new(&api, &mut session).run(port, &mut shutdown).await;
+                let ended = Port::new(&api, &mut session)
+                    .run(&mut port, &mut shutdown)
+                    .await;
+                let reason = match ended {
+                    Ended::Stalled => format!(
+                        "serial line stalled: nothing could be sent for {}",
+                        crate::domain::duration::format(WRITE_TIMEOUT)
+                    ),
+                    Ended::Dropped | Ended::Shutdown => "serial line dropped".to_owned(),
+                };
                 let api2 = api.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    api2.logout_all(&mut session, "serial line dropped")
-                })
-                .await;
-                if stopped {
-                    return;
+                let _ = tokio::task::spawn_blocking(move || api2.logout_all(&mut session, &reason))
+                    .await;
+                match ended {
+                    Ended::Shutdown => return,
+                    Ended::Dropped => warn!(port = %name, "serial line dropped; reopening"),
+                    Ended::Stalled => {
+                        // As when a line drops: whoever uses it next gets neither this session's
+                        // answers nor has the input typed ahead for it run.
+                        let _ = port.clear(ClearBuffer::All);
+                        warn!(port = %name, timeout = %crate::domain::duration::format(WRITE_TIMEOUT),
+                            "serial line takes no output (nobody reads it); its users are logged out, what it holds either way discarded, and the port reopened");
+                    }
                 }
-                warn!(port = %name, "serial line dropped; reopening");
             }
             Err(e) => {
                 let text = e.to_string();
@@ -76,10 +98,20 @@ pub async fn serve(
             }
         }
         tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(REOPEN_DELAY) => {}
+            () = stopping(&mut shutdown) => return,
+            () = tokio::time::sleep(REOPEN_DELAY) => {}
         }
     }
+}
+
+/// Why [`Port::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    /// The line dropped (end of file, an I/O error).
+    Dropped,
+    /// The line took nothing for [`WRITE_TIMEOUT`].
+    Stalled,
 }
 
 /// A question the port is waiting for an answer to (no echo while it waits).
@@ -101,7 +133,9 @@ struct Port<'a> {
     prompt: Prompt,
     /// `job log ID follow`: the job and the next log line to print.
     follow: Option<(u64, usize)>,
-    out: Vec<u8>,
+    /// What is to be written: echo (a name typed where a password belonged), answers (a
+    /// one-time password). Wiped once written.
+    out: WipingBuf,
 }
 
 impl<'a> Port<'a> {
@@ -113,49 +147,62 @@ impl<'a> Port<'a> {
             format: Format::Text,
             prompt: Prompt::None,
             follow: None,
-            out: Vec::new(),
+            out: WipingBuf::new(),
         }
     }
 
-    /// Runs until the line drops (`false`) or shutdown (`true`).
+    /// Runs until the line drops or stalls, or shutdown. What an input asks of the API gives
+    /// way to shutdown too (a `job wait` may take an hour).
     async fn run<P: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         port: P,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> Ended {
         let (mut reader, mut writer) = tokio::io::split(port);
-        let mut buf = [0u8; 512];
+        // Wiped after each read: it may hold a password as it was typed.
+        let mut buf = Zeroizing::new([0u8; 512]);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         self.out
-            .extend_from_slice(b"\r\nKeyward serial console. 'help' lists the commands.\r\n");
+            .extend(b"\r\nKeyward serial console. 'help' lists the commands.\r\n");
         self.write_prompt();
         loop {
             if !self.out.is_empty() {
-                if writer.write_all(&self.out).await.is_err() || writer.flush().await.is_err() {
-                    return false;
+                match send(&mut writer, &self.out, shutdown).await {
+                    Ok(()) => self.out.clear(),
+                    Err(Unsent::Shutdown) => return Ended::Shutdown,
+                    Err(Unsent::Stalled) => return Ended::Stalled,
+                    Err(Unsent::Closed) => return Ended::Dropped,
                 }
-                self.out.clear();
             }
-            tokio::select! {
-                _ = shutdown.changed() => return true,
-                _ = tick.tick() => {
-                    self.check_idle().await;
-                    self.follow_tick().await;
-                }
-                read = reader.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => return false,
-                    Ok(n) => {
+            let read = tokio::select! {
+                () = stopping(shutdown) => return Ended::Shutdown,
+                _ = tick.tick() => None,
+                read = reader.read(&mut buf[..]) => match read {
+                    Ok(0) | Err(_) => return Ended::Dropped,
+                    Ok(n) => Some(n),
+                },
+            };
+            let work = async {
+                match read {
+                    None => {
+                        self.check_idle().await;
+                        self.follow_tick().await;
+                    }
+                    Some(n) => {
                         for &byte in &buf[..n] {
-                            let mut echo = Vec::new();
-                            let input = self.editor.feed(byte, &mut echo);
-                            self.out.extend_from_slice(&echo);
+                            let input = self.editor.feed(byte, &mut self.out);
                             if let Some(input) = input {
                                 self.input(input).await;
                             }
                         }
                     }
-                },
+                }
+            };
+            tokio::select! {
+                () = stopping(shutdown) => return Ended::Shutdown,
+                () = work => {}
             }
+            buf.zeroize();
         }
     }
 
@@ -172,7 +219,7 @@ impl<'a> Port<'a> {
             self.prompt = Prompt::None;
             self.editor.echo = self.format == Format::Text;
             if self.format == Format::Text {
-                self.out.extend_from_slice(
+                self.out.extend(
                     format!("\r\nlogged out after inactivity: {}\r\n", names.join(", ")).as_bytes(),
                 );
                 self.write_prompt();
@@ -193,29 +240,37 @@ impl<'a> Port<'a> {
         };
         // In JSON mode every prompt is a line of its own (`Password:`), so scripts read lines.
         if self.format == Format::Json && !text.is_empty() {
-            self.out.extend_from_slice(text.trim_ascii_end());
-            self.out.extend_from_slice(b"\r\n");
+            self.out.extend(text.trim_ascii_end());
+            self.out.extend(b"\r\n");
         } else {
-            self.out.extend_from_slice(text);
+            self.out.extend(text);
         }
     }
 
-    fn respond(&mut self, response: &Response) {
+    /// Shows a response; then it is wiped (an answer may carry a one-time password).
+    fn respond(&mut self, mut response: Response) {
+        self.show(&response);
+        if let Some(data) = &mut response.data {
+            wipe_json(data);
+        }
+    }
+
+    fn show(&mut self, response: &Response) {
         match self.format {
             Format::Json => {
-                self.out.extend_from_slice(
-                    serde_json::to_string(response)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                );
-                self.out.extend_from_slice(b"\r\n");
+                // Straight into the buffer; a response that cannot be encoded shows as nothing,
+                // as before, rather than as a copy of half of it.
+                let mark = self.out.len();
+                if serde_json::to_writer(&mut self.out, response).is_err() {
+                    while self.out.len() > mark {
+                        self.out.pop();
+                    }
+                }
+                self.out.extend(b"\r\n");
             }
             Format::Text => {
                 if let Some(data) = &response.data {
-                    for line in render::text(data) {
-                        self.out.extend_from_slice(line.as_bytes());
-                        self.out.extend_from_slice(b"\r\n");
-                    }
+                    render::text(data, &mut self.out);
                 }
                 let status = match &response.error {
                     None => "OK".to_owned(),
@@ -225,14 +280,14 @@ impl<'a> Port<'a> {
                         e.message.replace(['\r', '\n'], " ")
                     ),
                 };
-                self.out.extend_from_slice(status.as_bytes());
-                self.out.extend_from_slice(b"\r\n");
+                self.out.extend(status.as_bytes());
+                self.out.extend(b"\r\n");
             }
         }
     }
 
     fn error(&mut self, code: ErrorCode, message: impl Into<String>) {
-        self.respond(&Response::err(ApiError::new(code, message)));
+        self.respond(Response::err(ApiError::new(code, message)));
     }
 
     async fn input(&mut self, input: Input) {
@@ -265,24 +320,30 @@ impl<'a> Port<'a> {
         self.write_prompt();
     }
 
-    async fn line(&mut self, prompt: Prompt, line: String) {
+    /// A line typed; at a password prompt it is the password (wiped when `line` is dropped,
+    /// after being copied once into the `Password` the request carries).
+    async fn line(&mut self, prompt: Prompt, line: Zeroizing<String>) {
         match prompt {
             Prompt::LoginPassword(user) => {
                 return self
                     .request(Request::Login {
                         user,
-                        password: Password::new(line),
+                        password: Password::new(line.as_str()),
                     })
                     .await;
             }
             Prompt::PasswdOld(user) => {
-                return self.ask(Prompt::PasswdNew(user, Password::new(line)));
+                return self.ask(Prompt::PasswdNew(user, Password::new(line.as_str())));
             }
             Prompt::PasswdNew(user, old) => {
-                return self.ask(Prompt::PasswdRepeat(user, old, Password::new(line)));
+                return self.ask(Prompt::PasswdRepeat(
+                    user,
+                    old,
+                    Password::new(line.as_str()),
+                ));
             }
             Prompt::PasswdRepeat(user, old, new) => {
-                if new.expose() != line {
+                if new.expose() != line.as_str() {
                     return self.error(
                         ErrorCode::Invalid,
                         "the new passwords differ; nothing changed",
@@ -312,7 +373,7 @@ impl<'a> Port<'a> {
             Ok(Some(Command::Format(format))) => {
                 self.format = format;
                 self.editor.echo = format == Format::Text;
-                self.respond(&Response::ok(serde_json::json!({ "format": if format == Format::Json { "json" } else { "text" } })));
+                self.respond(Response::ok(serde_json::json!({ "format": if format == Format::Json { "json" } else { "text" } })));
             }
             Ok(Some(Command::Login(user))) => self.ask(Prompt::LoginPassword(user)),
             Ok(Some(Command::Passwd(user))) => self.ask(Prompt::PasswdOld(user)),
@@ -346,19 +407,19 @@ impl<'a> Port<'a> {
             .await;
         let Ok(Reply::JobLog(view)) = response.clone().decode(Op::JobLog) else {
             self.follow = None;
-            self.respond(&response);
+            self.respond(response);
             return self.write_prompt();
         };
         for line in &view.lines {
             match self.format {
-                Format::Text => self.out.extend_from_slice(line.as_bytes()),
-                Format::Json => self.out.extend_from_slice(
+                Format::Text => self.out.extend(line.as_bytes()),
+                Format::Json => self.out.extend(
                     serde_json::json!({ "job": id, "log": line })
                         .to_string()
                         .as_bytes(),
                 ),
             }
-            self.out.extend_from_slice(b"\r\n");
+            self.out.extend(b"\r\n");
         }
         self.follow = Some((id, view.next));
         if view.state.is_done() {
@@ -373,14 +434,14 @@ impl<'a> Port<'a> {
                     },
                 )
                 .await;
-            self.respond(&done);
+            self.respond(done);
             self.write_prompt();
         }
     }
 
     async fn request(&mut self, request: Request) {
         let response = self.api.handle(self.session, request).await;
-        self.respond(&response);
+        self.respond(response);
     }
 
     /// `help`: the table, each command with what it needs, from the one authorization table.
@@ -414,15 +475,15 @@ impl<'a> Port<'a> {
             let line = s
                 .map(|s| format!("{}\r\n  {}", s.usage, s.summary))
                 .unwrap_or_default();
-            self.out.extend_from_slice(line.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
-            return self.respond(&Response {
+            self.out.extend(line.as_bytes());
+            self.out.extend(b"\r\n");
+            return self.respond(Response {
                 ok: true,
                 data: None,
                 error: None,
             });
         }
-        self.respond(&Response::ok(serde_json::Value::Array(entries)));
+        self.respond(Response::ok(serde_json::Value::Array(entries)));
     }
 }
 

@@ -1,10 +1,15 @@
-//! Administrator accounts and their password hashes (PBKDF2-HMAC-SHA256).
+//! Administrator accounts, their password hashes (PBKDF2-HMAC-SHA256), and the failed-login
+//! rules: counted per name and per front end, for names that are accounts and names that are
+//! not alike, so that neither the answers nor the work done tell the two apart.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
-use ring::pbkdf2;
+use ring::{hmac, pbkdf2};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::audit::Channel;
 
 /// OWASP's 2023 figure for PBKDF2-HMAC-SHA256.
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
@@ -50,6 +55,16 @@ impl PasswordHash {
         }
     }
 
+    /// What a name that is no account is checked against: the same work as an account's hash
+    /// (same iterations, salt and hash sizes), and no password matches it.
+    pub fn unmatchable() -> Self {
+        Self {
+            iterations: PBKDF2_ITERATIONS,
+            salt: hex::encode([0u8; 16]),
+            hash: hex::encode([0u8; 32]),
+        }
+    }
+
     /// Constant-time check of `password` against this hash.
     pub fn verify(&self, password: &SecretString) -> bool {
         let (Some(iterations), Ok(salt), Ok(hash)) = (
@@ -70,6 +85,8 @@ impl PasswordHash {
     }
 }
 
+/// An account. Failed logins are not part of it: they are counted in memory, per front end, in
+/// [`FailedLogins`] (names that are no account are counted there too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub name: String,
@@ -78,48 +95,38 @@ pub struct User {
     /// A one-time password must be changed at the next login.
     pub must_change_password: bool,
     pub created_ms: u64,
-    /// Consecutive failed logins since the last success.
-    #[serde(default)]
-    pub failed_logins: u32,
-    /// Locked after too many failed logins, until this time.
-    #[serde(default)]
-    pub locked_until_ms: Option<u64>,
     /// Locked by an administrator until unlocked.
     #[serde(default)]
     pub locked: bool,
 }
 
-/// Whether an account may log in now.
+/// Whether a name may log in on a front end now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockState {
     Active,
-    /// Locked by an administrator.
+    /// Locked by an administrator (on every front end).
     Locked,
-    /// Locked after failed logins, until this time (ms).
+    /// Locked on this front end after failed logins, until this time (ms).
     LockedUntil(u64),
 }
 
 impl User {
-    pub fn lock_state(&self, now_ms: u64) -> LockState {
-        match self.locked_until_ms {
-            _ if self.locked => LockState::Locked,
-            Some(until) if until > now_ms => LockState::LockedUntil(until),
-            _ => LockState::Active,
+    /// A new account, not locked.
+    pub fn new(
+        name: &str,
+        role: Role,
+        password: PasswordHash,
+        must_change_password: bool,
+        created_ms: u64,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            role,
+            password,
+            must_change_password,
+            created_ms,
+            locked: false,
         }
-    }
-
-    /// Records a failed login; locks the account once `max_failures` is reached.
-    pub fn record_failure(&mut self, now_ms: u64, max_failures: u32, lockout_ms: u64) {
-        self.failed_logins = self.failed_logins.saturating_add(1);
-        if self.failed_logins >= max_failures {
-            self.locked_until_ms = Some(now_ms.saturating_add(lockout_ms));
-            self.failed_logins = 0;
-        }
-    }
-
-    pub fn record_success(&mut self) {
-        self.failed_logins = 0;
-        self.locked_until_ms = None;
     }
 
     /// Changes whenever the password is set (new salt) or the account is re-created: sessions
@@ -128,14 +135,242 @@ impl User {
         format!("{}:{}", self.created_ms, self.password.salt)
     }
 
-    /// May take part in dual control right now (its one-time password changed, too).
-    pub fn can_approve(&self, now_ms: u64) -> bool {
-        self.is_usable_administrator(now_ms) && !self.must_change_password
+    /// May take part in dual control: an administrator, not locked by an administrator, its
+    /// one-time password changed. A lock after failed logins does not count here: it holds on
+    /// one front end and only slows guessing there, so it cannot take an administrator away
+    /// from dual control (issue 14).
+    pub fn can_approve(&self) -> bool {
+        self.role == Role::Administrator && !self.locked && !self.must_change_password
+    }
+}
+
+/// Where failed logins are counted and locked. All serial ports count together, so more lines
+/// give no more guesses; the local console counts apart, so a lockout earned at a serial line
+/// never reaches it (and the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FrontEnd {
+    Console,
+    Serial,
+}
+
+impl FrontEnd {
+    pub const ALL: [Self; 2] = [Self::Console, Self::Serial];
+
+    /// The front end a request came in on. Only the console and the serial ports log users in;
+    /// anything else on the appliance itself counts as the console.
+    pub fn of(channel: Channel) -> Self {
+        match channel {
+            Channel::Serial => Self::Serial,
+            Channel::Console | Channel::Cli | Channel::System => Self::Console,
+        }
     }
 
-    /// May take part in dual control right now.
-    pub fn is_usable_administrator(&self, now_ms: u64) -> bool {
-        self.role == Role::Administrator && self.lock_state(now_ms) == LockState::Active
+    /// Its name in `user list` (as the audit trail names the channel).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Serial => "serial",
+        }
+    }
+
+    /// Where a lock holds, in an error message.
+    pub fn place(self) -> &'static str {
+        match self {
+            Self::Console => "the console",
+            Self::Serial => "the serial ports",
+        }
+    }
+}
+
+/// The lockout policy (`[auth]`): `max_failures` failed logins in a row on one front end, each
+/// within `lockout_ms` of the one before, lock the name there for `lockout_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub lockout_ms: u64,
+}
+
+/// Failed logins of one name on one front end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures {
+    /// Failed logins in a row, the ones that set a lock included (until it is forgotten).
+    pub count: u32,
+    /// When the last of them was counted (ms).
+    pub last_ms: u64,
+    /// Locked until this time (ms), after `max_failures` of them.
+    pub locked_until_ms: Option<u64>,
+}
+
+impl Failures {
+    /// From this time the entry says nothing any more: its lock is over and its last failure is
+    /// forgotten. It can then be dropped without changing any answer.
+    fn forgotten_at(&self, policy: Lockout) -> u64 {
+        self.last_ms
+            .saturating_add(policy.lockout_ms)
+            .max(self.locked_until_ms.unwrap_or(0))
+    }
+
+    fn lock_at(&self, now_ms: u64) -> Option<u64> {
+        self.locked_until_ms.filter(|until| *until > now_ms)
+    }
+}
+
+/// What to do with a login (or a `passwd`) attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The name is locked on this front end until then: the password is not checked.
+    Refused { until: u64 },
+    /// Check the password. The attempt is already counted as failure number `count` (a right
+    /// password undoes that), and `locked_until` is the lock it set, if it was the last allowed.
+    Check {
+        count: u32,
+        locked_until: Option<u64>,
+    },
+}
+
+/// Names whose failures are remembered at most; the least useful entry gives way beyond that.
+/// Replacing a live entry takes this many passwords checked within `auth.lockout`, about 2 h of
+/// one core's PBKDF2 (see docs/threat-model.md, "Failed logins"); a full table takes about 8 MB.
+pub const FAILED_LOGIN_NAMES: usize = 65_536;
+
+/// Failed logins per front end and name, for accounts and names that are none alike: one
+/// table, one rule, one eviction, so no answer tells them apart. Names are kept only as a keyed
+/// hash (a name that is no account may be a password typed into the wrong field). In memory: a
+/// restart forgets them.
+pub struct FailedLogins {
+    key: hmac::Key,
+    capacity: usize,
+    entries: HashMap<(FrontEnd, [u8; 16]), Failures>,
+}
+
+impl std::fmt::Debug for FailedLogins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FailedLogins({} names)", self.entries.len())
+    }
+}
+
+impl FailedLogins {
+    /// `key`: random bytes (from the HSM) that key the names' hashes for this process.
+    pub fn new(key: &[u8], capacity: usize) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            capacity: capacity.max(1),
+            entries: HashMap::new(),
+        }
+    }
+
+    fn entry_key(&self, front_end: FrontEnd, name: &str) -> (FrontEnd, [u8; 16]) {
+        let tag = hmac::sign(&self.key, name.as_bytes());
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&tag.as_ref()[..16]);
+        (front_end, short)
+    }
+
+    /// Before a password is checked: refuses while the name is locked on this front end, or
+    /// counts the attempt as a failure first, so attempts still being checked count too (a
+    /// burst on many connections gets no more checked than one after the other).
+    pub fn begin(
+        &mut self,
+        front_end: FrontEnd,
+        name: &str,
+        now_ms: u64,
+        policy: Lockout,
+    ) -> Attempt {
+        let key = self.entry_key(front_end, name);
+        if !self.entries.contains_key(&key) {
+            self.make_room(now_ms, policy);
+        }
+        let entry = self.entries.entry(key).or_default();
+        if let Some(until) = entry.lock_at(now_ms) {
+            return Attempt::Refused { until };
+        }
+        if entry.forgotten_at(policy) <= now_ms {
+            *entry = Failures::default();
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.last_ms = now_ms;
+        if entry.count >= policy.max_failures {
+            entry.locked_until_ms = Some(now_ms.saturating_add(policy.lockout_ms));
+        }
+        Attempt::Check {
+            count: entry.count,
+            locked_until: entry.locked_until_ms,
+        }
+    }
+
+    /// The password was right: the name's failures on this front end are over.
+    pub fn succeeded(&mut self, front_end: FrontEnd, name: &str) {
+        let key = self.entry_key(front_end, name);
+        self.entries.remove(&key);
+    }
+
+    /// Forgets the name's failures and locks on every front end (`user unlock`, `user reset`).
+    pub fn clear(&mut self, name: &str) {
+        for front_end in FrontEnd::ALL {
+            let key = self.entry_key(front_end, name);
+            self.entries.remove(&key);
+        }
+    }
+
+    /// The name's failures on a front end as they count now (nothing once forgotten).
+    pub fn current(
+        &self,
+        front_end: FrontEnd,
+        name: &str,
+        now_ms: u64,
+        policy: Lockout,
+    ) -> Failures {
+        self.entries
+            .get(&self.entry_key(front_end, name))
+            .filter(|e| e.forgotten_at(policy) > now_ms)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether the name may log in on the front end now, as far as failed logins go.
+    pub fn lock_state(
+        &self,
+        front_end: FrontEnd,
+        name: &str,
+        now_ms: u64,
+        policy: Lockout,
+    ) -> LockState {
+        match self
+            .current(front_end, name, now_ms, policy)
+            .lock_at(now_ms)
+        {
+            Some(until) => LockState::LockedUntil(until),
+            None => LockState::Active,
+        }
+    }
+
+    /// Keeps the table bounded: drops what is forgotten, and if that is not enough, the entry
+    /// that would be forgotten soonest, the one with fewer failures first (whether it is an
+    /// account's or not).
+    fn make_room(&mut self, now_ms: u64, policy: Lockout) {
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        self.entries.retain(|_, e| e.forgotten_at(policy) > now_ms);
+        if self.entries.len() < self.capacity {
+            return;
+        }
+        let soonest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| (e.forgotten_at(policy), e.count))
+            .map(|(k, _)| *k);
+        if let Some(key) = soonest {
+            self.entries.remove(&key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -195,36 +430,236 @@ mod tests {
         assert_ne!(h.hash, other_salt.hash);
     }
 
-    fn user() -> User {
-        User {
-            name: "alice".into(),
-            role: Role::Administrator,
-            password: PasswordHash {
-                iterations: 1,
-                salt: String::new(),
-                hash: String::new(),
-            },
-            must_change_password: false,
-            created_ms: 0,
-            failed_logins: 0,
-            locked_until_ms: None,
-            locked: false,
+    const POLICY: Lockout = Lockout {
+        max_failures: 5,
+        lockout_ms: 900_000,
+    };
+
+    fn table() -> FailedLogins {
+        FailedLogins::new(&[9; 32], FAILED_LOGIN_NAMES)
+    }
+
+    fn checked(a: Attempt) -> bool {
+        matches!(a, Attempt::Check { .. })
+    }
+
+    /// Nothing is counted for `name` on the serial ports at `now`, and the next failure is
+    /// the first.
+    fn starts_afresh(t: &mut FailedLogins, name: &str, now: u64) {
+        assert_eq!(t.current(FrontEnd::Serial, name, now, POLICY).count, 0);
+        assert_eq!(
+            t.lock_state(FrontEnd::Serial, name, now, POLICY),
+            LockState::Active
+        );
+        assert_eq!(
+            t.begin(FrontEnd::Serial, name, now, POLICY),
+            Attempt::Check {
+                count: 1,
+                locked_until: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_unmatchable_hash_costs_what_an_account_s_does_and_matches_nothing() {
+        let real = PasswordHash::derive(&SecretString::from("correct horse battery"), &[7; 16]);
+        let none = PasswordHash::unmatchable();
+        assert_eq!(none.iterations, real.iterations);
+        assert_eq!(none.salt.len(), real.salt.len());
+        assert_eq!(none.hash.len(), real.hash.len());
+        assert!(!none.verify(&SecretString::from("correct horse battery")));
+        assert!(!none.verify(&SecretString::from("")));
+    }
+
+    #[test]
+    fn five_failures_lock_one_front_end_for_the_lockout_and_keep_their_count() {
+        let mut t = table();
+        for n in 1..=4 {
+            assert_eq!(
+                t.begin(FrontEnd::Serial, "alice", 1_000, POLICY),
+                Attempt::Check {
+                    count: n,
+                    locked_until: None
+                }
+            );
+        }
+        assert_eq!(
+            t.begin(FrontEnd::Serial, "alice", 1_000, POLICY),
+            Attempt::Check {
+                count: 5,
+                locked_until: Some(901_000)
+            }
+        );
+        assert_eq!(
+            t.begin(FrontEnd::Serial, "alice", 2_000, POLICY),
+            Attempt::Refused { until: 901_000 }
+        );
+        // The count that locked the name stays visible while the lock holds (issue 14, item 9).
+        assert_eq!(t.current(FrontEnd::Serial, "alice", 2_000, POLICY).count, 5);
+        assert_eq!(
+            t.lock_state(FrontEnd::Serial, "alice", 2_000, POLICY),
+            LockState::LockedUntil(901_000)
+        );
+        // The console is another front end: not locked, nothing counted.
+        assert_eq!(
+            t.lock_state(FrontEnd::Console, "alice", 2_000, POLICY),
+            LockState::Active
+        );
+        assert_eq!(
+            t.begin(FrontEnd::Console, "alice", 2_000, POLICY),
+            Attempt::Check {
+                count: 1,
+                locked_until: None
+            }
+        );
+        // After the lock: a fresh start.
+        starts_afresh(&mut t, "alice", 901_000);
+    }
+
+    #[test]
+    fn attempts_in_flight_count_so_a_burst_gets_no_more_checked() {
+        let mut t = table();
+        let checked_now = (0..20)
+            .filter(|_| checked(t.begin(FrontEnd::Console, "bob", 5_000, POLICY)))
+            .count();
+        assert_eq!(checked_now, 5);
+    }
+
+    #[test]
+    fn guessing_stays_at_the_documented_rate() {
+        // One guess a second for a day, on each front end: no more than max_failures checked
+        // per lockout on each.
+        let mut t = table();
+        let day_ms = 86_400_000u64;
+        for front_end in FrontEnd::ALL {
+            let checked_in_a_day = (0..day_ms / 1_000)
+                .filter(|s| checked(t.begin(front_end, "alice", s * 1_000, POLICY)))
+                .count() as u64;
+            let windows = day_ms / POLICY.lockout_ms + 1;
+            assert!(
+                checked_in_a_day <= u64::from(POLICY.max_failures) * windows,
+                "{checked_in_a_day} checked in a day on {front_end:?}"
+            );
+            assert!(checked_in_a_day >= 5 * (windows - 1));
         }
     }
 
     #[test]
-    fn five_failures_lock_for_the_lockout_then_expire() {
-        let mut u = user();
-        for _ in 0..4 {
-            u.record_failure(1_000, 5, 900_000);
+    fn a_failure_is_forgotten_a_lockout_after_the_last_one() {
+        let mut t = table();
+        for s in 0..4 {
+            t.begin(FrontEnd::Serial, "carol", s * 60_000, POLICY);
         }
-        assert_eq!(u.lock_state(1_000), LockState::Active);
-        u.record_failure(1_000, 5, 900_000);
-        assert_eq!(u.lock_state(1_000), LockState::LockedUntil(901_000));
-        assert!(!u.is_usable_administrator(2_000));
-        assert_eq!(u.lock_state(901_000), LockState::Active);
+        assert_eq!(
+            t.current(FrontEnd::Serial, "carol", 200_000, POLICY).count,
+            4
+        );
+        // Each within the lockout of the one before: they add up.
+        assert_eq!(
+            t.begin(FrontEnd::Serial, "carol", 180_000 + 899_999, POLICY),
+            Attempt::Check {
+                count: 5,
+                locked_until: Some(180_000 + 899_999 + 900_000)
+            }
+        );
+        let mut t = table();
+        t.begin(FrontEnd::Serial, "carol", 0, POLICY);
+        starts_afresh(&mut t, "carol", 900_000);
+    }
+
+    #[test]
+    fn a_success_ends_its_front_end_s_failures_and_clear_ends_all() {
+        let mut t = table();
+        for front_end in FrontEnd::ALL {
+            for _ in 0..5 {
+                t.begin(front_end, "dave", 0, POLICY);
+            }
+        }
+        t.succeeded(FrontEnd::Console, "dave");
+        assert_eq!(
+            t.lock_state(FrontEnd::Console, "dave", 1, POLICY),
+            LockState::Active
+        );
+        assert_eq!(
+            t.lock_state(FrontEnd::Serial, "dave", 1, POLICY),
+            LockState::LockedUntil(900_000)
+        );
+        t.clear("dave");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_gives_way_by_what_is_forgotten_soonest() {
+        let mut t = FailedLogins::new(&[1; 32], 3);
+        // "old" is forgotten at 900_000; "locked" holds until 1_000_000 + 900_000, when
+        // "recent" is forgotten too.
+        t.begin(FrontEnd::Serial, "old", 0, POLICY);
+        t.begin(FrontEnd::Serial, "recent", 1_000_000, POLICY);
+        for _ in 0..5 {
+            t.begin(FrontEnd::Serial, "locked", 1_000_000, POLICY);
+        }
+        t.begin(FrontEnd::Serial, "new", 1_000_001, POLICY);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.current(FrontEnd::Serial, "old", 1_000_001, POLICY).count,
+            0
+        );
+        assert_eq!(
+            t.lock_state(FrontEnd::Serial, "locked", 1_000_002, POLICY),
+            LockState::LockedUntil(1_900_000)
+        );
+        // Full of live entries: the one forgotten soonest ("recent") gives way, not the lock.
+        t.begin(FrontEnd::Serial, "newer", 1_000_003, POLICY);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.current(FrontEnd::Serial, "recent", 1_000_004, POLICY)
+                .count,
+            0
+        );
+        assert_eq!(
+            t.lock_state(FrontEnd::Serial, "locked", 1_000_004, POLICY),
+            LockState::LockedUntil(1_900_000)
+        );
+    }
+
+    #[test]
+    fn names_are_kept_only_as_keyed_hashes() {
+        let mut t = table();
+        t.begin(FrontEnd::Serial, "typed-my-password-here", 0, POLICY);
+        assert!(!format!("{t:?}").contains("typed"));
+        let other = FailedLogins::new(&[10; 32], 8);
+        assert_ne!(
+            t.entry_key(FrontEnd::Serial, "x"),
+            other.entry_key(FrontEnd::Serial, "x")
+        );
+    }
+
+    #[test]
+    fn only_an_administrator_s_lock_or_a_one_time_password_keep_one_from_dual_control() {
+        let mut u = User::new(
+            "alice",
+            Role::Administrator,
+            PasswordHash::unmatchable(),
+            false,
+            0,
+        );
+        assert!(u.can_approve());
         u.locked = true;
-        assert_eq!(u.lock_state(2_000_000), LockState::Locked);
+        assert!(!u.can_approve());
+        u.locked = false;
+        u.must_change_password = true;
+        assert!(!u.can_approve());
+        u.must_change_password = false;
+        u.role = Role::Auditor;
+        assert!(!u.can_approve());
+    }
+
+    #[test]
+    fn an_old_record_with_failed_logins_still_reads() {
+        let old = r#"{"name":"alice","role":"administrator","password":{"iterations":1,"salt":"","hash":""},"must_change_password":false,"created_ms":5,"failed_logins":3,"locked_until_ms":null,"locked":false}"#;
+        let u: User = serde_json::from_str(old).unwrap();
+        assert_eq!(u.created_ms, 5);
+        assert!(!u.locked);
     }
 
     #[test]

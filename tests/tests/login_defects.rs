@@ -125,6 +125,23 @@ fn an_attacker_at_a_serial_line_cannot_lock_the_administrators_out_of_the_consol
     );
 }
 
+/// `count` logins of `user` at once, each on its own console connection.
+fn simultaneous_logins(daemon: &Daemon, count: usize, user: &str, password: &str) -> Vec<Response> {
+    let start = Arc::new(Barrier::new(count));
+    let logins: Vec<_> = (0..count)
+        .map(|_| {
+            let (socket, start) = (daemon.socket.clone(), start.clone());
+            let (user, password) = (user.to_owned(), password.to_owned());
+            std::thread::spawn(move || {
+                let mut c = Console::connect(&socket);
+                start.wait();
+                c.login(&user, &password)
+            })
+        })
+        .collect();
+    logins.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 #[test]
 fn a_burst_of_guesses_gets_no_more_passwords_checked_than_documented() {
     let (_turn, _fx, daemon, line) = appliance("");
@@ -143,18 +160,7 @@ fn a_burst_of_guesses_gets_no_more_passwords_checked_than_documented() {
 
     // All at once, each on its own console connection: the ones in flight count too.
     let attempts = 3 * CHECKED_PER_WINDOW;
-    let start = Arc::new(Barrier::new(attempts));
-    let burst: Vec<_> = (0..attempts)
-        .map(|_| {
-            let (socket, start) = (daemon.socket.clone(), start.clone());
-            std::thread::spawn(move || {
-                let mut c = Console::connect(&socket);
-                start.wait();
-                c.login(BOB.0, "not-the-password")
-            })
-        })
-        .collect();
-    let answers: Vec<Response> = burst.into_iter().map(|t| t.join().unwrap()).collect();
+    let answers = simultaneous_logins(&daemon, attempts, BOB.0, "not-the-password");
     let messages: Vec<String> = answers
         .iter()
         .map(|r| {
@@ -167,6 +173,11 @@ fn a_burst_of_guesses_gets_no_more_passwords_checked_than_documented() {
         evaluated <= CHECKED_PER_WINDOW,
         "{evaluated} of {attempts} simultaneous guesses were checked: {messages:#?}"
     );
+
+    // Right passwords in a burst all get in (alice: her lock is on the serial ports).
+    for login in simultaneous_logins(&daemon, attempts, ALICE.0, ALICE.1) {
+        assert!(login.ok, "{login:?}");
+    }
 
     // The trail agrees: no more passwords were checked than answered so. (Alice reads it at
     // the console: her lock is on the serial ports.)

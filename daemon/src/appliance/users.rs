@@ -4,7 +4,8 @@
 //! the same answers as an account, so neither the answers nor their timing tell which names
 //! exist (issue 14).
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use keyward_proto::{OneTimePassword, Password, UserInfo};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,8 +14,8 @@ use super::Appliance;
 use crate::config::AuthConfig;
 use crate::domain::audit::{Actors, AuditEntry, Channel, Outcome};
 use crate::domain::users::{
-    Attempt, FAILED_LOGIN_NAMES, FailedLogins, FrontEnd, LockState, PasswordHash, Role, User,
-    one_time_password, validate_name, validate_password,
+    Attempt, FAILED_LOGIN_NAMES, Failed, FailedLogins, FrontEnd, LockState, Lockout, PasswordHash,
+    Role, User, one_time_password, validate_name, validate_password,
 };
 use crate::domain::{format_ms, now_ms};
 use crate::error::{Error, Result};
@@ -30,7 +31,37 @@ fn name_fingerprint(name: &str) -> String {
 /// checked against.
 pub(super) struct Logins {
     failed: Mutex<FailedLogins>,
+    /// Signalled whenever a check finishes, for attempts that wait ([`Attempt::Wait`]).
+    finished: Condvar,
     unmatchable: PasswordHash,
+}
+
+/// A password being checked: it counts as a possible failure until it is finished, and as a
+/// failure if it is dropped unfinished.
+struct Checking<'a> {
+    logins: &'a Logins,
+    front_end: FrontEnd,
+    name: &'a str,
+    policy: Lockout,
+    finished: bool,
+}
+
+impl Checking<'_> {
+    /// Records how the check went: the failure as counted, or `None` for a right password.
+    fn finish(mut self, right: bool) -> Option<Failed> {
+        self.finished = true;
+        self.logins
+            .finish(self.front_end, self.name, self.policy, right)
+    }
+}
+
+impl Drop for Checking<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.logins
+                .finish(self.front_end, self.name, self.policy, false);
+        }
+    }
 }
 
 impl Logins {
@@ -38,6 +69,7 @@ impl Logins {
     pub(super) fn new(key: &[u8]) -> Self {
         Self {
             failed: Mutex::new(FailedLogins::new(key, FAILED_LOGIN_NAMES)),
+            finished: Condvar::new(),
             unmatchable: PasswordHash::unmatchable(),
         }
     }
@@ -46,6 +78,53 @@ impl Logins {
         self.failed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts an attempt before its password is checked: a check to finish, or the time the
+    /// name is locked until on this front end. Waits while the checks in flight could still
+    /// use up what is left before the lock.
+    fn begin<'a>(
+        &'a self,
+        front_end: FrontEnd,
+        name: &'a str,
+        policy: Lockout,
+    ) -> std::result::Result<Checking<'a>, u64> {
+        let mut table = self.table();
+        loop {
+            match table.begin(front_end, name, now_ms(), policy) {
+                Attempt::Check => {
+                    return Ok(Checking {
+                        logins: self,
+                        front_end,
+                        name,
+                        policy,
+                        finished: false,
+                    });
+                }
+                Attempt::Refused { until } => return Err(until),
+                // A check takes a fraction of a second; the timeout only bounds a missed signal.
+                Attempt::Wait => {
+                    table = match self.finished.wait_timeout(table, Duration::from_secs(1)) {
+                        Ok((table, _)) => table,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        front_end: FrontEnd,
+        name: &str,
+        policy: Lockout,
+        right: bool,
+    ) -> Option<Failed> {
+        let failed = self
+            .table()
+            .finish(front_end, name, now_ms(), policy, right);
+        self.finished.notify_all();
+        failed
     }
 }
 
@@ -87,12 +166,9 @@ impl Appliance {
                 .detail("reason", reason)
         };
         // Counted before the password is checked, so attempts in flight count too.
-        let attempt = self
-            .logins
-            .table()
-            .begin(front_end, name, now_ms(), policy.lockout_policy());
-        let (count, locked_until) = match attempt {
-            Attempt::Refused { until } => {
+        let checking = match self.logins.begin(front_end, name, policy.lockout_policy()) {
+            Ok(checking) => checking,
+            Err(until) => {
                 let reason = match known {
                     Some(_) => "account locked after failed logins",
                     None => "no such user, locked after failed logins",
@@ -101,22 +177,27 @@ impl Appliance {
                     .append(failure(reason).detail("locked_until", format_ms(until)))?;
                 return Err(locked_error(name, until, front_end, policy));
             }
-            Attempt::Check {
-                count,
-                locked_until,
-            } => (count, locked_until),
         };
         let hash = known
             .as_ref()
             .map_or(&self.logins.unmatchable, |u| &u.password);
+        // Always the full PBKDF2, account or not (the unmatchable hash matches no password).
         let right = hash.verify(password);
-        let user = match known {
-            Some(user) if right => user,
-            known => {
+        let failed = checking.finish(right);
+        let user = match (known, failed) {
+            (Some(user), None) => user,
+            (known, failed) => {
                 let reason = match known {
                     Some(_) => "wrong password",
                     None => "no such user",
                 };
+                let Failed {
+                    count,
+                    locked_until,
+                } = failed.unwrap_or(Failed {
+                    count: 0,
+                    locked_until: None,
+                });
                 let mut entry = failure(reason).detail("failed_logins", count.to_string());
                 if let Some(until) = locked_until {
                     entry = entry.detail("locked_until", format_ms(until));
@@ -133,7 +214,6 @@ impl Appliance {
                 });
             }
         };
-        self.logins.table().succeeded(front_end, name);
         // Only someone who knows the password learns that an administrator locked the account.
         if user.locked {
             self.audit
@@ -364,19 +444,15 @@ impl Appliance {
         self.audited(&by, "user.passwd", name, || {
             let mut user = self.get_user(name)?;
             // Guessing the current password at an unattended session counts like a login.
-            let attempt =
-                self.logins
-                    .table()
-                    .begin(front_end, name, now_ms(), policy.lockout_policy());
-            if let Attempt::Refused { until } = attempt {
-                return Err(locked_error(name, until, front_end, policy));
-            }
-            if !user.password.verify(old) {
+            let checking = self
+                .logins
+                .begin(front_end, name, policy.lockout_policy())
+                .map_err(|until| locked_error(name, until, front_end, policy))?;
+            if checking.finish(user.password.verify(old)).is_some() {
                 return Err(Error::Auth(
                     "the current password is wrong; the password was not changed".into(),
                 ));
             }
-            self.logins.table().succeeded(front_end, name);
             validate_password(new).map_err(Error::Invalid)?;
             if old.expose_secret() == new.expose_secret() {
                 return Err(Error::Invalid(

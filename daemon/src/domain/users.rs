@@ -199,12 +199,18 @@ pub struct Failures {
     pub last_ms: u64,
     /// Locked until this time (ms), after `max_failures` of them.
     pub locked_until_ms: Option<u64>,
+    /// Passwords being checked right now; each may turn out to be a failure.
+    pub checking: u32,
 }
 
 impl Failures {
-    /// From this time the entry says nothing any more: its lock is over and its last failure is
-    /// forgotten. It can then be dropped without changing any answer.
+    /// From this time the entry says nothing any more: its lock is over, its last failure is
+    /// forgotten and no password is being checked. It can then be dropped without changing any
+    /// answer.
     fn forgotten_at(&self, policy: Lockout) -> u64 {
+        if self.checking > 0 {
+            return u64::MAX;
+        }
         self.last_ms
             .saturating_add(policy.lockout_ms)
             .max(self.locked_until_ms.unwrap_or(0))
@@ -213,6 +219,16 @@ impl Failures {
     fn lock_at(&self, now_ms: u64) -> Option<u64> {
         self.locked_until_ms.filter(|until| *until > now_ms)
     }
+
+    /// Forgets failures older than the lockout (each counts within `lockout` of the last).
+    fn refresh(&mut self, now_ms: u64, policy: Lockout) {
+        if self.lock_at(now_ms).is_none()
+            && self.last_ms.saturating_add(policy.lockout_ms) <= now_ms
+        {
+            self.count = 0;
+            self.locked_until_ms = None;
+        }
+    }
 }
 
 /// What to do with a login (or a `passwd`) attempt.
@@ -220,12 +236,21 @@ impl Failures {
 pub enum Attempt {
     /// The name is locked on this front end until then: the password is not checked.
     Refused { until: u64 },
-    /// Check the password. The attempt is already counted as failure number `count` (a right
-    /// password undoes that), and `locked_until` is the lock it set, if it was the last allowed.
-    Check {
-        count: u32,
-        locked_until: Option<u64>,
-    },
+    /// Check the password, then say how it went ([`FailedLogins::finish`]).
+    Check,
+    /// As many passwords are being checked as could still fail before the lock: ask again
+    /// when one of them is finished. So a burst on many connections gets no more checked
+    /// than attempts one after the other, and right passwords in a burst all get in.
+    Wait,
+}
+
+/// A failed attempt, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    /// Its number in the row of failures.
+    pub count: u32,
+    /// The lock it set, if it was the last allowed.
+    pub locked_until: Option<u64>,
 }
 
 /// Names whose failures are remembered at most; the least useful entry gives way beyond that.
@@ -266,9 +291,9 @@ impl FailedLogins {
         (front_end, short)
     }
 
-    /// Before a password is checked: refuses while the name is locked on this front end, or
-    /// counts the attempt as a failure first, so attempts still being checked count too (a
-    /// burst on many connections gets no more checked than one after the other).
+    /// Before a password is checked. Passwords being checked count as possible failures: when
+    /// the failures so far and the checks in flight reach `max_failures`, the attempt waits.
+    /// Every `Check` must be followed by one [`finish`](Self::finish).
     pub fn begin(
         &mut self,
         front_end: FrontEnd,
@@ -284,31 +309,66 @@ impl FailedLogins {
         if let Some(until) = entry.lock_at(now_ms) {
             return Attempt::Refused { until };
         }
-        if entry.forgotten_at(policy) <= now_ms {
-            *entry = Failures::default();
+        entry.refresh(now_ms, policy);
+        if entry.count.saturating_add(entry.checking) >= policy.max_failures {
+            return Attempt::Wait;
         }
+        entry.checking += 1;
+        Attempt::Check
+    }
+
+    /// After a password was checked: a right one ends the name's failures on this front end,
+    /// a wrong one is counted (and may set the lock).
+    pub fn finish(
+        &mut self,
+        front_end: FrontEnd,
+        name: &str,
+        now_ms: u64,
+        policy: Lockout,
+        right: bool,
+    ) -> Option<Failed> {
+        let key = self.entry_key(front_end, name);
+        let entry = self.entries.entry(key).or_default();
+        entry.checking = entry.checking.saturating_sub(1);
+        if right {
+            *entry = Failures {
+                checking: entry.checking,
+                ..Failures::default()
+            };
+            if entry.checking == 0 {
+                self.entries.remove(&key);
+            }
+            return None;
+        }
+        entry.refresh(now_ms, policy);
         entry.count = entry.count.saturating_add(1);
         entry.last_ms = now_ms;
-        if entry.count >= policy.max_failures {
+        if entry.count >= policy.max_failures && entry.lock_at(now_ms).is_none() {
             entry.locked_until_ms = Some(now_ms.saturating_add(policy.lockout_ms));
         }
-        Attempt::Check {
+        Some(Failed {
             count: entry.count,
-            locked_until: entry.locked_until_ms,
-        }
+            locked_until: entry.lock_at(now_ms),
+        })
     }
 
-    /// The password was right: the name's failures on this front end are over.
-    pub fn succeeded(&mut self, front_end: FrontEnd, name: &str) {
-        let key = self.entry_key(front_end, name);
-        self.entries.remove(&key);
-    }
-
-    /// Forgets the name's failures and locks on every front end (`user unlock`, `user reset`).
+    /// Forgets the name's failures and locks on every front end (`user unlock`, `user reset`);
+    /// checks in flight still finish.
     pub fn clear(&mut self, name: &str) {
         for front_end in FrontEnd::ALL {
             let key = self.entry_key(front_end, name);
-            self.entries.remove(&key);
+            match self.entries.get_mut(&key) {
+                Some(entry) if entry.checking > 0 => {
+                    *entry = Failures {
+                        checking: entry.checking,
+                        ..Failures::default()
+                    };
+                }
+                Some(_) => {
+                    self.entries.remove(&key);
+                }
+                None => {}
+            }
         }
     }
 
@@ -320,11 +380,13 @@ impl FailedLogins {
         now_ms: u64,
         policy: Lockout,
     ) -> Failures {
-        self.entries
+        let mut failures = self
+            .entries
             .get(&self.entry_key(front_end, name))
-            .filter(|e| e.forgotten_at(policy) > now_ms)
             .copied()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        failures.refresh(now_ms, policy);
+        failures
     }
 
     /// Whether the name may log in on the front end now, as far as failed logins go.
@@ -439,25 +501,37 @@ mod tests {
         FailedLogins::new(&[9; 32], FAILED_LOGIN_NAMES)
     }
 
-    fn checked(a: Attempt) -> bool {
-        matches!(a, Attempt::Check { .. })
+    /// One wrong password, one after the other: its failure, or `None` if it was refused
+    /// unchecked.
+    fn wrong(t: &mut FailedLogins, front_end: FrontEnd, name: &str, now: u64) -> Option<Failed> {
+        match t.begin(front_end, name, now, POLICY) {
+            Attempt::Check => t.finish(front_end, name, now, POLICY, false),
+            Attempt::Refused { .. } => None,
+            Attempt::Wait => panic!("one after the other never waits"),
+        }
+    }
+
+    fn failed(count: u32, locked_until: Option<u64>) -> Option<Failed> {
+        Some(Failed {
+            count,
+            locked_until,
+        })
+    }
+
+    fn state(t: &FailedLogins, front_end: FrontEnd, name: &str, now: u64) -> LockState {
+        t.lock_state(front_end, name, now, POLICY)
+    }
+
+    fn count(t: &FailedLogins, front_end: FrontEnd, name: &str, now: u64) -> u32 {
+        t.current(front_end, name, now, POLICY).count
     }
 
     /// Nothing is counted for `name` on the serial ports at `now`, and the next failure is
     /// the first.
     fn starts_afresh(t: &mut FailedLogins, name: &str, now: u64) {
-        assert_eq!(t.current(FrontEnd::Serial, name, now, POLICY).count, 0);
-        assert_eq!(
-            t.lock_state(FrontEnd::Serial, name, now, POLICY),
-            LockState::Active
-        );
-        assert_eq!(
-            t.begin(FrontEnd::Serial, name, now, POLICY),
-            Attempt::Check {
-                count: 1,
-                locked_until: None
-            }
-        );
+        assert_eq!(count(t, FrontEnd::Serial, name, now), 0);
+        assert_eq!(state(t, FrontEnd::Serial, name, now), LockState::Active);
+        assert_eq!(wrong(t, FrontEnd::Serial, name, now), failed(1, None));
     }
 
     #[test]
@@ -476,53 +550,78 @@ mod tests {
         let mut t = table();
         for n in 1..=4 {
             assert_eq!(
-                t.begin(FrontEnd::Serial, "alice", 1_000, POLICY),
-                Attempt::Check {
-                    count: n,
-                    locked_until: None
-                }
+                wrong(&mut t, FrontEnd::Serial, "alice", 1_000),
+                failed(n, None)
             );
         }
         assert_eq!(
-            t.begin(FrontEnd::Serial, "alice", 1_000, POLICY),
-            Attempt::Check {
-                count: 5,
-                locked_until: Some(901_000)
-            }
+            wrong(&mut t, FrontEnd::Serial, "alice", 1_000),
+            failed(5, Some(901_000))
         );
         assert_eq!(
             t.begin(FrontEnd::Serial, "alice", 2_000, POLICY),
             Attempt::Refused { until: 901_000 }
         );
         // The count that locked the name stays visible while the lock holds (issue 14, item 9).
-        assert_eq!(t.current(FrontEnd::Serial, "alice", 2_000, POLICY).count, 5);
+        assert_eq!(count(&t, FrontEnd::Serial, "alice", 2_000), 5);
         assert_eq!(
-            t.lock_state(FrontEnd::Serial, "alice", 2_000, POLICY),
+            state(&t, FrontEnd::Serial, "alice", 2_000),
             LockState::LockedUntil(901_000)
         );
         // The console is another front end: not locked, nothing counted.
         assert_eq!(
-            t.lock_state(FrontEnd::Console, "alice", 2_000, POLICY),
+            state(&t, FrontEnd::Console, "alice", 2_000),
             LockState::Active
         );
         assert_eq!(
-            t.begin(FrontEnd::Console, "alice", 2_000, POLICY),
-            Attempt::Check {
-                count: 1,
-                locked_until: None
-            }
+            wrong(&mut t, FrontEnd::Console, "alice", 2_000),
+            failed(1, None)
         );
         // After the lock: a fresh start.
         starts_afresh(&mut t, "alice", 901_000);
     }
 
     #[test]
-    fn attempts_in_flight_count_so_a_burst_gets_no_more_checked() {
+    fn checks_in_flight_count_so_a_burst_gets_no_more_checked() {
         let mut t = table();
-        let checked_now = (0..20)
-            .filter(|_| checked(t.begin(FrontEnd::Console, "bob", 5_000, POLICY)))
-            .count();
-        assert_eq!(checked_now, 5);
+        let started: Vec<Attempt> = (0..20)
+            .map(|_| t.begin(FrontEnd::Console, "bob", 5_000, POLICY))
+            .collect();
+        let checks = started.iter().filter(|a| **a == Attempt::Check).count();
+        assert_eq!(checks, 5);
+        assert!(started[5..].iter().all(|a| *a == Attempt::Wait));
+        // The five turn out wrong: the name is locked, and those who waited are refused.
+        for _ in 0..checks {
+            t.finish(FrontEnd::Console, "bob", 5_100, POLICY, false);
+        }
+        assert_eq!(
+            t.begin(FrontEnd::Console, "bob", 5_200, POLICY),
+            Attempt::Refused { until: 905_100 }
+        );
+    }
+
+    #[test]
+    fn right_passwords_in_a_burst_all_get_in() {
+        let mut t = table();
+        for _ in 0..5 {
+            assert_eq!(
+                t.begin(FrontEnd::Console, "alice", 0, POLICY),
+                Attempt::Check
+            );
+        }
+        assert_eq!(
+            t.begin(FrontEnd::Console, "alice", 0, POLICY),
+            Attempt::Wait
+        );
+        assert_eq!(t.finish(FrontEnd::Console, "alice", 1, POLICY, true), None);
+        assert_eq!(
+            t.begin(FrontEnd::Console, "alice", 1, POLICY),
+            Attempt::Check
+        );
+        for _ in 0..5 {
+            assert_eq!(t.finish(FrontEnd::Console, "alice", 2, POLICY, true), None);
+        }
+        assert!(t.is_empty());
     }
 
     #[test]
@@ -533,7 +632,7 @@ mod tests {
         let day_ms = 86_400_000u64;
         for front_end in FrontEnd::ALL {
             let checked_in_a_day = (0..day_ms / 1_000)
-                .filter(|s| checked(t.begin(front_end, "alice", s * 1_000, POLICY)))
+                .filter(|s| wrong(&mut t, front_end, "alice", s * 1_000).is_some())
                 .count() as u64;
             let windows = day_ms / POLICY.lockout_ms + 1;
             assert!(
@@ -548,22 +647,17 @@ mod tests {
     fn a_failure_is_forgotten_a_lockout_after_the_last_one() {
         let mut t = table();
         for s in 0..4 {
-            t.begin(FrontEnd::Serial, "carol", s * 60_000, POLICY);
+            wrong(&mut t, FrontEnd::Serial, "carol", s * 60_000);
         }
-        assert_eq!(
-            t.current(FrontEnd::Serial, "carol", 200_000, POLICY).count,
-            4
-        );
+        assert_eq!(count(&t, FrontEnd::Serial, "carol", 200_000), 4);
         // Each within the lockout of the one before: they add up.
+        let fifth = 180_000 + 899_999;
         assert_eq!(
-            t.begin(FrontEnd::Serial, "carol", 180_000 + 899_999, POLICY),
-            Attempt::Check {
-                count: 5,
-                locked_until: Some(180_000 + 899_999 + 900_000)
-            }
+            wrong(&mut t, FrontEnd::Serial, "carol", fifth),
+            failed(5, Some(fifth + 900_000))
         );
         let mut t = table();
-        t.begin(FrontEnd::Serial, "carol", 0, POLICY);
+        wrong(&mut t, FrontEnd::Serial, "carol", 0);
         starts_afresh(&mut t, "carol", 900_000);
     }
 
@@ -571,18 +665,21 @@ mod tests {
     fn a_success_ends_its_front_end_s_failures_and_clear_ends_all() {
         let mut t = table();
         for front_end in FrontEnd::ALL {
-            for _ in 0..5 {
-                t.begin(front_end, "dave", 0, POLICY);
+            for _ in 0..4 {
+                wrong(&mut t, front_end, "dave", 0);
             }
         }
-        t.succeeded(FrontEnd::Console, "dave");
         assert_eq!(
-            t.lock_state(FrontEnd::Console, "dave", 1, POLICY),
-            LockState::Active
+            t.begin(FrontEnd::Console, "dave", 1, POLICY),
+            Attempt::Check
         );
+        t.finish(FrontEnd::Console, "dave", 1, POLICY, true);
+        assert_eq!(count(&t, FrontEnd::Console, "dave", 1), 0);
+        assert_eq!(count(&t, FrontEnd::Serial, "dave", 1), 4);
+        wrong(&mut t, FrontEnd::Serial, "dave", 2);
         assert_eq!(
-            t.lock_state(FrontEnd::Serial, "dave", 1, POLICY),
-            LockState::LockedUntil(900_000)
+            state(&t, FrontEnd::Serial, "dave", 3),
+            LockState::LockedUntil(900_002)
         );
         t.clear("dave");
         assert!(t.is_empty());
@@ -593,33 +690,35 @@ mod tests {
         let mut t = FailedLogins::new(&[1; 32], 3);
         // "old" is forgotten at 900_000; "locked" holds until 1_000_000 + 900_000, when
         // "recent" is forgotten too.
-        t.begin(FrontEnd::Serial, "old", 0, POLICY);
-        t.begin(FrontEnd::Serial, "recent", 1_000_000, POLICY);
+        wrong(&mut t, FrontEnd::Serial, "old", 0);
+        wrong(&mut t, FrontEnd::Serial, "recent", 1_000_000);
         for _ in 0..5 {
-            t.begin(FrontEnd::Serial, "locked", 1_000_000, POLICY);
+            wrong(&mut t, FrontEnd::Serial, "locked", 1_000_000);
         }
-        t.begin(FrontEnd::Serial, "new", 1_000_001, POLICY);
+        wrong(&mut t, FrontEnd::Serial, "new", 1_000_001);
         assert_eq!(t.len(), 3);
-        assert_eq!(
-            t.current(FrontEnd::Serial, "old", 1_000_001, POLICY).count,
-            0
-        );
-        assert_eq!(
-            t.lock_state(FrontEnd::Serial, "locked", 1_000_002, POLICY),
-            LockState::LockedUntil(1_900_000)
-        );
+        assert_eq!(count(&t, FrontEnd::Serial, "old", 1_000_001), 0);
         // Full of live entries: the one forgotten soonest ("recent") gives way, not the lock.
-        t.begin(FrontEnd::Serial, "newer", 1_000_003, POLICY);
+        wrong(&mut t, FrontEnd::Serial, "newer", 1_000_003);
         assert_eq!(t.len(), 3);
+        assert_eq!(count(&t, FrontEnd::Serial, "recent", 1_000_004), 0);
         assert_eq!(
-            t.current(FrontEnd::Serial, "recent", 1_000_004, POLICY)
-                .count,
-            0
-        );
-        assert_eq!(
-            t.lock_state(FrontEnd::Serial, "locked", 1_000_004, POLICY),
+            state(&t, FrontEnd::Serial, "locked", 1_000_004),
             LockState::LockedUntil(1_900_000)
         );
+        // A check in flight is never given away.
+        assert_eq!(
+            t.begin(FrontEnd::Serial, "x", 2_000_000, POLICY),
+            Attempt::Check
+        );
+        for n in 0..5 {
+            wrong(&mut t, FrontEnd::Serial, &format!("flood-{n}"), 2_000_001);
+        }
+        assert_eq!(
+            t.finish(FrontEnd::Serial, "x", 2_000_002, POLICY, false),
+            failed(1, None)
+        );
+        assert_eq!(count(&t, FrontEnd::Serial, "x", 2_000_003), 1);
     }
 
     #[test]

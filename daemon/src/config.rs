@@ -103,13 +103,15 @@ fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration,
     Ok(duration)
 }
 
-/// Login and dual-control policy.
+/// Login and dual-control policy. Failed logins count per name and per front end (the local
+/// console; the serial ports together): see docs/threat-model.md, "Failed logins".
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Consecutive failed logins that lock an account.
+    /// Failed logins in a row on one front end, each within `lockout` of the one before, that
+    /// lock the name on that front end.
     pub max_failed_logins: u32,
-    /// How long such a lock lasts.
+    /// How long such a lock lasts; a failure is forgotten this long after the last one.
     #[serde(with = "crate::domain::duration::serde_text")]
     pub lockout: Duration,
     /// A session with no request for this long is logged out.
@@ -118,6 +120,16 @@ pub struct AuthConfig {
     /// How long a request waits for a second administrator's approval.
     #[serde(with = "crate::domain::duration::serde_text")]
     pub approval_ttl: Duration,
+}
+
+impl AuthConfig {
+    /// The lockout rule the domain applies.
+    pub fn lockout_policy(&self) -> crate::domain::users::Lockout {
+        crate::domain::users::Lockout {
+            max_failures: self.max_failed_logins,
+            lockout_ms: u64::try_from(self.lockout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 impl Default for AuthConfig {

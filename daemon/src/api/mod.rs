@@ -17,7 +17,6 @@ use crate::appliance::Appliance;
 use crate::config::AuthConfig;
 use crate::domain::audit::Actors;
 use crate::domain::duration;
-use crate::domain::now_ms;
 use crate::domain::users::LockState;
 use crate::error::{Error, Result};
 use crate::jobs::Jobs;
@@ -103,9 +102,9 @@ impl Api {
         names
     }
 
-    /// Drops users whose account was locked or removed since they logged in.
+    /// Drops users whose account was locked (by an administrator, or after failed logins on
+    /// this session's front end) or removed since they logged in.
     fn revalidate(&self, session: &mut Session) -> Result<()> {
-        let now = now_ms();
         let mut kept = Vec::new();
         for user in session.users.drain(..).collect::<Vec<_>>() {
             match self.appliance.find_user(&user.name)? {
@@ -114,11 +113,16 @@ impl Api {
                     session.channel,
                     "password changed or reset, or account re-created",
                 )?,
-                Some(u) if u.lock_state(now) == LockState::Active => kept.push(LoggedIn {
-                    must_change_password: u.must_change_password,
-                    role: u.role,
-                    ..user
-                }),
+                Some(u)
+                    if self.appliance.lock_state(&u, session.channel, &self.policy)
+                        == LockState::Active =>
+                {
+                    kept.push(LoggedIn {
+                        must_change_password: u.must_change_password,
+                        role: u.role,
+                        ..user
+                    })
+                }
                 Some(_) => {
                     self.appliance
                         .record_logout(&user.name, session.channel, "account locked")?
@@ -262,7 +266,7 @@ impl Api {
                 app.audit_list(from.unwrap_or(1), limit.unwrap_or(50))?,
             )),
             Request::AuditVerify => Ok(Reply::AuditVerify(app.audit_verify()?)),
-            Request::UserList => Ok(Reply::UserList(app.list_users()?)),
+            Request::UserList => Ok(Reply::UserList(app.list_users(&self.policy)?)),
             Request::Pending => Ok(Reply::Pending(self.approvals.list())),
             Request::CredentialList => Ok(Reply::CredentialList(app.credential_list()?)),
             Request::GroupShow { name } => {
@@ -286,7 +290,7 @@ impl Api {
             Request::Approve { id } => {
                 let taken = self.approvals.take(id, &by.names).and_then(|(approved, performed_by)| {
                     // The requester must still be an administrator in good standing.
-                    if app.get_user(&performed_by[0])?.can_approve(now_ms()) {
+                    if app.get_user(&performed_by[0])?.can_approve() {
                         Ok((approved, performed_by))
                     } else {
                         Err(Error::DualControl(format!(

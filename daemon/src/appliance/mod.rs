@@ -77,6 +77,8 @@ pub struct Appliance {
     records: Mutex<()>,
     /// The label of the token that holds the keys (recorded on each key it holds).
     token_label: String,
+    /// Failed logins per name and front end (in memory; see `users.rs`).
+    logins: users::Logins,
 }
 
 /// Checks the first administrators before anything is created.
@@ -169,16 +171,13 @@ impl Appliance {
         store.put_key(audit_key)?;
         for admin in admins {
             let salt = hsm.random(16)?;
-            let user = User {
-                name: admin.name.clone(),
-                role: Role::Administrator,
-                password: PasswordHash::derive(&admin.password, &salt),
-                must_change_password: false,
-                created_ms: now_ms(),
-                failed_logins: 0,
-                locked_until_ms: None,
-                locked: false,
-            };
+            let user = User::new(
+                &admin.name,
+                Role::Administrator,
+                PasswordHash::derive(&admin.password, &salt),
+                false,
+                now_ms(),
+            );
             store.add_user(&user)?;
         }
         let token = hsm.token_info()?;
@@ -231,6 +230,7 @@ impl Appliance {
             )));
         }
         let audit = AuditTrail::open(store.clone(), hsm.clone(), audit_key)?;
+        let login_key = hsm.random(32)?;
         let appliance = Self {
             store,
             hsm,
@@ -247,6 +247,7 @@ impl Appliance {
             health: Mutex::new(()),
             fault_audited: std::sync::atomic::AtomicBool::new(false),
             records: Mutex::new(()),
+            logins: users::Logins::new(&login_key),
         };
         for key in &missing {
             error!(key = %key.id, label = %key.label, purpose = key.purpose.as_str(), "key in the database is missing from the HSM");

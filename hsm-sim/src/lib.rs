@@ -134,6 +134,18 @@ impl ProvisionOptions {
     }
 }
 
+/// Writes the private `softhsm2.conf` that points SoftHSMv2 at the token directory `tokens`
+/// (also for a token directory copied from elsewhere, which must be pointed at anew).
+pub fn write_conf(conf: &Path, tokens: &Path) -> Result<()> {
+    let conf_text = format!(
+        "# Written by keyward-hsm-sim: a private SoftHSMv2 token directory.\n\
+         directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+        tokens.display()
+    );
+    write_private(conf, conf_text.as_bytes(), "SoftHSM config file")?;
+    Ok(())
+}
+
 /// Finds the SoftHSMv2 module among the paths distributions install it to.
 pub fn find_module() -> Result<PathBuf> {
     MODULE_CANDIDATES
@@ -242,12 +254,7 @@ pub fn provision(opts: &ProvisionOptions) -> Result<Provisioned> {
         zeroize_tree(&tokens)?;
     }
     create_private_dir(&tokens, "token directory")?;
-    let conf_text = format!(
-        "# Written by keyward-hsm-sim: a private SoftHSMv2 token directory.\n\
-         directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-        tokens.display()
-    );
-    write_private(&conf, conf_text.as_bytes(), "SoftHSM config file")?;
+    write_conf(&conf, &tokens)?;
 
     let rng = SystemRandom::new();
     let so_pin = random_pin(&rng)?;

@@ -42,32 +42,23 @@ fn schema_1_appliance() -> Fixture {
     copy_private(Path::new(FIXTURE), dir.path());
     let hsm_dir = dir.path().join("hsm");
     let data_dir = dir.path().join("data");
-    std::fs::write(
-        hsm_dir.join("softhsm2.conf"),
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            hsm_dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
+    // The copied token is pointed at anew, and the config written as hsm-sim writes it.
+    let token = keyward_hsm_sim::Provisioned {
+        dir: hsm_dir.clone(),
+        module: keyward_hsm_sim::find_module().unwrap(),
+        conf: hsm_dir.join("softhsm2.conf"),
+        label: "keyward".into(),
+        user_pin_file: hsm_dir.join("user.pin"),
+        so_pin_file: hsm_dir.join("so.pin"),
+    };
+    keyward_hsm_sim::write_conf(&token.conf, &hsm_dir.join("tokens")).unwrap();
     let config = dir.path().join("keyward.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n\n[hsm]\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"keyward\"\npin_file = {:?}\nsessions = 1\n\n[hsm.module_env]\nSOFTHSM2_CONF = {:?}\n",
-            data_dir.display().to_string(),
-            hsm_dir.join("user.pin").display().to_string(),
-            hsm_dir.join("softhsm2.conf").display().to_string(),
-        ),
-    )
-    .unwrap();
-    for file in ["keyward.toml", "hsm/softhsm2.conf"] {
-        std::fs::set_permissions(
-            dir.path().join(file),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-    }
+    let text = format!(
+        "data_dir = {:?}\n\n{}",
+        data_dir.display().to_string(),
+        token.hsm_table()
+    );
+    keyward_secret_file::write_private(&config, text.as_bytes(), "config").unwrap();
     Fixture {
         dir,
         config,
